@@ -1,0 +1,18 @@
+"""neardup: find copies of news text, whole or in part, and repetition inside a document."""
+
+from .config import Config
+from .document import Document
+from .errors import ConfigError, IndexFormatError, InputError, NearDupError, RecordError
+from .evidence import Match, SharedParagraph
+from .fingerprint import Fingerprints, fingerprint
+from .index import AddReport, Index
+from .normalize import Normalized, normalize, normalize_with_offsets
+from .repetition import RepeatGroup, RepeatReport, repeats
+
+__version__ = "0.1.0"
+
+__all__ = sorted([
+    "AddReport", "Config", "ConfigError", "Document", "Fingerprints", "Index", "IndexFormatError", "InputError",
+    "Match", "NearDupError", "Normalized", "RecordError", "SharedParagraph", "fingerprint", "normalize",
+    "normalize_with_offsets", "RepeatGroup", "RepeatReport", "repeats",
+])

@@ -1,0 +1,271 @@
+"""The ``neardup`` command: a thin layer that parses, builds a Config, calls the library, prints.
+
+Exit codes: 0 success (skipped records are reported on stderr), 1 internal
+error, 2 usage or input error, 3 an index that cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Iterable, Iterator, Sequence, TextIO
+
+from . import __version__
+from .config import Config
+from .document import Document
+from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, NearDupError, RecordError
+from .evidence import Match
+from .index import Index
+from .inputs import Reader
+from .progress import Progress
+from .repetition import RepeatReport, repeats
+
+#: Skipped records announced one by one before the summary takes over.
+_MAX_SKIP_MESSAGES = 20
+
+_QUERY_EXAMPLES = """\
+examples:
+  # where else does this story appear? (one JSON line per match)
+  neardup query --corpus examples/wire.jsonl examples/query-story.txt --json
+  # every document of a JSON Lines file as a query, against two corpora
+  neardup query --corpus archive.jsonl.gz --corpus today/ queries.jsonl --top 5
+  # the text on stdin, stricter near-duplicates, partial copies from 30 % containment
+  cat story.txt | neardup query --corpus corpus.jsonl --threshold 0.9 --min-containment 0.3
+
+kinds: exact (same normalised text), near-duplicate (article Jaccard >= --threshold, or
+both containments >= 0.9), partial (containment either way >= --min-containment).
+containment.query_in_match is the share of the query's shingles found in the match,
+weighted by paragraph (short lines and boilerplate count little); match_in_query the reverse.
+"""
+
+_REPEATS_EXAMPLES = """\
+examples:
+  neardup repeats examples/repeated-page.txt
+  neardup repeats --json pages.jsonl | jq 'select(.duplicate_fraction > 0.3) | .id'
+  curl -s https://example.org/page.txt | neardup repeats -
+
+duplicate_fraction: share of body paragraphs (>= 6 words) repeating an earlier paragraph;
+duplicate_char_fraction: share of characters; the dup_*/top_* figures follow the Gopher rules.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neardup",
+        description="Find copies of news text, whole or in part, and repetition inside documents.",
+        epilog="Run 'neardup COMMAND --help' for the options and examples of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"neardup {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    _add_query(commands)
+    _add_repeats(commands)
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input")
+    group.add_argument("--id-field", default="id", help="JSON field holding the document id (default: id)")
+    group.add_argument("--text-field", default="text",
+                       help="JSON field holding the text, a string or a list of paragraphs (default: text)")
+    group.add_argument("--strict", action="store_true",
+                       help="stop with exit code 2 at the first bad record instead of skipping it")
+    group.add_argument("--json", action="store_true", help="print JSON Lines instead of a table")
+
+
+def _add_query(commands: Any) -> None:
+    parser = commands.add_parser(
+        "query", help="find the documents of a corpus that copy a story, whole or in part",
+        description="Index a corpus in memory, then report, for each query document, the corpus "
+                    "documents holding its text: exact copies, near-duplicates and partial copies "
+                    "(truncated, extended, embedded, or sharing paragraphs), with evidence.",
+        epilog=_QUERY_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("queries", nargs="*", metavar="FILE|-",
+                        help="query documents: .txt, .jsonl, .jsonl.gz, folders; '-' or nothing for stdin")
+    parser.add_argument("--corpus", action="append", required=True, metavar="INPUT",
+                        help="documents to search (.jsonl, .jsonl.gz, .txt, folders, '-'); repeat for more")
+    tuning = parser.add_argument_group("thresholds")
+    tuning.add_argument("--threshold", type=float, metavar="J",
+                        help="article Jaccard for a near-duplicate (default 0.8)")
+    tuning.add_argument("--min-containment", type=float, metavar="C",
+                        help="containment either way for a partial copy (default 0.3)")
+    tuning.add_argument("--top", type=int, metavar="K", help="at most K matches per query")
+    tuning.add_argument("--shingle-size", type=int, metavar="N", help="words per shingle (default 5)")
+    tuning.add_argument("--num-perm", type=int, metavar="P", help="MinHash permutations (default 128)")
+    _add_input_options(parser)
+    parser.set_defaults(run=run_query)
+
+
+def _add_repeats(commands: Any) -> None:
+    parser = commands.add_parser(
+        "repeats", help="find paragraphs repeated inside each document",
+        description="Report, for each document, the groups of paragraphs that repeat each other "
+                    "(exactly or nearly, e.g. a body printed twice with an ad call fused into one copy), "
+                    "the share of paragraphs and characters that repeat, and the Gopher repetition figures.",
+        epilog=_REPEATS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", metavar="FILE|-",
+                        help=".txt, .jsonl, .jsonl.gz, folders; '-' or nothing for stdin")
+    parser.add_argument("--repeat-threshold", type=float, metavar="J",
+                        help="paragraph Jaccard for a near repeat (default 0.5)")
+    _add_input_options(parser)
+    parser.set_defaults(run=run_repeats)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config().with_options(
+        threshold=getattr(args, "threshold", None), min_containment=getattr(args, "min_containment", None),
+        shingle_size=getattr(args, "shingle_size", None), num_perm=getattr(args, "num_perm", None),
+        repeat_threshold=getattr(args, "repeat_threshold", None))
+
+
+def _reader(args: argparse.Namespace, *, unique_ids: bool = False) -> Reader:
+    announced = [0]
+
+    def on_skip(problem: RecordError) -> None:
+        announced[0] += 1
+        if announced[0] <= _MAX_SKIP_MESSAGES:
+            print(f"neardup: skipped {problem}", file=sys.stderr)
+        elif announced[0] == _MAX_SKIP_MESSAGES + 1:
+            print("neardup: more records skipped; see the summary", file=sys.stderr)
+
+    return Reader(id_field=args.id_field, text_field=args.text_field, strict=args.strict,
+                  unique_ids=unique_ids, on_skip=on_skip)
+
+
+def _report_skips(reader: Reader, what: str) -> None:
+    if reader.stats.skipped:
+        print(f"neardup: {what}: {reader.stats.summary()}", file=sys.stderr)
+
+
+def run_query(args: argparse.Namespace, out: TextIO) -> int:
+    config = _config(args)
+    if args.top is not None and args.top < 1:
+        raise _usage("--top must be at least 1")
+    index = Index(config)
+    corpus_reader = _reader(args, unique_ids=True)
+    progress = Progress("indexing", total_bytes=_total_bytes(args.corpus))
+    report = index.add(_with_progress(corpus_reader.documents(args.corpus), corpus_reader, progress))
+    progress.close()
+    _report_skips(corpus_reader, "corpus")
+    if report.skipped:
+        reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.items())
+        print(f"neardup: corpus: not indexed: {reasons}", file=sys.stderr)
+    query_reader = _reader(args)
+    for batch in _batches(query_reader.documents(args.queries or ["-"]), 256):
+        for document, matches in zip(batch, index.query_many(batch, top=args.top)):
+            _print_matches(out, document, matches, args.json)
+    _report_skips(query_reader, "queries")
+    return EXIT_OK
+
+
+def run_repeats(args: argparse.Namespace, out: TextIO) -> int:
+    config = _config(args)
+    reader = _reader(args)
+    for document in reader.documents(args.inputs or ["-"]):
+        report = repeats(document, config)
+        if args.json:
+            out.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            _print_repeats(out, document, report)
+    _report_skips(reader, "inputs")
+    return EXIT_OK
+
+
+def _with_progress(documents: Iterable[Document], reader: Reader, progress: Progress) -> Iterator[Document]:
+    for count, document in enumerate(documents, 1):
+        progress.update(count, reader.stats.bytes)
+        yield document
+
+
+def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for document in documents:
+        batch.append(document)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _total_bytes(sources: Sequence[str]) -> int | None:
+    total = 0
+    for source in sources:
+        if source == "-" or not os.path.isfile(source) or source.endswith(".gz"):
+            return None
+        total += os.path.getsize(source)
+    return total
+
+
+def _print_matches(out: TextIO, query: Document, matches: list[Match], as_json: bool) -> None:
+    if as_json:
+        for match in matches:
+            out.write(json.dumps({"query": query.id, **match.to_dict()}, ensure_ascii=False) + "\n")
+        return
+    out.write(f"{query.id}: {len(matches)} match{'es' if len(matches) != 1 else ''}\n")
+    if matches:
+        out.write(f"  {'kind':<15} {'jaccard':>8} {'q in m':>7} {'m in q':>7} {'shared':>6}  id\n")
+    for m in matches:
+        pairs = len(m.shared_paragraphs)
+        out.write(f"  {m.kind:<15} {m.jaccard:>8.3f} {m.query_in_match:>7.3f} {m.match_in_query:>7.3f} "
+                  f"{pairs:>6}  {m.id}\n")
+
+
+def _print_repeats(out: TextIO, document: Document, report: RepeatReport) -> None:
+    out.write(f"{report.id}: {report.paragraphs} paragraphs ({report.body_paragraphs} body), "
+              f"{report.repeated_paragraphs} repeat an earlier one; duplicate fraction "
+              f"{report.duplicate_fraction:.2f} of body paragraphs, {report.duplicate_char_fraction:.2f} "
+              f"of characters; {len(report.groups)} group{'s' if len(report.groups) != 1 else ''}\n")
+    for number, group in enumerate(report.groups, 1):
+        start, end = group.spans[0]
+        excerpt = " ".join(document.text[start:end].split())
+        excerpt = excerpt if len(excerpt) <= 60 else excerpt[:57] + "..."
+        note = "" if group.identical_text else ", texts differ"
+        members = ", ".join(str(p) for p in group.paragraphs)
+        out.write(f"  {number:>3}. paragraphs {members} ({group.kind}{note}): {excerpt}\n")
+    figures = ", ".join(f"{k} {v:.3f}" for k, v in report.gopher.items() if k.startswith(("dup_line", "dup_5", "top_2")))
+    out.write(f"  {figures}\n")
+
+
+class _UsageError(NearDupError):
+    exit_code = EXIT_USAGE
+
+
+def _usage(message: str) -> _UsageError:
+    return _UsageError(message)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the ``neardup`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = out or sys.stdout
+    try:
+        return int(args.run(args, out))
+    except NearDupError as err:
+        print(f"neardup: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("neardup: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("neardup: error: out of memory; use smaller inputs or batches", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``| head``), keep Python from complaining at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The one typed configuration every stage reads, and which is stored beside every index.
+
+Changing any field that affects fingerprints (``num_perm``, ``seed``,
+``shingle_size``, ``normalization_version``) makes signatures incomparable;
+:meth:`Config.check_compatible` turns such a mix into an error instead of
+silently wrong answers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+
+NORMALIZATION_VERSION = 1
+
+#: Fields that change the fingerprints themselves: indexes made with other
+#: values cannot be queried with this configuration.
+FINGERPRINT_FIELDS = ("num_perm", "seed", "shingle_size", "normalization_version")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of fingerprinting, candidate search and the decisions on top.
+
+    Thresholds are Jaccard similarities (|A∩B| / |A∪B|) over sets of word
+    shingles, or containments (|A∩B| / |A|), all in [0, 1].
+    """
+
+    #: MinHash permutations per signature (paragraphs and articles alike).
+    num_perm: int = 128
+    #: Seed of the permutations, as in ``datasketch.MinHash(seed=...)``.
+    seed: int = 1
+    #: Words per shingle (characters for scripts written without spaces).
+    shingle_size: int = 5
+    #: Version of the matching normal form; bumped whenever normalisation changes.
+    normalization_version: int = NORMALIZATION_VERSION
+    #: LSH tuning threshold for paragraph candidates.
+    paragraph_lsh_threshold: float = 0.4
+    #: LSH tuning threshold for article candidates.
+    article_lsh_threshold: float = 0.5
+    #: (false-positive weight, false-negative weight) used to derive bands and rows.
+    lsh_weights: tuple[float, float] = (0.5, 0.5)
+    #: Explicit (bands, rows) for paragraphs, bypassing the derivation.
+    paragraph_bands: tuple[int, int] | None = None
+    #: Explicit (bands, rows) for articles, bypassing the derivation.
+    article_bands: tuple[int, int] | None = None
+    #: Article Jaccard at or above which a match is a ``near-duplicate``.
+    threshold: float = 0.8
+    #: Containment (either direction) at or above which a match is reported as ``partial``.
+    min_containment: float = 0.3
+    #: Both containments at or above this make a match a ``near-duplicate`` whatever its Jaccard.
+    near_duplicate_containment: float = 0.9
+    #: Estimated paragraph Jaccard at or above which two paragraphs are "the same paragraph".
+    paragraph_threshold: float = 0.5
+    #: Paragraphs with fewer words are "short" (bylines, "Advertisement"): kept, but never
+    #: used alone as evidence and excluded from the paragraph LSH.
+    min_paragraph_words: int = 6
+    #: Paragraph Jaccard at or above which two paragraphs of one document repeat each other.
+    repeat_threshold: float = 0.5
+    #: Boilerplate rule: a paragraph found in ``df`` indexed documents weighs
+    #: ``min(1, limit / df)²`` in containment, with ``limit = max(boilerplate_min_df,
+    #: boilerplate_ratio × median df of the document's other paragraphs)``: footers and
+    #: templates recur far more often than the story paragraphs around them.
+    boilerplate_min_df: int = 10
+    boilerplate_ratio: float = 4.0
+
+    def __post_init__(self) -> None:
+        _check_int("num_perm", self.num_perm, 1, 4096)
+        _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_int("shingle_size", self.shingle_size, 1, 64)
+        _check_int("min_paragraph_words", self.min_paragraph_words, 0, 10_000)
+        _check_int("boilerplate_min_df", self.boilerplate_min_df, 1, 2**62)
+        if not isinstance(self.boilerplate_ratio, (int, float)) or self.boilerplate_ratio < 1:
+            raise ConfigError(f"boilerplate_ratio must be a number >= 1, got {self.boilerplate_ratio!r}")
+        for name in ("paragraph_lsh_threshold", "article_lsh_threshold", "threshold",
+                     "min_containment", "near_duplicate_containment", "paragraph_threshold",
+                     "repeat_threshold"):
+            _check_unit(name, getattr(self, name))
+        if len(self.lsh_weights) != 2 or abs(sum(self.lsh_weights) - 1.0) > 1e-9:
+            raise ConfigError(f"lsh_weights must be two weights summing to 1, got {self.lsh_weights!r}")
+        for name in ("paragraph_bands", "article_bands"):
+            bands = getattr(self, name)
+            if bands is not None:
+                b, r = bands
+                if b < 1 or r < 1 or b * r > self.num_perm:
+                    raise ConfigError(f"{name}={bands!r}: need bands*rows <= num_perm={self.num_perm}")
+
+    def with_options(self, **changes: Any) -> "Config":
+        """A copy with some fields changed; ``None`` values are ignored."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown configuration fields: {', '.join(unknown)}")
+        values = dict(data)
+        for name in ("lsh_weights", "paragraph_bands", "article_bands"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        try:
+            return cls(**values)
+        except TypeError as err:
+            raise ConfigError(str(err)) from None
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"configuration is not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("configuration must be a JSON object")
+        return cls.from_dict(data)
+
+    def check_compatible(self, other: "Config") -> None:
+        """Raise unless signatures made under ``other`` compare with ours."""
+        diffs = [f"{name}: {getattr(other, name)!r} != {getattr(self, name)!r}"
+                 for name in FINGERPRINT_FIELDS if getattr(self, name) != getattr(other, name)]
+        if diffs:
+            raise ConfigError("fingerprint parameters differ (" + "; ".join(diffs) + ")")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+def _check_unit(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be a number in [0, 1], got {value!r}")

@@ -1,0 +1,116 @@
+"""The fingerprint stage: documents in, paragraph and article signatures out, batch at a time.
+
+This is the pure, batch-oriented step a distributed engine can run on each
+partition: it needs only the configuration, reads nothing and writes nothing.
+Everything after it (LSH, storage, verification) works on its arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import xxhash
+
+from .config import Config
+from .document import Document
+from .normalize import normalize
+from .shingles import shingle_paragraphs
+from .signatures import merge_signatures, minhash_sets
+
+#: Documents are fingerprinted in slices of about this many bytes of text to bound memory.
+_SLICE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """Fingerprints of a batch of documents; paragraphs of document ``d`` are rows
+    ``doc_offsets[d]:doc_offsets[d + 1]`` of the paragraph arrays."""
+
+    doc_offsets: np.ndarray         # int64 (docs + 1)
+    paragraph_spans: np.ndarray     # int64 (paragraphs, 2): spans in the original text
+    paragraph_words: np.ndarray     # int64 (paragraphs,): tokens in the matching form
+    paragraph_sizes: np.ndarray     # int64 (paragraphs,): distinct shingles
+    paragraph_digests: np.ndarray   # uint64 (paragraphs,): xxh3-64 of the matching form
+    paragraph_signatures: np.ndarray  # uint32 (paragraphs, num_perm)
+    doc_sizes: np.ndarray           # int64 (docs,): distinct shingles of the article
+    doc_digests: np.ndarray         # uint64 (docs, 2): xxh3-128 of the matching form
+    doc_signatures: np.ndarray      # uint32 (docs, num_perm)
+
+    def __len__(self) -> int:
+        return len(self.doc_sizes)
+
+    def paragraph_rows(self, doc: int) -> slice:
+        return slice(int(self.doc_offsets[doc]), int(self.doc_offsets[doc + 1]))
+
+    @staticmethod
+    def concatenate(parts: Sequence["Fingerprints"]) -> "Fingerprints":
+        if len(parts) == 1:
+            return parts[0]
+        shift = np.cumsum([0] + [int(p.doc_offsets[-1]) for p in parts[:-1]])
+        offsets = np.concatenate([parts[0].doc_offsets[:1]] + [p.doc_offsets[1:] + s for p, s in zip(parts, shift)])
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+        return Fingerprints(offsets, cat("paragraph_spans"), cat("paragraph_words"), cat("paragraph_sizes"),
+                            cat("paragraph_digests"), cat("paragraph_signatures"), cat("doc_sizes"),
+                            cat("doc_digests"), cat("doc_signatures"))
+
+
+def fingerprint(documents: Sequence[Document], config: Config) -> Fingerprints:
+    """Fingerprint ``documents`` (any number; sliced internally to bound memory)."""
+    parts, start, size = [], 0, 0
+    for end, document in enumerate(documents, 1):
+        size += len(document.text)
+        if size >= _SLICE_BYTES:
+            parts.append(_fingerprint_slice(documents[start:end], config))
+            start, size = end, 0
+    if start < len(documents) or not parts:
+        parts.append(_fingerprint_slice(documents[start:], config))
+    return Fingerprints.concatenate(parts)
+
+
+def matching_paragraphs(document: Document) -> list[str]:
+    """The matching form of each paragraph of ``document``."""
+    text = document.text
+    return [normalize(text[start:end]) for start, end in document.paragraphs]
+
+
+def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerprints:
+    normalized = [matching_paragraphs(doc) for doc in documents]
+    counts = np.array([len(p) for p in normalized], dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    flat = [p for paragraphs in normalized for p in paragraphs]
+    shingles = shingle_paragraphs(flat, config.shingle_size)
+    signatures = minhash_sets(shingles.hashes, shingles.paragraph, len(flat), config.num_perm, config.seed)
+    owner_doc = np.repeat(np.arange(len(documents), dtype=np.int64), counts)
+    paragraph_sizes = _distinct_counts(shingles.hashes, shingles.paragraph, len(flat))
+    doc_sizes = _distinct_counts(shingles.hashes, owner_doc[shingles.paragraph], len(documents))
+    spans = np.array([span for doc in documents for span in doc.paragraphs], dtype=np.int64).reshape(-1, 2)
+    return Fingerprints(
+        doc_offsets=offsets,
+        paragraph_spans=spans,
+        paragraph_words=shingles.words,
+        paragraph_sizes=paragraph_sizes,
+        paragraph_digests=np.array([xxhash.xxh3_64_intdigest(p.encode("utf-8")) for p in flat], dtype=np.uint64),
+        paragraph_signatures=signatures,
+        doc_sizes=doc_sizes,
+        doc_digests=_doc_digests(normalized),
+        doc_signatures=merge_signatures(signatures, owner_doc, len(documents)),
+    )
+
+
+def _distinct_counts(hashes: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Number of distinct hashes per owner."""
+    keys = np.sort((owner.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
+    return np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=count).astype(np.int64)
+
+
+def _doc_digests(normalized: list[list[str]]) -> np.ndarray:
+    """xxh3-128 of the matching form of each document (paragraph breaks ignored)."""
+    out = np.zeros((len(normalized), 2), dtype=np.uint64)
+    for row, paragraphs in enumerate(normalized):
+        digest = xxhash.xxh3_128_intdigest(" ".join(p for p in paragraphs if p).encode("utf-8"))
+        out[row] = (digest >> 64, digest & 0xFFFFFFFFFFFFFFFF)
+    return out

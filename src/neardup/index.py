@@ -1,0 +1,236 @@
+"""The index: add documents, then ask where else a story appears, whole or in part.
+
+Candidates come from two LSH tables, one over article signatures and one over
+paragraph signatures, so a copy is found whether it is whole, cut short,
+embedded in a longer page, or only reuses some paragraphs. Every candidate is
+then verified: full-signature Jaccard, containment both ways from the
+paragraph signatures, and the exact Jaccard of the shingle sets where the text
+is at hand. Nothing below the thresholds asked for is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Sequence
+
+import numpy as np
+
+from .config import Config
+from .document import Document, as_document
+from .errors import ConfigError
+from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, decide_kind
+from .fingerprint import Fingerprints, fingerprint, matching_paragraphs
+from .shingles import shingle_paragraphs
+from .signatures import from_lean_minhash, to_lean_minhash
+from .storage import MemoryStorage, Storage, StoredDocument
+
+log = logging.getLogger(__name__)
+
+OnDuplicate = Literal["skip", "replace", "error"]
+DocumentLike = Document | str | Sequence[str]
+
+
+@dataclass
+class AddReport:
+    """What :meth:`Index.add` did: counts, and why documents were skipped."""
+
+    added: int = 0
+    replaced: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_ids: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, id: str, reason: str) -> None:
+        self.skipped[reason] += 1
+        self.skipped_ids.append((id, reason))
+
+    def merge(self, other: "AddReport") -> None:
+        self.added += other.added
+        self.replaced += other.replaced
+        self.skipped.update(other.skipped)
+        self.skipped_ids.extend(other.skipped_ids)
+
+
+class Index:
+    """Documents fingerprinted at paragraph and article level, searchable by LSH."""
+
+    def __init__(self, config: Config | None = None, *, storage: Storage | None = None) -> None:
+        self.config = config or (storage.config if storage is not None else Config())
+        self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
+        self.config.check_compatible(self.storage.config)
+
+    def __len__(self) -> int:
+        return len(self.storage)
+
+    def __contains__(self, id: object) -> bool:
+        return isinstance(id, str) and self.storage.number_of(id) is not None
+
+    def add(self, documents: Iterable[Document], *, batch_size: int = 2000,
+            on_duplicate: OnDuplicate = "skip") -> AddReport:
+        """Fingerprint and insert documents, a batch at a time.
+
+        A document whose id is already indexed (or repeated in the input) is
+        skipped by default; ``on_duplicate="replace"`` replaces the stored one and
+        ``"error"`` raises. Documents without a single word are skipped as ``"no words"``.
+        """
+        report, batch = AddReport(), []
+        for document in documents:
+            batch.append(document)
+            if len(batch) >= batch_size:
+                report.merge(self._add_batch(batch, on_duplicate))
+                batch = []
+        if batch:
+            report.merge(self._add_batch(batch, on_duplicate))
+        return report
+
+    def _add_batch(self, batch: list[Document], on_duplicate: OnDuplicate) -> AddReport:
+        report, accepted, seen = AddReport(), [], set()
+        for document in batch:
+            if document.id in seen or document.id in self:
+                if on_duplicate == "error":
+                    raise ConfigError(f"duplicate id {document.id!r}")
+                if on_duplicate == "skip" or document.id in seen:
+                    report.skip(document.id, "duplicate id")
+                    continue
+                self.storage.remove(self.storage.number_of(document.id))  # type: ignore[arg-type]
+                report.replaced += 1
+            seen.add(document.id)
+            accepted.append(document)
+        prints = fingerprint(accepted, self.config)
+        keep = [row for row in range(len(accepted)) if prints.doc_sizes[row] > 0]
+        for row in sorted(set(range(len(accepted))) - set(keep)):
+            report.skip(accepted[row].id, "no words")
+        if keep:
+            self.storage.add([accepted[row] for row in keep], _select(prints, keep))
+        report.added = len(keep) - report.replaced
+        return report
+
+    def remove(self, id: str) -> bool:
+        """Remove a document; False if it was not there."""
+        number = self.storage.number_of(id)
+        if number is None:
+            return False
+        self.storage.remove(number)
+        return True
+
+    def get(self, id: str) -> StoredDocument:
+        number = self.storage.number_of(id)
+        if number is None:
+            raise KeyError(id)
+        return self.storage.document(number)
+
+    def signature(self, id: str) -> "object":
+        """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
+        number = self.storage.number_of(id)
+        if number is None:
+            raise KeyError(id)
+        return to_lean_minhash(self.storage.article_signature(number), self.config.seed)
+
+    def query(self, document: DocumentLike, *, threshold: float | None = None,
+              min_containment: float | None = None, top: int | None = None) -> list[Match]:
+        """The indexed documents holding the text of ``document``, best first."""
+        return self.query_many([as_document(document)], threshold=threshold,
+                               min_containment=min_containment, top=top)[0]
+
+    def query_many(self, documents: Sequence[Document], *, threshold: float | None = None,
+                   min_containment: float | None = None, top: int | None = None) -> list[list[Match]]:
+        """Run many queries as one batch: one fingerprint pass, one LSH look-up per table."""
+        config = self.config.with_options(threshold=threshold, min_containment=min_containment)
+        prints = fingerprint(documents, config)
+        candidates = self._candidates(prints)
+        results = []
+        for row, document in enumerate(documents):
+            query = _Query(document, self._side_of(prints, row, config), config.shingle_size)
+            matches = [m for number in candidates.get(row, ())
+                       if (m := self._verify(query, number, config)) is not None]
+            matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
+            results.append(matches[:top] if top else matches)
+        return results
+
+    def similar_to_signature(self, sketch: object) -> list[str]:
+        """Ids whose article signature shares an LSH band with a datasketch MinHash."""
+        values = from_lean_minhash(sketch, self.config.num_perm, self.config.seed)
+        _, numbers = self.storage.article_candidates(values[None, :])
+        return [self.storage.document(int(n)).id for n in numbers]
+
+    def _candidates(self, prints: Fingerprints) -> dict[int, set[int]]:
+        found: dict[int, set[int]] = {}
+        rows, numbers = self.storage.article_candidates(prints.doc_signatures)
+        searchable = np.flatnonzero((prints.paragraph_sizes > 0)
+                                    & (prints.paragraph_words >= self.config.min_paragraph_words))
+        par_rows, par_numbers = self.storage.paragraph_candidates(prints.paragraph_signatures[searchable])
+        owner = np.repeat(np.arange(len(prints)), np.diff(prints.doc_offsets))
+        all_rows = np.concatenate([rows, owner[searchable][par_rows]])
+        all_numbers = np.concatenate([numbers, par_numbers])
+        for row, number in zip(all_rows.tolist(), all_numbers.tolist()):
+            found.setdefault(row, set()).add(number)
+        return found
+
+    def _side_of(self, prints: Fingerprints, row: int, config: Config) -> Side:
+        rows = prints.paragraph_rows(row)
+        digest = prints.doc_digests[row]
+        frequencies = self.storage.paragraph_frequencies(prints.paragraph_digests[rows])
+        weights = boilerplate_weights(frequencies, prints.paragraph_words[rows], config)
+        return Side(prints.doc_signatures[row], (int(digest[0]), int(digest[1])), prints.paragraph_signatures[rows],
+                    prints.paragraph_sizes[rows], prints.paragraph_words[rows], prints.paragraph_spans[rows], weights)
+
+    def _verify(self, query: "_Query", number: int, config: Config) -> Match | None:
+        stored = self.storage.document(number)
+        if stored.id == query.document.id:
+            return None
+        paragraphs = self.storage.paragraphs(number)
+        weights = boilerplate_weights(self.storage.paragraph_frequencies(paragraphs.digests), paragraphs.words, config)
+        other = Side(self.storage.article_signature(number), stored.digest, paragraphs.signatures,
+                     paragraphs.sizes, paragraphs.words, paragraphs.spans, weights)
+        comparison = compare(query.side, other, config)
+        jaccard, method = comparison.jaccard, "estimated"
+        if stored.text is not None:
+            spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
+            match_set = _shingle_set(Document(stored.id, stored.text, spans), config.shingle_size)
+            jaccard, method = _exact_jaccard(query.shingle_set, match_set), "exact"
+        kind = decide_kind(comparison, jaccard, config)
+        if kind is None:
+            return None
+        return Match(stored.id, kind, jaccard, method, comparison.query_in_match,  # type: ignore[arg-type]
+                     comparison.match_in_query, comparison.shared, stored.metadata)
+
+
+
+
+class _Query:
+    """One query document, its fingerprints, and its shingle set computed on first use."""
+
+    def __init__(self, document: Document, side: Side, shingle_size: int) -> None:
+        self.document, self.side, self._size = document, side, shingle_size
+        self._set: np.ndarray | None = None
+
+    @property
+    def shingle_set(self) -> np.ndarray:
+        if self._set is None:
+            self._set = _shingle_set(self.document, self._size)
+        return self._set
+
+
+def _shingle_set(document: Document, size: int) -> np.ndarray:
+    return np.unique(shingle_paragraphs(matching_paragraphs(document), size).hashes)
+
+
+def _exact_jaccard(left: np.ndarray, right: np.ndarray) -> float:
+    """|A ∩ B| / |A ∪ B| of two sorted sets of distinct shingle hashes."""
+    union = len(np.union1d(left, right))
+    return len(np.intersect1d(left, right, assume_unique=True)) / union if union else 0.0
+
+
+def _select(prints: Fingerprints, rows: list[int]) -> Fingerprints:
+    if len(rows) == len(prints):
+        return prints
+    paragraph_rows = np.concatenate([np.arange(prints.doc_offsets[r], prints.doc_offsets[r + 1]) for r in rows]
+                                    ).astype(np.int64)
+    counts = np.diff(prints.doc_offsets)[rows]
+    return Fingerprints(np.concatenate(([0], np.cumsum(counts))), prints.paragraph_spans[paragraph_rows],
+                        prints.paragraph_words[paragraph_rows], prints.paragraph_sizes[paragraph_rows],
+                        prints.paragraph_digests[paragraph_rows], prints.paragraph_signatures[paragraph_rows],
+                        prints.doc_sizes[rows], prints.doc_digests[rows], prints.doc_signatures[rows])
+
+

@@ -1,0 +1,188 @@
+"""The matching normal form of text, with a map back to the original.
+
+Two copies of a story differ in ways that carry no meaning: typographic
+quotes, dashes, full-width forms, case, HTML entities and tags, ad calls fused
+into a sentence, spacing. The matching form erases all of them: it is the
+sequence of lower-case word tokens separated by single spaces, each character
+of scripts written without spaces (Chinese, Japanese, Thai, …) being a token of
+its own.
+
+:func:`normalize` is the fast path used for fingerprinting;
+:func:`normalize_with_offsets` applies the very same steps while tracking, for
+every output character, the span of the original it came from, so that
+evidence can be shown on the original text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .junk import junk_spans
+
+Replacement = Callable[["re.Match[str]"], str]
+
+_TAGS = re.compile(r"</?[A-Za-z][^<>]{0,500}>")
+_ENTITIES = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+#: Runs of non-ASCII text, with the ASCII letter before them so that a base
+#: letter and a combining accent compose (``e`` + U+0301 → ``é``).
+_NON_ASCII = re.compile(r"[A-Za-z]?[^\x00-\x7f]+")
+_UNIFY = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+})
+#: An apostrophe inside a word is dropped: "don't" and "dont", "Beijing’s" and "Beijings" match.
+_INNER_APOSTROPHE = re.compile(r"(?<=[^\W_])'(?=[^\W_])")
+def _combining_marks() -> str:
+    """A regex class body of every combining mark of the Basic Multilingual Plane.
+
+    Python's ``\\w`` leaves out combining marks (Thai vowels, Devanagari vowel
+    signs), which would cut words of those scripts apart; tokens keep them.
+    """
+    ranges, start, previous = [], None, None
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)).startswith("M"):
+            if start is None:
+                start = code
+            previous = code
+        elif start is not None:
+            ranges.append((start, previous))
+            start = None
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_MARKS = _combining_marks()
+#: Scripts written without spaces between words: every character (with its marks) is a token.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u2fdf\u3040-\u30ff"
+    "\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]"
+    f"[{_MARKS}]*"
+)
+_SEPARATORS = re.compile(f"(?:[^\\w{_MARKS}]|_)+")
+
+
+def _fold_non_ascii(match: "re.Match[str]") -> str:
+    return unicodedata.normalize("NFKC", match.group()).casefold().translate(_UNIFY)
+
+
+def _unescape(match: "re.Match[str]") -> str:
+    return html.unescape(match.group())
+
+
+#: The steps after junk removal, in order: (pattern, replacement). Both entry
+#: points run exactly these, which keeps the two forms identical.
+_STEPS: tuple[tuple[re.Pattern[str], Replacement], ...] = (
+    (_TAGS, lambda m: " "),
+    (_ENTITIES, _unescape),
+    (_NON_ASCII, _fold_non_ascii),
+    (_INNER_APOSTROPHE, lambda m: ""),
+    (_UNSPACED, lambda m: f" {m.group()} "),
+    (_SEPARATORS, lambda m: " "),
+)
+
+
+def normalize(text: str) -> str:
+    """The matching form of ``text``: lower-case tokens separated by single spaces."""
+    text = _blank_junk(text)
+    for pattern, replace in _STEPS[:3]:
+        text = pattern.sub(replace, text)
+    text = text.lower()
+    for pattern, replace in _STEPS[3:]:
+        text = pattern.sub(replace, text)
+    return text.strip(" ")
+
+
+def _blank_junk(text: str) -> str:
+    spans = junk_spans(text)
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    for start, end in spans:
+        pieces += [text[pos:start], " "]
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A matching form and, per character, the original span it came from."""
+
+    text: str
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text behind ``text[start:end]`` (end > start)."""
+        return int(self.starts[start]), int(self.ends[end - 1])
+
+
+def normalize_with_offsets(text: str) -> Normalized:
+    """Like :func:`normalize`, and also map every output character back to the original."""
+    current = _Tracked(text, np.arange(len(text), dtype=np.int64), np.arange(1, len(text) + 1, dtype=np.int64))
+    current = current.substitute_spans(junk_spans(text), " ")
+    for pattern, replace in _STEPS[:3]:
+        current = current.substitute(pattern, replace)
+    current = current.lower()
+    for pattern, replace in _STEPS[3:]:
+        current = current.substitute(pattern, replace)
+    return current.strip_spaces()
+
+
+@dataclass(frozen=True)
+class _Tracked:
+    text: str
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def substitute(self, pattern: re.Pattern[str], replace: Replacement) -> "_Tracked":
+        spans, texts = [], []
+        for match in pattern.finditer(self.text):
+            spans.append(match.span())
+            texts.append(replace(match))
+        return self._rebuild(spans, texts)
+
+    def substitute_spans(self, spans: list[tuple[int, int]], replacement: str) -> "_Tracked":
+        return self._rebuild(spans, [replacement] * len(spans))
+
+    def _rebuild(self, spans: list[tuple[int, int]], texts: list[str]) -> "_Tracked":
+        if not spans:
+            return self
+        pieces, starts, ends, pos = [], [], [], 0
+        for (start, end), new in zip(spans, texts):
+            pieces += [self.text[pos:start], new]
+            starts += [self.starts[pos:start], self._fill(new, start, end, self.starts)]
+            ends += [self.ends[pos:start], self._fill(new, start, end, self.ends, last=True)]
+            pos = end
+        pieces.append(self.text[pos:])
+        starts.append(self.starts[pos:])
+        ends.append(self.ends[pos:])
+        return _Tracked("".join(pieces), np.concatenate(starts), np.concatenate(ends))
+
+    @staticmethod
+    def _fill(new: str, start: int, end: int, source: np.ndarray, last: bool = False) -> np.ndarray:
+        if len(new) == end - start:  # same length: keep the map character by character
+            return source[start:end]
+        if end == start:  # an insertion: borrow the neighbour's position
+            anchor = source[start - 1] if last and start > 0 else source[min(start, len(source) - 1)]
+        else:
+            anchor = source[end - 1] if last else source[start]
+        return np.full(len(new), anchor, dtype=np.int64)
+
+    def lower(self) -> "_Tracked":
+        lowered = self.text.lower()
+        if len(lowered) == len(self.text):
+            return _Tracked(lowered, self.starts, self.ends)
+        return self.substitute(re.compile(r".", re.DOTALL), lambda m: m.group().lower())
+
+    def strip_spaces(self) -> Normalized:
+        stripped = self.text.strip(" ")
+        lead = len(self.text) - len(self.text.lstrip(" "))
+        sl = slice(lead, lead + len(stripped))
+        return Normalized(stripped, self.starts[sl], self.ends[sl])

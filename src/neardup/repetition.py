@@ -1,0 +1,235 @@
+"""Repetition inside one document: repeated paragraphs, and the figures corpus builders filter on.
+
+Scraped pages repeat themselves: a body printed twice (the second copy with an
+ad call fused in), a headline repeated, a widget on every screen. ``repeats``
+finds groups of paragraphs that repeat each other, exactly or nearly (by
+MinHash on the same shingles as the index), and computes the repetition
+figures of the Gopher rules (Rae et al. 2021): duplicate line and paragraph
+fractions by count and by characters, the character share of the most common
+2-, 3- and 4-gram, and the character share of repeated 5- to 10-grams.
+
+Repeated means "repeats an earlier one": in a group, the first occurrence is
+the original and every later one counts as a repeat.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import Config
+from .document import Document, as_document
+from .evidence import PARAGRAPH_CONTAINMENT, paragraph_jaccard, shared_shingles
+from .fingerprint import Fingerprints, fingerprint
+from .lsh import BandTable
+from .normalize import normalize
+from .shingles import ngram_hashes, token_hashes
+from .storage import lsh_params
+
+#: Above this many paragraphs, candidate pairs come from LSH instead of all pairs.
+_ALL_PAIRS_LIMIT = 2000
+_BLANK_LINES = re.compile(r"\n[ \t]*\n")
+
+
+@dataclass(frozen=True)
+class RepeatGroup:
+    """Paragraphs that repeat each other; the first is the original."""
+
+    paragraphs: tuple[int, ...]
+    spans: tuple[tuple[int, int], ...]
+    kind: str          # "exact" (same matching form) or "near"
+    similarity: float  # lowest estimated Jaccard of a member with the first
+    identical_text: bool  # the original texts are equal too (not only their matching forms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paragraphs": list(self.paragraphs), "spans": [list(s) for s in self.spans],
+                "kind": self.kind, "similarity": round(self.similarity, 4),
+                "identical_text": self.identical_text}
+
+
+@dataclass(frozen=True)
+class RepeatReport:
+    """What repeats inside one document."""
+
+    id: str
+    paragraphs: int
+    body_paragraphs: int
+    repeated_paragraphs: int
+    duplicate_fraction: float
+    duplicate_char_fraction: float
+    groups: tuple[RepeatGroup, ...]
+    gopher: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "paragraphs": self.paragraphs, "body_paragraphs": self.body_paragraphs,
+                "repeated_paragraphs": self.repeated_paragraphs,
+                "duplicate_fraction": round(self.duplicate_fraction, 4),
+                "duplicate_char_fraction": round(self.duplicate_char_fraction, 4),
+                "groups": [g.to_dict() for g in self.groups],
+                **{k: round(v, 4) for k, v in self.gopher.items()}}
+
+
+def repeats(document: Document | str | Sequence[str], config: Config | None = None) -> RepeatReport:
+    """Find the paragraphs of ``document`` that repeat an earlier one, and the Gopher figures.
+
+    ``duplicate_fraction`` is over *body* paragraphs (at least
+    ``config.min_paragraph_words`` words), so bylines and menu lines neither
+    inflate nor dilute it; ``duplicate_char_fraction`` is over all characters of all
+    paragraphs.
+    """
+    config = config or Config()
+    doc = as_document(document)
+    prints = fingerprint([doc], config)
+    groups = _groups(doc, prints, config)
+    lengths = np.array([e - s for s, e in doc.paragraphs], dtype=np.int64)
+    repeated = np.zeros(len(doc.paragraphs), dtype=bool)
+    for group in groups:
+        repeated[list(group.paragraphs[1:])] = True
+    body = prints.paragraph_words >= config.min_paragraph_words
+    return RepeatReport(
+        id=doc.id,
+        paragraphs=len(doc.paragraphs),
+        body_paragraphs=int(body.sum()),
+        repeated_paragraphs=int(repeated.sum()),
+        duplicate_fraction=float(repeated[body].sum() / body.sum()) if body.any() else 0.0,
+        duplicate_char_fraction=float(lengths[repeated].sum() / lengths.sum()) if lengths.sum() else 0.0,
+        groups=tuple(groups),
+        gopher=gopher_figures(doc.text),
+    )
+
+
+def _groups(doc: Document, prints: Fingerprints, config: Config) -> list[RepeatGroup]:
+    n = len(prints.paragraph_sizes)
+    parent = list(range(n))
+    for i, j in _repeat_pairs(prints, config):
+        _union(parent, i, j)
+    members: dict[int, list[int]] = {}
+    for i in range(n):
+        members.setdefault(_find(parent, i), []).append(i)
+    groups = [_group(doc, prints, sorted(m)) for m in members.values() if len(m) > 1]
+    return sorted(groups, key=lambda g: g.paragraphs[0])
+
+
+def _repeat_pairs(prints: Fingerprints, config: Config) -> list[tuple[int, int]]:
+    """Pairs of paragraphs that repeat each other: same matching form, or near (body paragraphs only)."""
+    digests = prints.paragraph_digests
+    pairs = []
+    first_of: dict[int, int] = {}
+    for i, digest in enumerate(digests.tolist()):
+        if prints.paragraph_words[i] == 0:
+            continue
+        if digest in first_of:
+            pairs.append((first_of[digest], i))
+        else:
+            first_of[digest] = i
+    body = np.flatnonzero(prints.paragraph_words >= config.min_paragraph_words)
+    if len(body) < 2:
+        return pairs
+    left, right = _candidate_pairs(prints.paragraph_signatures[body], config)
+    sigs, sizes = prints.paragraph_signatures, prints.paragraph_sizes
+    for a, b in zip(body[left].tolist(), body[right].tolist()):
+        jac = paragraph_jaccard(sigs[a:a + 1], sigs[b:b + 1])
+        shared = float(shared_shingles(jac, sizes[a:a + 1], sizes[b:b + 1])[0, 0])
+        inside = shared / max(1, min(int(sizes[a]), int(sizes[b])))
+        if jac[0, 0] >= config.repeat_threshold or inside >= PARAGRAPH_CONTAINMENT:
+            pairs.append((a, b))
+    return pairs
+
+
+def _candidate_pairs(signatures: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) with i < j among body paragraphs worth verifying."""
+    n = len(signatures)
+    if n <= _ALL_PAIRS_LIMIT:
+        jac = paragraph_jaccard(signatures, signatures)
+        i, j = np.nonzero(np.triu(jac >= min(config.repeat_threshold, 0.3), k=1))
+        return i, j
+    (bands, rows), _ = lsh_params(config)
+    table = BandTable(bands, rows)
+    table.insert(signatures, np.arange(n))
+    i, j = table.query(signatures)
+    keep = i < j
+    return i[keep], j[keep]
+
+
+def _group(doc: Document, prints: Fingerprints, members: list[int]) -> RepeatGroup:
+    digests = prints.paragraph_digests[members]
+    sims = paragraph_jaccard(prints.paragraph_signatures[members[:1]], prints.paragraph_signatures[members])[0]
+    spans = tuple((int(prints.paragraph_spans[m, 0]), int(prints.paragraph_spans[m, 1])) for m in members)
+    kind = "exact" if (digests == digests[0]).all() else "near"
+    identical = len({doc.text[s:e] for s, e in spans}) == 1
+    return RepeatGroup(tuple(members), spans, kind, float(sims.min()) if kind == "near" else 1.0, identical)
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent: list[int], i: int, j: int) -> None:
+    a, b = _find(parent, i), _find(parent, j)
+    if a != b:
+        parent[max(a, b)] = min(a, b)
+
+
+def gopher_figures(text: str) -> dict[str, float]:
+    """The repetition figures of the Gopher quality rules, on one text."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    paragraphs = [p.strip() for p in _BLANK_LINES.split(text) if p.strip()]
+    figures = {
+        "dup_line_frac": _duplicate_share(lines, by_chars=False),
+        "dup_line_char_frac": _duplicate_share(lines, by_chars=True),
+        "dup_para_frac": _duplicate_share(paragraphs, by_chars=False),
+        "dup_para_char_frac": _duplicate_share(paragraphs, by_chars=True),
+    }
+    tokens, lengths = token_hashes(normalize(text))
+    total = float(lengths.sum())
+    for n in (2, 3, 4):
+        figures[f"top_{n}gram_char_frac"] = _top_ngram_share(tokens, lengths, n, total)
+    for n in range(5, 11):
+        figures[f"dup_{n}gram_char_frac"] = _duplicate_ngram_share(tokens, lengths, n, total)
+    return figures
+
+
+def _duplicate_share(items: list[str], by_chars: bool) -> float:
+    """Share (by count or characters) of items equal to an earlier item."""
+    seen: set[str] = set()
+    dup = total = 0
+    for item in items:
+        weight = len(item) if by_chars else 1
+        total += weight
+        if item in seen:
+            dup += weight
+        seen.add(item)
+    return dup / total if total else 0.0
+
+
+def _top_ngram_share(tokens: np.ndarray, lengths: np.ndarray, n: int, total: float) -> float:
+    """Characters covered by the most frequent n-gram, over all characters of words."""
+    grams = ngram_hashes(tokens, n)
+    if len(grams) == 0 or total == 0:
+        return 0.0
+    values, first, counts = np.unique(grams, return_index=True, return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] < 2:
+        return 0.0
+    chars = lengths[first[top]:first[top] + n].sum()
+    return float(min(1.0, counts[top] * chars / total))
+
+
+def _duplicate_ngram_share(tokens: np.ndarray, lengths: np.ndarray, n: int, total: float) -> float:
+    """Characters of words inside an n-gram that repeats an earlier occurrence."""
+    grams = ngram_hashes(tokens, n)
+    if len(grams) == 0 or total == 0:
+        return 0.0
+    _, first, inverse = np.unique(grams, return_index=True, return_inverse=True)
+    repeat = np.flatnonzero(first[inverse] != np.arange(len(grams)))
+    cover = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.add.at(cover, repeat, 1)
+    np.add.at(cover, repeat + n, -1)
+    covered = np.cumsum(cover)[:-1] > 0
+    return float(lengths[covered].sum() / total)

@@ -1,0 +1,24 @@
+"""The public API is exactly what __all__ says."""
+
+from __future__ import annotations
+
+import inspect
+
+import neardup
+
+
+def test_public_names_are_exactly_all():
+    """Every name in __all__ exists, __all__ is sorted, and no other public name leaks."""
+    assert neardup.__all__ == sorted(neardup.__all__)
+    for name in neardup.__all__:
+        assert hasattr(neardup, name)
+    public = {n for n in dir(neardup) if not n.startswith("_") and not inspect.ismodule(getattr(neardup, n))}
+    assert public == set(neardup.__all__)
+
+
+def test_errors_subclass_builtins():
+    """Library errors are catchable as the built-in exceptions callers expect."""
+    assert issubclass(neardup.ConfigError, ValueError)
+    assert issubclass(neardup.InputError, ValueError)
+    assert issubclass(neardup.RecordError, neardup.InputError)
+    assert issubclass(neardup.IndexFormatError, neardup.NearDupError)
