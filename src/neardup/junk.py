@@ -33,11 +33,16 @@ _MAX_CALL = 4000
 
 def junk_spans(text: str) -> list[tuple[int, int]]:
     """Sorted, non-overlapping (start, end) spans of junk in ``text``."""
-    spans = [m.span() for m in _BLOCKS.finditer(text)]
-    spans += _code_spans(text, _CALL_START)
-    spans += _code_spans(text, _FUNCTION_START)
-    spans += [m.span() for m in _URLS.finditer(text)]
-    return _merge(spans)
+    spans: list[tuple[int, int]] = []
+    if "<" in text:
+        spans += [m.span() for m in _BLOCKS.finditer(text)]
+    if "(" in text:
+        spans += _code_spans(text, _CALL_START)
+        if "function" in text:
+            spans += _code_spans(text, _FUNCTION_START)
+    if "://" in text or "www." in text or "WWW." in text:
+        spans += [m.span() for m in _URLS.finditer(text)]
+    return _merge(spans) if spans else spans
 
 
 def _code_spans(text: str, starts: re.Pattern[str]) -> list[tuple[int, int]]:

@@ -75,14 +75,19 @@ def _unescape(match: "re.Match[str]") -> str:
     return html.unescape(match.group())
 
 
-#: The steps after junk removal, in order: (pattern, replacement). Both entry
-#: points run exactly these, which keeps the two forms identical.
+def _space_around(match: "re.Match[str]") -> str:
+    return f" {match.group()} "
+
+
+#: The steps after junk removal, in order: (pattern, replacement). The offset-tracking
+#: path runs exactly these; :func:`normalize` runs the same ones with fast paths that skip a
+#: step when it cannot match (a property test keeps the two identical).
 _STEPS: tuple[tuple[re.Pattern[str], Replacement], ...] = (
     (_TAGS, lambda m: " "),
     (_ENTITIES, _unescape),
     (_NON_ASCII, _fold_non_ascii),
     (_INNER_APOSTROPHE, lambda m: ""),
-    (_UNSPACED, lambda m: f" {m.group()} "),
+    (_UNSPACED, _space_around),
     (_SEPARATORS, lambda m: " "),
 )
 
@@ -90,12 +95,19 @@ _STEPS: tuple[tuple[re.Pattern[str], Replacement], ...] = (
 def normalize(text: str) -> str:
     """The matching form of ``text``: lower-case tokens separated by single spaces."""
     text = _blank_junk(text)
-    for pattern, replace in _STEPS[:3]:
-        text = pattern.sub(replace, text)
+    if "<" in text:
+        text = _TAGS.sub(" ", text)
+    if "&" in text:
+        text = _ENTITIES.sub(_unescape, text)
+    ascii_only = text.isascii()
+    if not ascii_only:
+        text = _NON_ASCII.sub(_fold_non_ascii, text)
     text = text.lower()
-    for pattern, replace in _STEPS[3:]:
-        text = pattern.sub(replace, text)
-    return text.strip(" ")
+    if "'" in text:
+        text = _INNER_APOSTROPHE.sub("", text)
+    if not ascii_only:
+        text = _UNSPACED.sub(_space_around, text)
+    return _SEPARATORS.sub(" ", text).strip(" ")
 
 
 def _blank_junk(text: str) -> str:

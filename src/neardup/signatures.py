@@ -21,8 +21,8 @@ import numpy as np
 from .errors import IndexFormatError
 
 EMPTY = np.uint32(0xFFFFFFFF)
-#: Rows of the (shingles × permutations) work array per chunk: bounds memory to ~32 MB.
-_CHUNK_ROWS = 1 << 16
+#: Shingles per chunk of the (permutations × shingles) work array: 4 MB at 128 permutations.
+_CHUNK_COLUMNS = 8192
 
 
 @lru_cache(maxsize=16)
@@ -51,15 +51,21 @@ def minhash_sets(hashes: np.ndarray, owner: np.ndarray, count: int, num_perm: in
     """Signatures ``(count, num_perm)`` of ``count`` sets given as (hash, owner) pairs.
 
     ``owner`` must be sorted; sets with no element get the empty signature.
+    The work array is laid out permutation-major, ``(num_perm, chunk)``, so that
+    the per-set minimum is a fast ``reduceat`` along contiguous rows.
     """
     a, b = permutations(num_perm, seed)
+    a_col, b_col = a[:, None], b[:, None]
     out = np.full((count, num_perm), EMPTY, dtype=np.uint32)
     mixed = fmix32(hashes)
-    for lo in range(0, len(mixed), _CHUNK_ROWS):
-        chunk, who = mixed[lo:lo + _CHUNK_ROWS], owner[lo:lo + _CHUNK_ROWS]
-        values = chunk[:, None] * a[None, :] + b[None, :]
+    work = np.empty((num_perm, min(_CHUNK_COLUMNS, max(len(mixed), 1))), dtype=np.uint32)
+    for lo in range(0, len(mixed), _CHUNK_COLUMNS):
+        chunk, who = mixed[lo:lo + _CHUNK_COLUMNS], owner[lo:lo + _CHUNK_COLUMNS]
+        values = work[:, : len(chunk)]
+        np.multiply(a_col, chunk[None, :], out=values)
+        values += b_col
         firsts = np.flatnonzero(np.concatenate(([True], who[1:] != who[:-1])))
-        reduced = np.minimum.reduceat(values, firsts, axis=0)
+        reduced = np.minimum.reduceat(values, firsts, axis=1).T
         targets = who[firsts]
         out[targets] = np.minimum(out[targets], reduced)
     return out
