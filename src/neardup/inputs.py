@@ -26,6 +26,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 #: A single record (JSON line or text file) larger than this is skipped.
 DEFAULT_MAX_RECORD_BYTES = 64 << 20
+_BOM = b"\xef\xbb\xbf"
 #: Share of control characters above which a text is taken for binary junk.
 _BINARY_SHARE = 0.05
 
@@ -86,11 +87,11 @@ class Reader:
     def _read_source(self, source: str) -> Iterator[Document]:
         if source == "-":
             data = (self.stdin or sys.stdin.buffer).read()
-            if data.lstrip()[:1] == b"{":
+            if data.removeprefix(_BOM).lstrip()[:1] == b"{":
                 yield from self._jsonl_lines("-", io.BytesIO(data))
             else:
                 yield from self._text_document("-", data)
-        elif source.endswith(JSONL_SUFFIXES):
+        elif source.lower().endswith(JSONL_SUFFIXES):
             yield from self._jsonl_file(source)
         else:
             with _open_binary(source) as handle:
@@ -98,17 +99,21 @@ class Reader:
             yield from self._text_document(source, data)
 
     def _jsonl_file(self, source: str) -> Iterator[Document]:
-        opener = gzip.open if source.endswith(".gz") else open
+        opener = gzip.open if source.lower().endswith(".gz") else open
         try:
             with opener(source, "rb") as handle:  # type: ignore[operator]
                 yield from self._jsonl_lines(source, handle)
         except (OSError, EOFError, zlib.error) as err:
             if isinstance(err, FileNotFoundError):
                 raise InputError(f"{source}: no such file") from None
+            if isinstance(err, (PermissionError, IsADirectoryError)):
+                raise InputError(f"{source}: {err.strerror or err}") from None
             self._skip(RecordError(source, None, f"cannot read the rest of the file: {err}"))
 
     def _jsonl_lines(self, source: str, handle: IO[bytes]) -> Iterator[Document]:
         for number, raw in enumerate(handle, 1):
+            if number == 1:
+                raw = raw.removeprefix(_BOM)
             if not raw.strip():
                 continue
             self.stats.bytes += len(raw)
@@ -125,7 +130,7 @@ class Reader:
             record = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
             raise RecordError(source, number, f"invalid UTF-8 at byte {err.start}") from None
-        except (json.JSONDecodeError, RecursionError) as err:
+        except (ValueError, RecursionError) as err:  # JSONDecodeError, and integers too long to parse
             raise RecordError(source, number, f"not valid JSON ({_short(err)})") from None
         if not isinstance(record, dict):
             raise RecordError(source, number, f"expected a JSON object, got {type(record).__name__}")
@@ -139,6 +144,8 @@ class Reader:
         id, text = record[self.id_field], record[self.text_field]
         if not isinstance(id, (str, int)) or isinstance(id, bool) or str(id) == "":
             raise RecordError(source, number, f"field {self.id_field!r} must be a non-empty string or integer")
+        if isinstance(id, str) and not _encodable(id):
+            raise RecordError(source, number, f"field {self.id_field!r} is not valid Unicode (lone surrogate)")
         metadata = {k: v for k, v in record.items() if k not in (self.id_field, self.text_field)}
         if isinstance(text, list) and all(isinstance(p, str) for p in text):
             _check_text(source, number, "\n".join(text))
@@ -180,6 +187,14 @@ class Reader:
             self.on_skip(problem)
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_text(source: str, number: int | None, text: str) -> None:
     if not text.strip():
         raise RecordError(source, number, "empty text")
@@ -208,7 +223,7 @@ def _short(err: Exception) -> str:
 
 
 def _is_known(name: str) -> bool:
-    return name.endswith(JSONL_SUFFIXES) or name.endswith(TEXT_SUFFIXES)
+    return name.lower().endswith(JSONL_SUFFIXES + TEXT_SUFFIXES)
 
 
 def _open_binary(source: str) -> IO[bytes]:
