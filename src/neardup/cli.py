@@ -25,9 +25,23 @@ from .repetition import RepeatReport, repeats
 #: Skipped records announced one by one before the summary takes over.
 _MAX_SKIP_MESSAGES = 20
 
+_INDEX_EXAMPLES = """\
+examples:
+  neardup index news.idx examples/wire.jsonl            # create, or add to, an index
+  neardup index news.idx archive/ today.jsonl.gz --workers 2
+  zcat feed.jsonl.gz | neardup index news.idx -         # from stdin
+  neardup index news.idx new-versions.jsonl --replace   # replace documents whose id is indexed
+
+A document whose id is already indexed is skipped (reason: duplicate id) unless --replace,
+so re-running an interrupted command resumes it. Each batch is committed atomically: a
+killed process leaves every batch committed before the kill, and nothing half-written.
+"""
+
 _QUERY_EXAMPLES = """\
 examples:
-  # where else does this story appear? (one JSON line per match)
+  # against a persistent index (see 'neardup index')
+  neardup query news.idx examples/query-story.txt
+  # where else does this story appear? (in-memory corpus, one JSON line per match)
   neardup query --corpus examples/wire.jsonl examples/query-story.txt --json
   # every document of a JSON Lines file as a query, against two corpora
   neardup query --corpus archive.jsonl.gz --corpus today/ queries.jsonl --top 5
@@ -60,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neardup {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    _add_index(commands)
     _add_query(commands)
+    _add_remove(commands)
+    _add_stats(commands)
     _add_repeats(commands)
     return parser
 
@@ -82,10 +99,12 @@ def _add_query(commands: Any) -> None:
                     "documents holding its text: exact copies, near-duplicates and partial copies "
                     "(truncated, extended, embedded, or sharing paragraphs), with evidence.",
         epilog=_QUERY_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queries", nargs="*", metavar="FILE|-",
-                        help="query documents: .txt, .jsonl, .jsonl.gz, folders; '-' or nothing for stdin")
-    parser.add_argument("--corpus", action="append", required=True, metavar="INPUT",
-                        help="documents to search (.jsonl, .jsonl.gz, .txt, folders, '-'); repeat for more")
+    parser.add_argument("queries", nargs="*", metavar="[INDEX] FILE|-",
+                        help="an index folder (unless --corpus is given), then query documents: .txt, .jsonl, "
+                             ".jsonl.gz, .csv, folders; '-' or nothing for stdin")
+    parser.add_argument("--corpus", action="append", metavar="INPUT",
+                        help="search these documents, indexed in memory, instead of an index folder "
+                             "(.jsonl, .jsonl.gz, .txt, .csv, folders, '-'); repeat for more")
     tuning = parser.add_argument_group("thresholds")
     tuning.add_argument("--threshold", type=float, metavar="J",
                         help="article Jaccard for a near-duplicate (default 0.8)")
@@ -140,10 +159,28 @@ def _report_skips(reader: Reader, what: str) -> None:
 
 
 def run_query(args: argparse.Namespace, out: TextIO) -> int:
-    config = _config(args)
     if args.top is not None and args.top < 1:
         raise _usage("--top must be at least 1")
-    index = Index(config)
+    queries = list(args.queries)
+    if args.corpus:
+        index = _memory_index(args)
+    else:
+        if not queries:
+            raise _usage("give an index folder, or --corpus INPUT")
+        path = queries.pop(0)
+        index = Index.open(path, _index_config(path, args))
+    with index:
+        query_reader = _reader(args)
+        decisions = {"threshold": args.threshold, "min_containment": args.min_containment, "top": args.top}
+        for batch in _batches(query_reader.documents(queries or ["-"]), 256):
+            for document, matches in zip(batch, index.query_many(batch, **decisions)):
+                _print_matches(out, document, matches, args.json)
+        _report_skips(query_reader, "queries")
+    return EXIT_OK
+
+
+def _memory_index(args: argparse.Namespace) -> Index:
+    index = Index(_config(args))
     corpus_reader = _reader(args, unique_ids=True)
     progress = Progress("indexing", total_bytes=_total_bytes(args.corpus))
     report = index.add(_with_progress(corpus_reader.documents(args.corpus), corpus_reader, progress))
@@ -152,11 +189,116 @@ def run_query(args: argparse.Namespace, out: TextIO) -> int:
     if report.skipped:
         reasons = ", ".join(f"{n} {r}" for r, n in report.skipped.items())
         print(f"neardup: corpus: not indexed: {reasons}", file=sys.stderr)
-    query_reader = _reader(args)
-    for batch in _batches(query_reader.documents(args.queries or ["-"]), 256):
-        for document, matches in zip(batch, index.query_many(batch, top=args.top)):
-            _print_matches(out, document, matches, args.json)
-    _report_skips(query_reader, "queries")
+    return index
+
+
+def _index_config(path: str, args: argparse.Namespace) -> Config | None:
+    """Fingerprint options given on the command line must agree with the index (checked on open)."""
+    given = {k: getattr(args, k, None) for k in ("shingle_size", "num_perm", "seed")}
+    if all(v is None for v in given.values()):
+        return None
+    from .diskstore import DiskStorage
+
+    stored = DiskStorage(path).config if os.path.exists(os.path.join(path, "neardup.sqlite")) else Config()
+    return stored.with_options(**given)
+
+
+def _add_index(commands: Any) -> None:
+    parser = commands.add_parser(
+        "index", help="create or extend a persistent index",
+        description="Fingerprint documents and add them to the index folder INDEX (created if missing). "
+                    "Streams any number of documents in bounded memory; a progress line shows on a terminal.",
+        epilog=_INDEX_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("index", metavar="INDEX", help="index folder")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help=".jsonl, .jsonl.gz, .txt, .csv, .parquet, folders, '-' for stdin")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="processes fingerprinting in parallel (default 1; 0 = all cores)")
+    parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
+                        help="documents per committed batch (default 5000)")
+    parser.add_argument("--replace", action="store_true", help="replace documents whose id is already indexed")
+    parser.add_argument("--no-text", action="store_true",
+                        help="do not store the texts (new index only): smaller, but Jaccard is estimated")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for another writer to finish (default: fail at once)")
+    creation = parser.add_argument_group("fingerprints (fixed when the index is created)")
+    creation.add_argument("--shingle-size", type=int, metavar="N", help="words per shingle (default 5)")
+    creation.add_argument("--num-perm", type=int, metavar="P", help="MinHash permutations (default 128)")
+    creation.add_argument("--seed", type=int, metavar="S", help="MinHash seed (default 1)")
+    _add_input_options(parser)
+    parser.set_defaults(run=run_index)
+
+
+def run_index(args: argparse.Namespace, out: TextIO) -> int:
+    if args.batch_size < 1:
+        raise _usage("--batch-size must be at least 1")
+    workers = os.cpu_count() or 1 if args.workers == 0 else args.workers
+    if workers < 1:
+        raise _usage("--workers must be at least 0")
+    reader = _reader(args)
+    with Index.open(args.index, _index_config(args.index, args), writable=True, keep_text=not args.no_text,
+                    wait=args.wait) as index:
+        progress = Progress("indexing", total_bytes=_total_bytes(args.inputs))
+        report = index.add(_with_progress(reader.documents(args.inputs), reader, progress),
+                           batch_size=args.batch_size, workers=workers,
+                           on_duplicate="replace" if args.replace else "skip")
+        progress.close()
+        total = len(index)
+    skipped = dict(reader.stats.skipped)
+    for reason, count in report.skipped.items():
+        skipped[reason] = skipped.get(reason, 0) + count
+    summary = {"index": args.index, "added": report.added, "replaced": report.replaced,
+               "skipped": sum(skipped.values()), "skipped_reasons": skipped, "documents": total}
+    if args.json:
+        out.write(json.dumps(summary) + "\n")
+    reasons = ", ".join(f"{n} {r}" for r, n in skipped.items())
+    print(f"neardup: {args.index}: added {report.added}, replaced {report.replaced}, skipped "
+          f"{summary['skipped']}{f' ({reasons})' if reasons else ''}; {total} documents in the index",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_remove(commands: Any) -> None:
+    parser = commands.add_parser("remove", help="remove documents from an index by id",
+                                 description="Remove the documents with these ids from the index.",
+                                 epilog="example:\n  neardup remove news.idx story-17 story-18\n",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("index", metavar="INDEX")
+    parser.add_argument("ids", nargs="+", metavar="ID")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS")
+    parser.set_defaults(run=run_remove)
+
+
+def run_remove(args: argparse.Namespace, out: TextIO) -> int:
+    with Index.open(args.index, writable=True, wait=args.wait) as index:
+        missing = [id for id in args.ids if not index.remove(id)]
+    for id in missing:
+        print(f"neardup: {args.index}: no document {id!r}", file=sys.stderr)
+    print(f"neardup: {args.index}: removed {len(args.ids) - len(missing)}", file=sys.stderr)
+    return EXIT_OK if not missing else EXIT_USAGE
+
+
+def _add_stats(commands: Any) -> None:
+    parser = commands.add_parser("stats", help="describe an index",
+                                 description="Documents, paragraphs, bytes on disk, parameters and format "
+                                             "version of an index.",
+                                 epilog="example:\n  neardup stats news.idx --json | jq .documents\n",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("index", metavar="INDEX")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run_stats)
+
+
+def run_stats(args: argparse.Namespace, out: TextIO) -> int:
+    with Index.open(args.index) as index:
+        stats = index.storage.stats()  # type: ignore[attr-defined]
+    if args.json:
+        out.write(json.dumps(stats) + "\n")
+        return EXIT_OK
+    config = stats.pop("config")
+    for key, value in stats.items():
+        out.write(f"{key:>16}: {value}\n")
+    out.write(f"{'config':>16}: " + ", ".join(f"{k}={v}" for k, v in sorted(config.items())) + "\n")
     return EXIT_OK
 
 

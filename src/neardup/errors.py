@@ -6,7 +6,8 @@
     ├── ConfigError(ValueError)        bad parameters             exit 2
     ├── InputError(ValueError)         unreadable or bad input    exit 2
     │   └── RecordError                one bad record (file, line, reason)
-    └── IndexFormatError               an index that cannot be trusted  exit 3
+    ├── IndexFormatError               an index that cannot be trusted  exit 3
+    └── IndexLockedError               another process is writing       exit 4
 
 Every class subclasses the built-in exception a caller would expect, so
 ``except ValueError`` keeps working for code that does not know neardup.
@@ -18,6 +19,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
+EXIT_LOCKED = 4
 
 
 class NearDupError(Exception):
@@ -56,3 +58,9 @@ class IndexFormatError(NearDupError):
     """A stored index or signature is damaged or was made with other parameters."""
 
     exit_code = EXIT_INDEX
+
+
+class IndexLockedError(NearDupError):
+    """Another process holds the index's write lock."""
+
+    exit_code = EXIT_LOCKED

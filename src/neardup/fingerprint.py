@@ -8,7 +8,8 @@ Everything after it (LSH, storage, verification) works on its arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections import deque
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import xxhash
@@ -114,3 +115,29 @@ def _doc_digests(normalized: list[list[str]]) -> np.ndarray:
         digest = xxhash.xxh3_128_intdigest(" ".join(p for p in paragraphs if p).encode("utf-8"))
         out[row] = (digest >> 64, digest & 0xFFFFFFFFFFFFFFFF)
     return out
+
+
+def fingerprint_stream(batches: Iterable[list[Document]], config: Config,
+                       workers: int = 1) -> Iterator[tuple[list[Document], Fingerprints]]:
+    """Fingerprint a stream of batches, in order, in ``workers`` processes.
+
+    At most two batches per worker are in flight, so a corpus of any size
+    streams through bounded memory. One worker means no extra process.
+    """
+    if workers <= 1:
+        for batch in batches:
+            yield batch, fingerprint(batch, config)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with context.Pool(workers) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append((batch, pool.apply_async(fingerprint, (batch, config))))
+            if len(pending) >= 2 * workers:
+                done, job = pending.popleft()
+                yield done, job.get()
+        while pending:
+            done, job = pending.popleft()
+            yield done, job.get()

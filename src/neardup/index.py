@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .config import Config
 from .document import Document, as_document
 from .errors import ConfigError
 from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, decide_kind
-from .fingerprint import Fingerprints, fingerprint, matching_paragraphs
+from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, matching_paragraphs
 from .shingles import shingle_paragraphs
 from .signatures import from_lean_minhash, to_lean_minhash
 from .storage import MemoryStorage, Storage, StoredDocument
@@ -60,33 +60,62 @@ class Index:
         self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
         self.config.check_compatible(self.storage.config)
 
+    @classmethod
+    def open(cls, path: str, config: Config | None = None, *, writable: bool = False, keep_text: bool = True,
+             wait: float = 0.0) -> "Index":
+        """Open (``writable=True``: create or extend) a persistent index folder.
+
+        ``config`` must agree with the stored one on fingerprint and LSH parameters;
+        its decision thresholds (``threshold``, ``min_containment``, …) may differ.
+        ``keep_text`` applies when the index is created. A second writer waits
+        ``wait`` seconds for the first, then raises :class:`~neardup.errors.IndexLockedError`.
+        """
+        from .diskstore import DiskStorage
+
+        storage = DiskStorage(path, config, writable=writable, keep_text=keep_text, wait=wait)
+        return cls(storage.config, storage=storage)
+
+    def close(self) -> None:
+        """Release files and the write lock of a persistent index."""
+        close = getattr(self.storage, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return len(self.storage)
 
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and self.storage.number_of(id) is not None
 
-    def add(self, documents: Iterable[Document], *, batch_size: int = 2000,
-            on_duplicate: OnDuplicate = "skip") -> AddReport:
+    def add(self, documents: Iterable[Document], *, batch_size: int = 2000, on_duplicate: OnDuplicate = "skip",
+            workers: int = 1, on_batch: Callable[[AddReport], None] | None = None) -> AddReport:
         """Fingerprint and insert documents, a batch at a time.
 
         A document whose id is already indexed (or repeated in the input) is
-        skipped by default; ``on_duplicate="replace"`` replaces the stored one and
-        ``"error"`` raises. Documents without a single word are skipped as ``"no words"``.
+        skipped by default — so re-running an interrupted ingest resumes it;
+        ``on_duplicate="replace"`` replaces the stored one and ``"error"`` raises.
+        Documents without a single word are skipped as ``"no words"``. With
+        ``workers > 1`` batches are fingerprinted in that many processes, with at
+        most two batches per worker in flight, so memory stays bounded.
         """
-        report, batch = AddReport(), []
-        for document in documents:
-            batch.append(document)
-            if len(batch) >= batch_size:
-                report.merge(self._add_batch(batch, on_duplicate))
-                batch = []
-        if batch:
-            report.merge(self._add_batch(batch, on_duplicate))
+        report = AddReport()
+        for batch, prints in fingerprint_stream(_batches(documents, batch_size), self.config, workers):
+            batch_report = self._add_batch(batch, on_duplicate, prints)
+            report.merge(batch_report)
+            if on_batch is not None:
+                on_batch(batch_report)
         return report
 
-    def _add_batch(self, batch: list[Document], on_duplicate: OnDuplicate) -> AddReport:
-        report, accepted, seen = AddReport(), [], set()
-        for document in batch:
+    def _add_batch(self, batch: list[Document], on_duplicate: OnDuplicate,
+                   prints: Fingerprints | None = None) -> AddReport:
+        report, rows, seen = AddReport(), [], set()
+        for row, document in enumerate(batch):
             if document.id in seen or document.id in self:
                 if on_duplicate == "error":
                     raise ConfigError(f"duplicate id {document.id!r}")
@@ -96,8 +125,9 @@ class Index:
                 self.storage.remove(self.storage.number_of(document.id))  # type: ignore[arg-type]
                 report.replaced += 1
             seen.add(document.id)
-            accepted.append(document)
-        prints = fingerprint(accepted, self.config)
+            rows.append(row)
+        accepted = [batch[row] for row in rows]
+        prints = _select(prints, rows) if prints is not None else fingerprint(accepted, self.config)
         keep = [row for row in range(len(accepted)) if prints.doc_sizes[row] > 0]
         for row in sorted(set(range(len(accepted))) - set(keep)):
             report.skip(accepted[row].id, "no words")
@@ -222,9 +252,22 @@ def _exact_jaccard(left: np.ndarray, right: np.ndarray) -> float:
     return len(np.intersect1d(left, right, assume_unique=True)) / union if union else 0.0
 
 
+def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for document in documents:
+        batch.append(document)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _select(prints: Fingerprints, rows: list[int]) -> Fingerprints:
     if len(rows) == len(prints):
         return prints
+    if not rows:
+        return fingerprint([], Config(num_perm=prints.doc_signatures.shape[1]))
     paragraph_rows = np.concatenate([np.arange(prints.doc_offsets[r], prints.doc_offsets[r + 1]) for r in rows]
                                     ).astype(np.int64)
     counts = np.diff(prints.doc_offsets)[rows]

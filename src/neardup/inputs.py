@@ -8,6 +8,7 @@ without a word.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -23,6 +24,8 @@ from .document import Document
 from .errors import InputError, RecordError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+PARQUET_SUFFIXES = (".parquet",)
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 #: A single record (JSON line or text file) larger than this is skipped.
 DEFAULT_MAX_RECORD_BYTES = 64 << 20
@@ -93,6 +96,10 @@ class Reader:
                 yield from self._text_document("-", data)
         elif source.lower().endswith(JSONL_SUFFIXES):
             yield from self._jsonl_file(source)
+        elif source.lower().endswith(CSV_SUFFIXES):
+            yield from self._csv_file(source)
+        elif source.lower().endswith(PARQUET_SUFFIXES):
+            yield from self._parquet_file(source)
         else:
             with _open_binary(source) as handle:
                 data = handle.read(self.max_record_bytes + 1)
@@ -109,6 +116,50 @@ class Reader:
             if isinstance(err, (PermissionError, IsADirectoryError)):
                 raise InputError(f"{source}: {err.strerror or err}") from None
             self._skip(RecordError(source, None, f"cannot read the rest of the file: {err}"))
+
+    def _csv_file(self, source: str) -> Iterator[Document]:
+        """CSV (or TSV) with a header row naming the id and text columns; other columns are metadata."""
+        opener = gzip.open if source.lower().endswith(".gz") else open
+        delimiter = "\t" if ".tsv" in source.lower() else ","
+        csv.field_size_limit(self.max_record_bytes)
+        try:
+            with opener(source, "rt", encoding="utf-8-sig", newline="", errors="strict") as handle:  # type: ignore[operator]
+                rows = csv.DictReader(handle, delimiter=delimiter)
+                number = 1
+                try:
+                    for record in rows:
+                        number = rows.line_num
+                        self.stats.bytes += sum(len(v or "") for v in record.values() if isinstance(v, str))
+                        try:
+                            yield self._accept(source, number, self._document_of(source, number, record))
+                        except RecordError as problem:
+                            self._skip(problem)
+                except (csv.Error, UnicodeDecodeError) as err:
+                    self._skip(RecordError(source, number + 1, f"cannot read the rest of the file: {_short(err)}"))
+        except FileNotFoundError:
+            raise InputError(f"{source}: no such file") from None
+        except (OSError, EOFError, zlib.error) as err:
+            self._skip(RecordError(source, None, f"cannot read the rest of the file: {err}"))
+
+    def _parquet_file(self, source: str) -> Iterator[Document]:
+        try:
+            import pyarrow.parquet as parquet  # type: ignore[import-not-found]
+        except ImportError:
+            raise InputError(f"{source}: reading Parquet needs pyarrow: pip install 'neardup[parquet]'") from None
+        try:
+            table = parquet.ParquetFile(source)
+            number = 0
+            for batch in table.iter_batches(batch_size=1000):
+                for record in batch.to_pylist():
+                    number += 1
+                    try:
+                        yield self._accept(source, number, self._document_of(source, number, record))
+                    except RecordError as problem:
+                        self._skip(problem)
+        except FileNotFoundError:
+            raise InputError(f"{source}: no such file") from None
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            self._skip(RecordError(source, None, f"cannot read the rest of the file: {_short(err)}"))
 
     def _jsonl_lines(self, source: str, handle: IO[bytes]) -> Iterator[Document]:
         for number, raw in enumerate(handle, 1):
@@ -223,7 +274,7 @@ def _short(err: Exception) -> str:
 
 
 def _is_known(name: str) -> bool:
-    return name.lower().endswith(JSONL_SUFFIXES + TEXT_SUFFIXES)
+    return name.lower().endswith(JSONL_SUFFIXES + TEXT_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES)
 
 
 def _open_binary(source: str) -> IO[bytes]:

@@ -62,6 +62,37 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return acc
 
 
+def fold32(keys: np.ndarray) -> np.ndarray:
+    """64-bit band keys folded to 32 bits, for compact stored tables (collisions only add candidates)."""
+    return ((keys >> _U64(32)) ^ keys).astype(np.uint32)
+
+
+def band_matches(table_keys: np.ndarray, table_items: np.ndarray,
+                 query_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (query row, item) pairs whose key equals a key of one sorted band table."""
+    lo = np.searchsorted(table_keys, query_keys, "left")
+    hi = np.searchsorted(table_keys, query_keys, "right")
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(query_keys)), counts)
+    base = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    return rows, np.asarray(table_items[base + np.arange(total)], dtype=np.int64)
+
+
+def distinct_pairs(rows_out: list[np.ndarray], items_out: list[np.ndarray],
+                   removed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (row, item) pairs, without removed items."""
+    if not rows_out or sum(len(r) for r in rows_out) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows, items = np.concatenate(rows_out), np.concatenate(items_out)
+    pairs = np.unique(np.stack([rows, items], axis=1), axis=0)
+    if removed is not None and len(removed):
+        pairs = pairs[~np.isin(pairs[:, 1], removed)]
+    return pairs[:, 0], pairs[:, 1]
+
+
 class BandTable:
     """Band keys of many items, per band in sorted order, for batch look-ups.
 
@@ -90,29 +121,12 @@ class BandTable:
         """Distinct (query row, item) pairs sharing at least one band."""
         self._merge()
         keys = band_keys(signatures, self.bands, self.rows)
-        rows_out, items_out = [], []
-        for band in range(self.bands):
-            table = self._keys[band]
-            lo = np.searchsorted(table, keys[:, band], "left")
-            hi = np.searchsorted(table, keys[:, band], "right")
-            counts = hi - lo
-            total = int(counts.sum())
-            if total == 0:
-                continue
-            rows_out.append(np.repeat(np.arange(len(keys)), counts))
-            base = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-            items_out.append(self._items[band][base + np.arange(total)])
-        return self._distinct(rows_out, items_out)
+        found = [band_matches(self._keys[band], self._items[band], keys[:, band]) for band in range(self.bands)]
+        return self._distinct([r for r, _ in found], [i for _, i in found])
 
     def _distinct(self, rows_out: list[np.ndarray], items_out: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        if not rows_out:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        rows, items = np.concatenate(rows_out), np.concatenate(items_out)
-        pairs = np.unique(np.stack([rows, items], axis=1), axis=0)
-        if self._removed:
-            keep = ~np.isin(pairs[:, 1], np.fromiter(self._removed, np.int64))
-            pairs = pairs[keep]
-        return pairs[:, 0], pairs[:, 1]
+        removed = np.fromiter(self._removed, np.int64) if self._removed else None
+        return distinct_pairs(rows_out, items_out, removed)
 
     def _merge(self) -> None:
         if not self._pending:

@@ -68,7 +68,16 @@ _SEPARATORS = re.compile(f"(?:[^\\w{_MARKS}]|_)+")
 
 
 def _fold_non_ascii(match: "re.Match[str]") -> str:
-    return unicodedata.normalize("NFKC", match.group()).casefold().translate(_UNIFY)
+    return _fold(match.group())
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().translate(_UNIFY)
+
+
+def _folds_char_by_char(old: str, new: str) -> bool:
+    """True when folding ``old`` maps each character to exactly one of ``new``, in place."""
+    return len(old) == len(new) and all(_fold(ch) == out for ch, out in zip(old, new))
 
 
 def _unescape(match: "re.Match[str]") -> str:
@@ -158,19 +167,25 @@ class _Tracked:
         for match in pattern.finditer(self.text):
             spans.append(match.span())
             texts.append(replace(match))
-        return self._rebuild(spans, texts)
+        aligned = None
+        if replace is _fold_non_ascii:
+            aligned = [_folds_char_by_char(self.text[a:b], new) for (a, b), new in zip(spans, texts)]
+        return self._rebuild(spans, texts, aligned)
 
     def substitute_spans(self, spans: list[tuple[int, int]], replacement: str) -> "_Tracked":
         return self._rebuild(spans, [replacement] * len(spans))
 
-    def _rebuild(self, spans: list[tuple[int, int]], texts: list[str]) -> "_Tracked":
+    def _rebuild(self, spans: list[tuple[int, int]], texts: list[str],
+                 aligned: list[bool] | None = None) -> "_Tracked":
+        """Replace spans; a replacement maps char by char when ``aligned`` says so (default: same length)."""
         if not spans:
             return self
         pieces, starts, ends, pos = [], [], [], 0
-        for (start, end), new in zip(spans, texts):
+        for index, ((start, end), new) in enumerate(zip(spans, texts)):
+            by_char = len(new) == end - start if aligned is None else aligned[index]
             pieces += [self.text[pos:start], new]
-            starts += [self.starts[pos:start], self._fill(new, start, end, self.starts)]
-            ends += [self.ends[pos:start], self._fill(new, start, end, self.ends, last=True)]
+            starts += [self.starts[pos:start], self._fill(new, start, end, self.starts, by_char=by_char)]
+            ends += [self.ends[pos:start], self._fill(new, start, end, self.ends, last=True, by_char=by_char)]
             pos = end
         pieces.append(self.text[pos:])
         starts.append(self.starts[pos:])
@@ -178,8 +193,9 @@ class _Tracked:
         return _Tracked("".join(pieces), np.concatenate(starts), np.concatenate(ends))
 
     @staticmethod
-    def _fill(new: str, start: int, end: int, source: np.ndarray, last: bool = False) -> np.ndarray:
-        if len(new) == end - start:  # same length: keep the map character by character
+    def _fill(new: str, start: int, end: int, source: np.ndarray, last: bool = False,
+              by_char: bool = False) -> np.ndarray:
+        if by_char:
             return source[start:end]
         if end == start:  # an insertion: borrow the neighbour's position
             anchor = source[start - 1] if last and start > 0 else source[min(start, len(source) - 1)]

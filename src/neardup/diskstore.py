@@ -1,0 +1,579 @@
+"""A persistent index on disk: SQLite for documents and the segment list, immutable numpy segments for bands.
+
+Why this design (measured by ``benchmarks/bench_band_store.py``): a corpus of
+1M articles holds ~345M (band key, document) rows; SQLite stores them at
+~0.6M rows/s and ~75 bytes a row, sorted numpy segments at ~5M rows/s and
+12 bytes a row, looked up for whole batches with ``searchsorted``.
+
+Layout of an index folder::
+
+    neardup.sqlite   documents (id, metadata, compressed text, paragraph spans),
+                     segments (the manifest: names, sizes, checksums), meta (format, config)
+    config.json      the Config, for people; the copy in SQLite is the one checked
+    write.lock       held with flock by the one writer
+    seg-000001/      an immutable segment of .npy arrays (never pickled)
+
+Crash safety: a segment is written to ``seg-N.tmp``, fsynced and renamed; it
+exists for readers only once the SQLite transaction that lists it (with its
+documents) commits. A kill at any moment leaves either the old state or the
+new one; unlisted folders are removed when a writer next opens the index.
+Readers never block the writer (SQLite WAL; segment files are immutable).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+import shutil
+import sqlite3
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import xxhash
+
+from .config import Config
+from .document import Document
+from .errors import ConfigError, IndexFormatError, IndexLockedError
+from .fingerprint import Fingerprints, fingerprint
+from .lsh import band_keys, band_matches, distinct_pairs, fold32
+from .storage import ParagraphArrays, StoredDocument, lsh_params
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DATABASE = "neardup.sqlite"
+#: Segments of one size tier merged together once there are this many.
+MERGE_FANOUT = 4
+_SEGMENT_FILES = ("numbers", "article_signatures", "article_keys", "article_items", "paragraph_keys",
+                  "paragraph_items", "paragraph_digests", "paragraph_digest_owners")
+_SCHEMA = """
+create table if not exists meta(key text primary key, value text not null);
+create table if not exists segments(name text primary key, documents integer not null,
+                                    checksums text not null);
+create table if not exists documents(number integer primary key, id text not null unique,
+    metadata text not null, text blob, spans blob not null, digest blob not null, size integer not null,
+    paragraphs blob);
+create table if not exists removed(number integer primary key);
+"""
+
+
+@dataclass(frozen=True)
+class _Segment:
+    name: str
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def numbers(self) -> np.ndarray:
+        return self.arrays["numbers"]
+
+
+class DiskStorage:
+    """The :class:`~neardup.storage.Storage` interface over an index folder."""
+
+    def __init__(self, path: str | os.PathLike[str], config: Config | None = None, *, writable: bool = False,
+                 keep_text: bool = True, wait: float = 0.0) -> None:
+        self.path = Path(path)
+        self.writable = writable
+        self._lock_handle: Any = None
+        database = self.path / DATABASE
+        if not database.exists():
+            if not writable:
+                raise IndexFormatError(f"{self.path}: no neardup index here")
+            self.path.mkdir(parents=True, exist_ok=True)
+        if writable:
+            self._lock(wait)
+        self._db = sqlite3.connect(database, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.execute("pragma synchronous=full")
+        self.config, self.keep_text = self._open_meta(config, keep_text)
+        (self._pb, self._pr), (self._ab, self._ar) = lsh_params(self.config)
+        self._generation = -1
+        self._segments: list[_Segment] = []
+        self._removed = np.zeros(0, np.int64)
+        self._paragraph_cache: OrderedDict[int, ParagraphArrays] = OrderedDict()
+        if writable:
+            self._remove_orphans()
+        self.refresh()
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def _lock(self, wait: float) -> None:
+        handle = open(self.path / "write.lock", "a+")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    raise IndexLockedError(f"{self.path}: another process is writing to this index "
+                                           f"(retry later, or pass a longer wait)") from None
+                time.sleep(0.1)
+        self._lock_handle = handle
+
+    def _open_meta(self, config: Config | None, keep_text: bool) -> tuple[Config, bool]:
+        if self.writable:
+            self._db.executescript(_SCHEMA)
+        try:
+            rows = dict(self._db.execute("select key, value from meta").fetchall())
+        except sqlite3.DatabaseError as err:
+            raise IndexFormatError(f"{self.path}: not a readable neardup index ({err})") from None
+        if not rows:
+            if not self.writable:
+                raise IndexFormatError(f"{self.path}: index has no metadata")
+            return self._create_meta(config or Config(), keep_text), keep_text
+        if int(rows.get("format_version", -1)) != FORMAT_VERSION:
+            raise IndexFormatError(f"{self.path}: index format {rows.get('format_version')} is not "
+                                   f"{FORMAT_VERSION}; rebuild it with this version of neardup")
+        stored = Config.from_json(rows["config"])
+        if config is not None:
+            stored.check_compatible(config)
+            if lsh_params(config) != lsh_params(stored):
+                raise ConfigError(f"{self.path}: index was built with LSH bands/rows {lsh_params(stored)}, "
+                                  f"not {lsh_params(config)}")
+            stored = config
+        return stored, rows.get("keep_text", "1") == "1"
+
+    def _create_meta(self, config: Config, keep_text: bool) -> Config:
+        with self._transaction():
+            self._db.executemany("insert into meta values (?, ?)", [
+                ("format_version", str(FORMAT_VERSION)), ("config", config.to_json()),
+                ("keep_text", "1" if keep_text else "0"), ("generation", "0"), ("next_number", "0"),
+                ("next_segment", "1")])
+        _write_atomically(self.path / "config.json", config.to_json().encode())
+        return config
+
+    def _remove_orphans(self) -> None:
+        listed = {name for (name,) in self._db.execute("select name from segments")}
+        for entry in self.path.glob("seg-*"):
+            if entry.is_dir() and entry.name not in listed:
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def refresh(self) -> None:
+        """Load the segment list if another process committed since we last looked."""
+        generation = int(self._meta("generation"))
+        if generation == self._generation:
+            return
+        for attempt in range(3):
+            with self._transaction(read_only=True):
+                generation = int(self._meta("generation"))
+                listed = self._db.execute("select name, checksums from segments order by name").fetchall()
+                removed = [n for (n,) in self._db.execute("select number from removed")]
+            try:
+                self._segments = [self._load_segment(name, json.loads(sums)) for name, sums in listed]
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
+        self._removed = np.array(sorted(removed), dtype=np.int64)
+        self._generation = generation
+        self._paragraph_cache.clear()
+
+    def _load_segment(self, name: str, checksums: dict[str, Any]) -> _Segment:
+        arrays = {}
+        for key in _SEGMENT_FILES:
+            path = self.path / name / f"{key}.npy"
+            try:
+                arrays[key] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                raise
+            except (ValueError, OSError) as err:
+                raise IndexFormatError(f"{path}: damaged segment file ({err})") from None
+            if path.stat().st_size != checksums[key][1]:
+                raise IndexFormatError(f"{path}: size differs from the manifest; the index is damaged")
+        _check_shapes(name, arrays, self.config.num_perm, self._ab, self._pb)
+        return _Segment(name, arrays)
+
+    def verify(self) -> None:
+        """Read every segment file and compare its checksum with the manifest."""
+        for name, sums in self._db.execute("select name, checksums from segments"):
+            for key, (digest, _) in json.loads(sums).items():
+                path = self.path / name / f"{key}.npy"
+                if _file_digest(path) != digest:
+                    raise IndexFormatError(f"{path}: checksum mismatch; the index is damaged")
+
+    def close(self) -> None:
+        if self.writable:
+            try:
+                self._db.execute("pragma wal_checkpoint(truncate)")
+            except sqlite3.DatabaseError as err:  # a reader holds the log; it is checkpointed later
+                log.debug("checkpoint skipped: %s", err)
+        self._db.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- the Storage interface -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._db.execute("select count(*) from documents").fetchone()[0])
+
+    def number_of(self, id: str) -> int | None:
+        row = self._db.execute("select number from documents where id = ?", (id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add(self, documents: Sequence[Document], fingerprints: Fingerprints) -> np.ndarray:
+        self._require_writable()
+        first = int(self._meta("next_number"))
+        if first + len(documents) >= 2**31:
+            raise IndexFormatError(f"{self.path}: more than 2^31 documents ever added; rebuild the index")
+        numbers = np.arange(first, first + len(documents), dtype=np.int64)
+        name = f"seg-{int(self._meta('next_segment')):06d}"
+        arrays = _segment_arrays(fingerprints, numbers, self._ab, self._ar, self._pb, self._pr, self.config)
+        if self.keep_text:
+            arrays["article_signatures"] = arrays["article_signatures"][:0]
+        checksums = self._write_segment(name, arrays)
+        rows = [self._document_row(int(n), doc, fingerprints, i) for i, (n, doc) in enumerate(zip(numbers, documents))]
+        with self._transaction():
+            self._db.executemany("insert into documents values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("insert into segments values (?, ?, ?)", (name, len(documents), json.dumps(checksums)))
+            self._bump(next_number=first + len(documents), next_segment=int(name[4:]) + 1)
+        self.refresh()
+        self._merge_tiers()
+        return numbers
+
+    def _document_row(self, number: int, doc: Document, prints: Fingerprints, row: int) -> tuple[Any, ...]:
+        rows = prints.paragraph_rows(row)
+        text = zlib.compress(doc.text.encode("utf-8", "surrogatepass"), 9) if self.keep_text else None
+        paragraphs = None if self.keep_text else _pack_paragraphs(prints, rows)
+        digest = prints.doc_digests[row].astype("<u8").tobytes()
+        return (number, doc.id, json.dumps(doc.metadata, ensure_ascii=False, default=str), text,
+                prints.paragraph_spans[rows].astype("<i8").tobytes(), digest, int(prints.doc_sizes[row]), paragraphs)
+
+    def remove(self, number: int) -> None:
+        self._require_writable()
+        with self._transaction():
+            self._db.execute("delete from documents where number = ?", (number,))
+            self._db.execute("insert or ignore into removed values (?)", (number,))
+            self._bump()
+        self.refresh()
+
+    def document(self, number: int) -> StoredDocument:
+        row = self._db.execute("select id, metadata, text, spans, digest, size from documents where number = ?",
+                               (number,)).fetchone()
+        if row is None:
+            raise KeyError(number)
+        id, metadata, text, spans, digest, size = row
+        words = np.frombuffer(digest, dtype="<u8")
+        count = len(spans) // 16
+        return StoredDocument(number, id, None if text is None else zlib.decompress(text).decode("utf-8", "surrogatepass"),
+                              json.loads(metadata), slice(0, count), (int(words[0]), int(words[1])), int(size))
+
+    def article_signature(self, number: int) -> np.ndarray:
+        if self.keep_text:
+            return self._refingerprint(number)[1]
+        for segment in self._segments:
+            row = int(np.searchsorted(segment.numbers, number))
+            if row < len(segment.numbers) and segment.numbers[row] == number:
+                return np.asarray(segment.arrays["article_signatures"][row])
+        raise KeyError(number)
+
+    def paragraphs(self, number: int) -> ParagraphArrays:
+        cached = self._paragraph_cache.get(number)
+        if cached is not None:
+            self._paragraph_cache.move_to_end(number)
+            return cached
+        arrays = self._paragraphs_of(number)
+        self._paragraph_cache[number] = arrays
+        if len(self._paragraph_cache) > 4096:
+            self._paragraph_cache.popitem(last=False)
+        return arrays
+
+    def _paragraphs_of(self, number: int) -> ParagraphArrays:
+        row = self._db.execute("select id, text, spans, paragraphs from documents where number = ?",
+                               (number,)).fetchone()
+        if row is None:
+            raise KeyError(number)
+        id, text, spans_blob, packed = row
+        spans = np.frombuffer(spans_blob, dtype="<i8").reshape(-1, 2).astype(np.int64)
+        if packed is not None:
+            return _unpack_paragraphs(packed, spans, self.config.num_perm)
+        return self._refingerprint(number)[0]
+
+    def _refingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray]:
+        """Paragraph and article fingerprints recomputed from the stored text.
+
+        Indexes that keep the text store no signatures for verification: the text,
+        compressed, is smaller than its paragraph signatures, and fingerprinting one
+        candidate costs well under a millisecond.
+        """
+        row = self._db.execute("select id, text, spans from documents where number = ?", (number,)).fetchone()
+        if row is None:
+            raise KeyError(number)
+        id, text, spans_blob = row
+        spans = np.frombuffer(spans_blob, dtype="<i8").reshape(-1, 2)
+        document = Document(id, zlib.decompress(text).decode("utf-8", "surrogatepass"),
+                            tuple((int(s), int(e)) for s, e in spans))
+        prints = fingerprint([document], self.config)
+        paragraphs = ParagraphArrays(prints.paragraph_signatures, prints.paragraph_sizes, prints.paragraph_words,
+                                     prints.paragraph_spans, prints.paragraph_digests)
+        return paragraphs, prints.doc_signatures[0]
+
+    def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.refresh()
+        keys = fold32(band_keys(signatures, self._ab, self._ar))
+        return self._candidates(keys, "article")
+
+    def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keys = fold32(band_keys(signatures, self._pb, self._pr))
+        return self._candidates(keys, "paragraph")
+
+    def _candidates(self, keys: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
+        rows, items = [], []
+        for segment in self._segments:
+            table_keys, table_items = segment.arrays[f"{level}_keys"], segment.arrays[f"{level}_items"]
+            for band in range(keys.shape[1]):
+                r, i = band_matches(table_keys[band], table_items[band], keys[:, band])
+                rows.append(r)
+                items.append(i)
+        return distinct_pairs(rows, items, self._removed)
+
+    def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
+        counts = np.zeros(len(digests), dtype=np.int64)
+        for segment in self._segments:
+            table = segment.arrays["paragraph_digests"]
+            counts += np.searchsorted(table, digests, "right") - np.searchsorted(table, digests, "left")
+        return counts
+
+    # -- statistics --------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        paragraphs = sum(len(s.arrays["paragraph_digest_owners"]) for s in self._segments)
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {"path": str(self.path), "format_version": FORMAT_VERSION, "documents": len(self),
+                "paragraphs": paragraphs, "segments": len(self._segments), "bytes_on_disk": size,
+                "keep_text": self.keep_text, "config": json.loads(self.config.to_json()),
+                "lsh": {"paragraph_bands_rows": [self._pb, self._pr], "article_bands_rows": [self._ab, self._ar]}}
+
+    # -- writing segments --------------------------------------------------------------------------
+
+    def _write_segment(self, name: str, arrays: dict[str, Any]) -> dict[str, list[Any]]:
+        """Write a segment folder; a value is an array, or a function that writes the file at a path."""
+        temporary, final = self.path / f"{name}.tmp", self.path / name
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        checksums = {}
+        for key in _SEGMENT_FILES:
+            path = temporary / f"{key}.npy"
+            value = arrays[key]
+            if callable(value):
+                value(path)
+            else:
+                with open(path, "wb") as handle:
+                    np.save(handle, np.ascontiguousarray(value), allow_pickle=False)
+            _fsync_file(path)
+            checksums[key] = [_file_digest(path), path.stat().st_size]
+        _fsync_dir(temporary)
+        os.rename(temporary, final)
+        _fsync_dir(self.path)
+        return checksums
+
+    def _merge_tiers(self) -> None:
+        """Merge segments of similar size, MERGE_FANOUT at a time, so look-ups touch few segments."""
+        while True:
+            tiers: dict[int, list[_Segment]] = {}
+            for segment in self._segments:
+                tiers.setdefault(_tier(len(segment.numbers)), []).append(segment)
+            group = next((g for _, g in sorted(tiers.items()) if len(g) >= MERGE_FANOUT), None)
+            if group is None:
+                return
+            self._merge(group)
+
+    def _merge(self, group: list[_Segment]) -> None:
+        name = f"seg-{int(self._meta('next_segment')):06d}"
+        arrays = _merged_arrays(group, self._removed)
+        checksums = self._write_segment(name, arrays)
+        merged_removed = np.intersect1d(self._removed, np.concatenate([s.numbers for s in group]))
+        with self._transaction():
+            self._db.executemany("delete from segments where name = ?", [(s.name,) for s in group])
+            self._db.execute("insert into segments values (?, ?, ?)",
+                             (name, int(len(arrays["numbers"])), json.dumps(checksums)))
+            self._db.executemany("delete from removed where number = ?", [(int(n),) for n in merged_removed])
+            self._bump(next_segment=int(name[4:]) + 1)
+        for segment in group:
+            shutil.rmtree(self.path / segment.name, ignore_errors=True)
+        self.refresh()
+
+    # -- SQLite helpers ----------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str:
+        row = self._db.execute("select value from meta where key = ?", (key,)).fetchone()
+        if row is None:
+            raise IndexFormatError(f"{self.path}: index metadata lacks {key!r}")
+        return str(row[0])
+
+    def _bump(self, **values: int) -> None:
+        values["generation"] = int(self._meta("generation")) + 1
+        self._db.executemany("update meta set value = ? where key = ?", [(str(v), k) for k, v in values.items()])
+
+    def _transaction(self, read_only: bool = False) -> "_Transaction":
+        return _Transaction(self._db, read_only)
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise IndexLockedError(f"{self.path}: opened read-only")
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection, read_only: bool) -> None:
+        self.db, self.read_only = db, read_only
+
+    def __enter__(self) -> None:
+        self.db.execute("begin" if self.read_only else "begin immediate")
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self.db.execute("commit" if kind is None else "rollback")
+
+
+def _segment_arrays(prints: Fingerprints, numbers: np.ndarray, ab: int, ar: int, pb: int, pr: int,
+                    config: Config) -> dict[str, np.ndarray]:
+    owners = np.repeat(numbers, np.diff(prints.doc_offsets))
+    searchable = (prints.paragraph_sizes > 0) & (prints.paragraph_words >= config.min_paragraph_words)
+    article_keys, article_items = _sorted_bands(fold32(band_keys(prints.doc_signatures, ab, ar)), numbers)
+    paragraph_keys, paragraph_items = _sorted_bands(
+        fold32(band_keys(prints.paragraph_signatures[searchable], pb, pr)), owners[searchable])
+    digests, digest_owners = _unique_per_document(prints.paragraph_digests, owners)
+    return {"numbers": numbers, "article_signatures": prints.doc_signatures, "article_keys": article_keys,
+            "article_items": article_items, "paragraph_keys": paragraph_keys, "paragraph_items": paragraph_items,
+            "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}
+
+
+def _sorted_bands(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bands, n) keys sorted within each band, and the items in the same order."""
+    keys = keys.T
+    order = np.argsort(keys, axis=1, kind="stable")
+    return np.take_along_axis(keys, order, axis=1), items[order].astype(np.int32)
+
+
+def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Paragraph digests, once per document, sorted: their counts are document frequencies."""
+    pairs = np.unique(np.stack([digests, owners.astype(np.uint64)], axis=1), axis=0) if len(digests) \
+        else np.zeros((0, 2), np.uint64)
+    order = np.argsort(pairs[:, 0], kind="stable")
+    return pairs[order, 0].astype(np.uint64), pairs[order, 1].astype(np.int64)
+
+
+def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]:
+    """The arrays of one segment replacing ``group``, without removed documents.
+
+    Band tables are merged one band at a time into memory-mapped output files,
+    so memory stays bounded by one band of the merged segment.
+    """
+    numbers = np.concatenate([s.numbers for s in group])
+    keep = ~np.isin(numbers, removed)
+    order = np.argsort(numbers[keep], kind="stable")
+    signatures = np.concatenate([s.arrays["article_signatures"] for s in group])
+    out: dict[str, Any] = {"numbers": numbers[keep][order],
+                           "article_signatures": signatures[keep][order] if len(signatures) else signatures}
+    for level in ("article", "paragraph"):
+        keys_writer, items_writer = _band_merger(group, level, removed)
+        out[f"{level}_keys"], out[f"{level}_items"] = keys_writer, items_writer
+    digests = np.concatenate([s.arrays["paragraph_digests"] for s in group])
+    owners = np.concatenate([s.arrays["paragraph_digest_owners"] for s in group])
+    alive = ~np.isin(owners, removed)
+    order3 = np.argsort(digests[alive], kind="stable")
+    out["paragraph_digests"], out["paragraph_digest_owners"] = digests[alive][order3], owners[alive][order3]
+    return out
+
+
+def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tuple[Any, Any]:
+    """Two writers (keys, items) that merge one band at a time; the items writer reuses the order."""
+    bands = group[0].arrays[f"{level}_keys"].shape[0]
+    merged: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def band(b: int) -> tuple[np.ndarray, np.ndarray]:
+        if b not in merged:
+            merged.clear()
+            keys = np.concatenate([np.asarray(s.arrays[f"{level}_keys"][b]) for s in group])
+            items = np.concatenate([np.asarray(s.arrays[f"{level}_items"][b]) for s in group])
+            alive = ~np.isin(items, removed)
+            keys, items = keys[alive], items[alive]
+            order = np.argsort(keys, kind="stable")
+            merged[b] = (keys[order], items[order])
+        return merged[b]
+
+    width = len(band(0)[0]) if bands else 0
+
+    def writer(which: int, dtype: Any) -> Any:
+        def write(path: Path) -> None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(bands, width))
+            for b in range(bands):
+                out[b] = band(b)[which]
+            out.flush()
+            del out
+        return write
+
+    return writer(0, np.uint32), writer(1, np.int32)
+
+
+def _check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: int, pb: int) -> None:
+    n = len(arrays["numbers"])
+    expected = {"article_keys": (ab, n), "article_items": (ab, n)}
+    if arrays["article_signatures"].shape not in ((n, num_perm), (0, num_perm)):
+        raise IndexFormatError(f"{name}/article_signatures.npy has shape {arrays['article_signatures'].shape}")
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise IndexFormatError(f"{name}/{key}.npy has shape {arrays[key].shape}, expected {shape}")
+    if arrays["paragraph_keys"].shape != arrays["paragraph_items"].shape or arrays["paragraph_keys"].shape[0] != pb:
+        raise IndexFormatError(f"{name}: paragraph band tables are inconsistent")
+
+
+def _pack_paragraphs(prints: Fingerprints, rows: slice) -> bytes:
+    """Paragraph fingerprints of one document, for indexes that keep no text (little-endian arrays)."""
+    return b"".join([prints.paragraph_sizes[rows].astype("<i4").tobytes(),
+                     prints.paragraph_words[rows].astype("<i4").tobytes(),
+                     prints.paragraph_digests[rows].astype("<u8").tobytes(),
+                     prints.paragraph_signatures[rows].astype("<u4").tobytes()])
+
+
+def _unpack_paragraphs(packed: bytes, spans: np.ndarray, num_perm: int) -> ParagraphArrays:
+    n = len(spans)
+    sizes = np.frombuffer(packed, "<i4", n, 0).astype(np.int64)
+    words = np.frombuffer(packed, "<i4", n, 4 * n).astype(np.int64)
+    digests = np.frombuffer(packed, "<u8", n, 8 * n).astype(np.uint64)
+    signatures = np.frombuffer(packed, "<u4", n * num_perm, 16 * n).reshape(n, num_perm).astype(np.uint32)
+    return ParagraphArrays(signatures, sizes, words, spans, digests)
+
+
+def _tier(documents: int) -> int:
+    return int(math.log(max(documents, 1), MERGE_FANOUT))
+
+
+def _file_digest(path: Path) -> str:
+    digest = xxhash.xxh3_64()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
