@@ -92,11 +92,11 @@ def test_no_command_is_usage_error(capsys):
     assert "usage:" in capsys.readouterr().err
 
 
-def test_query_requires_corpus(capsys):
-    """query without --corpus is a usage error, exit 2."""
-    with pytest.raises(SystemExit) as info:
-        main(["query", STORY], out=io.StringIO())
-    assert info.value.code == 2
+def test_query_without_corpus_needs_an_index(capsys, tmp_path):
+    """query without --corpus reads its first argument as an index; a non-index is an input error, exit 2."""
+    assert main(["query", STORY], out=io.StringIO()) == 2
+    assert "not a neardup index" in capsys.readouterr().err
+    assert main(["query"], out=io.StringIO()) == 2
     assert "--corpus" in capsys.readouterr().err
 
 
@@ -395,7 +395,7 @@ def test_repeats_jsonl_one_line_per_document(tmp_path, capsys):
     ["query", "--corpus", WIRE, STORY, "--threshold", "2"],
     ["repeats", "does/not/exist.txt"],
     ["query", STORY],
-], ids=["missing corpus", "bad threshold", "missing input", "no corpus option"])
+], ids=["missing corpus", "bad threshold", "missing input", "not an index"])
 def test_subprocess_user_errors_exit_2_without_traceback(args):
     """A user error in a real process exits 2 with a message and no Python traceback."""
     result = _subprocess(args)
@@ -430,3 +430,28 @@ def test_subprocess_lone_surrogate_id_no_traceback(tmp_path):
     result = _subprocess(["repeats", str(data)])
     err = result.stderr.decode()
     assert result.returncode == 0 and "Traceback" not in err
+
+
+def test_index_query_remove_stats_round_trip(tmp_path, capsys):
+    """index creates and extends; query INDEX finds copies; remove and stats report; re-index skips."""
+    idx = str(tmp_path / "news.idx")
+    out = io.StringIO()
+    assert main(["index", idx, WIRE, "--json"], out=out) == 0
+    summary = json.loads(out.getvalue())
+    assert summary["added"] == 26 and summary["documents"] == 26
+    out = io.StringIO()
+    assert main(["index", idx, WIRE, "--json"], out=out) == 0
+    assert json.loads(out.getvalue())["skipped_reasons"] == {"duplicate id": 26}
+    out = io.StringIO()
+    assert main(["query", idx, STORY, "--json"], out=out) == 0
+    ids = {json.loads(line)["id"] for line in out.getvalue().splitlines()}
+    assert {"recall-original", "recall-metro-pulse", "recall-riverbend-times"} <= ids
+    assert main(["remove", idx, "recall-metro-pulse", "no-such-id"], out=io.StringIO()) == 2
+    assert "no document 'no-such-id'" in capsys.readouterr().err
+    out = io.StringIO()
+    assert main(["stats", idx, "--json"], out=out) == 0
+    stats = json.loads(out.getvalue())
+    assert stats["documents"] == 25 and stats["format_version"] == 1 and stats["config"]["num_perm"] == 128
+    assert stats["bytes_on_disk"] > 0
+    assert main(["query", idx, STORY, "--shingle-size", "3"], out=io.StringIO()) == 2
+    assert "shingle_size" in capsys.readouterr().err

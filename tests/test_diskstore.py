@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neardup import Config, ConfigError, Document, Index, IndexFormatError
+from neardup import Config, ConfigError, Document, Index, IndexFormatError, InputError
 from neardup.errors import IndexLockedError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +109,7 @@ def test_parameters_are_checked_on_open(tmp_path):
         Index.open(path, Config(shingle_size=4, paragraph_lsh_threshold=0.8))
     with Index.open(path, Config(shingle_size=4, threshold=0.95)) as index:
         assert index.config.threshold == 0.95 and len(index) == 5
-    with pytest.raises(IndexFormatError):
+    with pytest.raises(InputError):
         Index.open(str(tmp_path / "nothing-here"))
 
 

@@ -141,21 +141,22 @@ def test_txt_with_bom_drops_bom(tmp_path):
 
 
 def test_folder_mixed_sorted(tmp_path):
-    """A folder is walked recursively in sorted path order, reading .txt and .jsonl files and ignoring others."""
+    """A folder is walked recursively in sorted path order, reading known formats (CSV too) and ignoring others."""
     folder = tmp_path / "corpus"
     _write(folder / "b.jsonl", _jsonl({"id": "b1", "text": "B one."}, {"id": "b2", "text": "B two."}))
     _write(folder / "a.txt", b"A text file.")
     _write(folder / "c" / "d.txt", b"Nested text file.")
     _write(folder / "c" / "e.jsonl.gz", gzip.compress(_jsonl({"id": "e1", "text": "E one."})))
-    _write(folder / "notes.csv", b"id,text\nz,ignored\n")
+    _write(folder / "notes.csv", b"id,text\nz,A row of a CSV file.\n")
+    _write(folder / "image.dat", b"\x00\x01ignored")
     documents, skips, _ = _read([str(folder)])
-    assert [d.id for d in documents] == [str(folder / "a.txt"), "b1", "b2", str(folder / "c" / "d.txt"), "e1"]
+    assert [d.id for d in documents] == [str(folder / "a.txt"), "b1", "b2", str(folder / "c" / "d.txt"), "e1", "z"]
     assert skips == []
 
 
 def test_folder_without_known_files(tmp_path):
     """A folder holding no readable file types raises InputError naming the folder."""
-    _write(tmp_path / "only.csv", b"a,b\n")
+    _write(tmp_path / "only.dat", b"a,b\n")
     with pytest.raises(InputError, match="no .jsonl"):
         list(Reader().documents([str(tmp_path)]))
 
@@ -537,3 +538,43 @@ def test_property_good_lines_survive_corruption(goods, data):
     documents, skips, _ = _read(["-"], stdin=stream)
     assert [d.id for d in documents] == ["head", *expected]
     assert len(skips) == len(goods) - len(expected)
+
+
+# --------------------------------------------------------------------------- CSV and Parquet
+
+def test_csv_and_tsv_rows_with_metadata_and_counted_skips(tmp_path):
+    """CSV/TSV rows become documents (other columns metadata); an empty text is a counted skip with its line."""
+    csv_path = _write(tmp_path / "a.csv", b'id,text,source\nx,"Quoted, with a comma.",wire\ny,,wire\n')
+    tsv_path = _write(tmp_path / "b.tsv", b"id\ttext\nz\tTab separated text.\n")
+    documents, skips, _ = _read([csv_path, tsv_path])
+    assert [(d.id, d.text, d.metadata) for d in documents] == [
+        ("x", "Quoted, with a comma.", {"source": "wire"}), ("z", "Tab separated text.", {})]
+    assert [(s.line, s.reason) for s in skips] == [(3, "empty text")]
+
+
+def test_parquet_rows_are_documents(tmp_path):
+    """A Parquet file's rows are read with the same fields and checks as JSON Lines."""
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+    table = pyarrow.table({"id": ["p1", "p2"], "text": ["Parquet text one.", ""], "year": [2020, 2021]})
+    path = tmp_path / "c.parquet"
+    parquet.write_table(table, path)
+    documents, skips, _ = _read([str(path)])
+    assert [(d.id, d.metadata) for d in documents] == [("p1", {"year": 2020})]
+    assert [s.reason for s in skips] == ["empty text"]
+
+
+def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
+    """Without pyarrow, reading Parquet is an input error that names the extra to install."""
+    import builtins
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    path = _write(tmp_path / "d.parquet", b"PAR1")
+    with pytest.raises(InputError, match=r"neardup\[parquet\]"):
+        list(Reader().documents([path]))

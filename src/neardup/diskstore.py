@@ -41,7 +41,7 @@ import xxhash
 
 from .config import Config
 from .document import Document
-from .errors import ConfigError, IndexFormatError, IndexLockedError
+from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 from .storage import ParagraphArrays, StoredDocument, lsh_params
@@ -86,7 +86,7 @@ class DiskStorage:
         database = self.path / DATABASE
         if not database.exists():
             if not writable:
-                raise IndexFormatError(f"{self.path}: no neardup index here")
+                raise InputError(f"{self.path}: not a neardup index (create one with 'neardup index')")
             self.path.mkdir(parents=True, exist_ok=True)
         if writable:
             self._lock(wait)
