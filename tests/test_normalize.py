@@ -6,7 +6,10 @@ import re
 
 from hypothesis import given, settings
 
+from hypothesis import strategies as st
+
 from neardup import normalize, normalize_with_offsets
+from neardup.normalize import normalize_many
 from neardup.junk import junk_spans
 from strategies import messy_text
 
@@ -70,3 +73,11 @@ def test_normalisation_is_idempotent_and_single_spaced(text):
     once = normalize(text)
     assert normalize(once) == once
     assert "  " not in once and once == once.strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(paragraphs=st.lists(messy_text, max_size=6))
+def test_batch_normalisation_equals_one_paragraph_at_a_time(paragraphs):
+    """Normalising paragraphs joined in one pass gives each paragraph's own matching form."""
+    assert normalize_many(paragraphs) == [normalize(p) for p in paragraphs]
+    assert all("\n" not in p for p in normalize_many(paragraphs))

@@ -76,3 +76,11 @@ def test_ngram_hashes_equal_for_equal_ngrams(words, n):
     for i in range(len(grams)):
         for j in range(len(grams)):
             assert (grams[i] == grams[j]) == (texts[i] == texts[j])
+
+
+def test_tokens_longer_than_the_hash_window_hash_like_the_reference():
+    """Very long tokens (a 100 MB line of one word) hash exactly as the plain reference does."""
+    from neardup.shingles import _WINDOW, token_hash_reference
+    text = "x" * (2 * _WINDOW + 5) + " ab " + "y" * (_WINDOW - 3) + " cd " + "z" * (5 * _WINDOW + 1)
+    hashes, _ = token_hashes(text)
+    assert [int(h) for h in hashes] == [token_hash_reference(w) for w in text.split()]

@@ -16,7 +16,7 @@ import xxhash
 
 from .config import Config
 from .document import Document
-from .normalize import normalize
+from .normalize import normalize_many
 from .shingles import shingle_paragraphs
 from .signatures import merge_signatures, minhash_sets
 
@@ -74,14 +74,14 @@ def fingerprint(documents: Sequence[Document], config: Config) -> Fingerprints:
 def matching_paragraphs(document: Document) -> list[str]:
     """The matching form of each paragraph of ``document``."""
     text = document.text
-    return [normalize(text[start:end]) for start, end in document.paragraphs]
+    return normalize_many([text[start:end] for start, end in document.paragraphs])
 
 
 def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerprints:
-    normalized = [matching_paragraphs(doc) for doc in documents]
-    counts = np.array([len(p) for p in normalized], dtype=np.int64)
+    counts = np.array([len(doc.paragraphs) for doc in documents], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(counts)))
-    flat = [p for paragraphs in normalized for p in paragraphs]
+    flat = normalize_many([doc.text[start:end] for doc in documents for start, end in doc.paragraphs])
+    normalized = [flat[offsets[i]:offsets[i + 1]] for i in range(len(documents))]
     shingles = shingle_paragraphs(flat, config.shingle_size)
     signatures = minhash_sets(shingles.hashes, shingles.paragraph, len(flat), config.num_perm, config.seed)
     owner_doc = np.repeat(np.arange(len(documents), dtype=np.int64), counts)

@@ -21,6 +21,7 @@ one shingle at a time, for tests and for feeding other MinHash libraries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -84,19 +85,55 @@ def _token_bounds(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return starts, ends, newlines_before[starts].astype(np.int64)
 
 
-def _token_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    if len(starts) == 0:
-        return np.zeros(0, dtype=_U64)
-    powers = np.full(len(data), _P, dtype=_U64)
+#: Tokens are hashed in windows of this many bytes, so the prefix sums stay in cache and the
+#: powers of P are looked up in fixed tables instead of recomputed.
+_WINDOW = 1 << 18
+
+
+@lru_cache(maxsize=1)
+def _power_tables() -> tuple[np.ndarray, np.ndarray]:
+    """P^i and P^-i modulo 2^64 for i < 2 * _WINDOW (a window may be extended to a token's end)."""
+    powers = np.full(2 * _WINDOW, _P, dtype=_U64)
     powers[0] = 1
-    powers = np.cumprod(powers, dtype=_U64)
-    inverse = np.full(len(data), _P_INV, dtype=_U64)
+    inverse = np.full(2 * _WINDOW, _P_INV, dtype=_U64)
     inverse[0] = 1
-    inverse = np.cumprod(inverse, dtype=_U64)
-    prefix = np.concatenate(([_U64(0)], np.cumsum(data.astype(_U64) * powers, dtype=_U64)))
-    raw = (prefix[ends] - prefix[starts]) * inverse[starts]
-    lengths = (ends - starts).astype(_U64)
-    return fmix64(raw ^ (lengths * _U64(_LEN_SALT)))
+    return np.cumprod(powers, dtype=_U64), np.cumprod(inverse, dtype=_U64)
+
+
+def _token_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Polynomial hashes of tokens, read off windowed prefix sums of byte × P^position."""
+    out = np.empty(len(starts), dtype=_U64)
+    if len(starts) == 0:
+        return out
+    powers, inverse = _power_tables()
+    first = 0
+    while first < len(starts):
+        base = int(starts[first])
+        last = int(np.searchsorted(starts, base + _WINDOW, "left"))
+        last = max(last, first + 1)
+        if ends[last - 1] - base > 2 * _WINDOW:  # one token longer than the tables: hash it alone
+            last = first + 1
+            out[first] = _long_token_hash(data[base:int(ends[first])])
+            first = last
+            continue
+        window = data[base:int(ends[last - 1])].astype(_U64)
+        prefix = np.concatenate(([_U64(0)], np.cumsum(window * powers[: len(window)], dtype=_U64)))
+        s, e = starts[first:last] - base, ends[first:last] - base
+        raw = (prefix[e] - prefix[s]) * inverse[s]
+        out[first:last] = fmix64(raw ^ ((e - s).astype(_U64) * _U64(_LEN_SALT)))
+        first = last
+    return out
+
+
+def _long_token_hash(token: np.ndarray) -> int:
+    """The same hash for a token longer than the power tables, in slices of the tables' length."""
+    powers, _ = _power_tables()
+    raw = 0
+    for lo in range(0, len(token), len(powers)):
+        piece = token[lo:lo + len(powers)].astype(_U64)
+        partial = int((piece * powers[: len(piece)]).sum(dtype=_U64))
+        raw = (raw + partial * pow(_P, lo, 1 << 64)) & _MASK64
+    return _fmix64_int(raw ^ ((len(token) * _LEN_SALT) & _MASK64))
 
 
 def _shingle_layout(words: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
