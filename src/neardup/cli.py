@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     _add_index(commands)
     _add_query(commands)
+    _add_dedup(commands)
     _add_remove(commands)
     _add_stats(commands)
     _add_repeats(commands)
@@ -255,6 +256,78 @@ def run_index(args: argparse.Namespace, out: TextIO) -> int:
     print(f"neardup: {args.index}: added {report.added}, replaced {report.replaced}, skipped "
           f"{summary['skipped']}{f' ({reasons})' if reasons else ''}; {total} documents in the index",
           file=sys.stderr)
+    return EXIT_OK
+
+
+_DEDUP_EXAMPLES = """\
+examples:
+  neardup dedup examples/wire.jsonl --out kept.jsonl --clusters clusters.jsonl
+  neardup dedup corpus/ --out kept.jsonl.gz --clusters clusters.jsonl --keep earliest --workers 2
+  neardup dedup feed.jsonl --out kept.jsonl --clusters c.jsonl --index feed.idx   # keep the index
+
+CLUSTERS has one line per input document: id, cluster (the representative's id),
+representative, kind (its relation to the representative: exact, near-duplicate,
+partial, or linked when joined only through other documents), jaccard, containment.
+KEPT is JSON Lines (or CSV if its name ends in .csv) with every field of the kept records.
+"""
+
+
+def _add_dedup(commands: Any) -> None:
+    parser = commands.add_parser(
+        "dedup", help="keep one document per story; report the clusters",
+        description="Cluster near-duplicates (and, unless --no-partial, partial copies: truncated copies, "
+                    "articles inside longer pages, updated versions) and keep one representative per cluster.",
+        epilog=_DEDUP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help=".jsonl, .jsonl.gz, .txt, .csv, .parquet, folders, '-' for stdin")
+    parser.add_argument("--out", required=True, metavar="KEPT", help="where to write the kept documents")
+    parser.add_argument("--clusters", required=True, metavar="CLUSTERS", help="where to write one line per input")
+    parser.add_argument("--index", metavar="INDEX", help="build (or reuse) this persistent index instead of a "
+                                                         "temporary one")
+    parser.add_argument("--keep", choices=("first", "longest", "earliest"), default="first",
+                        help="representative: first in input order (default), longest text, or earliest "
+                             "--date-field; ties broken by id")
+    parser.add_argument("--date-field", default="date", metavar="FIELD", help="field read by --keep earliest")
+    parser.add_argument("--no-partial", action="store_true", help="cluster exact and near-duplicates only")
+    parser.add_argument("--partial-containment", type=float, default=None, metavar="C",
+                        help="share of a partial copy inside the other document for it to join (default 0.8)")
+    parser.add_argument("--threshold", type=float, metavar="J", help="article Jaccard for near-duplicates (0.8)")
+    parser.add_argument("--drop-repeats", action="store_true",
+                        help="also remove paragraphs that repeat an earlier one from the kept documents")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="fingerprinting processes (default 1)")
+    _add_input_options(parser)
+    parser.set_defaults(run=run_dedup)
+
+
+def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
+    from .dedup import PARTIAL_CONTAINMENT, dedup
+    from .outputs import open_output, write_records
+
+    partial = PARTIAL_CONTAINMENT if args.partial_containment is None else args.partial_containment
+    if not 0.0 <= partial <= 1.0:
+        raise _usage("--partial-containment must be in [0, 1]")
+    config = _config(args)
+    reader = _reader(args, unique_ids=True)
+    progress = Progress("reading", total_bytes=_total_bytes(args.inputs))
+    index = Index.open(args.index, config, writable=True) if args.index else None
+    try:
+        assignments, summary = dedup(
+            _with_progress(reader.documents(args.inputs), reader, progress), config=config, index=index,
+            keep=args.keep, date_field=args.date_field, include_partial=not args.no_partial,
+            partial_containment=partial, drop_repeats=args.drop_repeats, workers=max(1, args.workers))
+    finally:
+        if index is not None:
+            index.close()
+    progress.close()
+    kept = {a.id: a for a in assignments if a.representative}
+    with open_output(args.clusters) as handle:
+        for assignment in assignments:
+            handle.write(json.dumps(assignment.to_dict(), ensure_ascii=False) + "\n")
+    second = Reader(id_field=args.id_field, text_field=args.text_field, unique_ids=True)
+    write_records(args.out, (d for d in second.documents(args.inputs) if d.id in kept), kept,
+                  id_field=args.id_field, text_field=args.text_field)
+    _report_skips(reader, "inputs")
+    print(f"neardup: dedup: {summary.line()}", file=sys.stderr)
     return EXIT_OK
 
 

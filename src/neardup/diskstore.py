@@ -99,6 +99,7 @@ class DiskStorage:
         self._segments: list[_Segment] = []
         self._removed = np.zeros(0, np.int64)
         self._paragraph_cache: OrderedDict[int, ParagraphArrays] = OrderedDict()
+        self._fingerprint_cache: OrderedDict[int, tuple[ParagraphArrays, np.ndarray]] = OrderedDict()
         if writable:
             self._remove_orphans()
         self.refresh()
@@ -177,6 +178,7 @@ class DiskStorage:
         self._removed = np.array(sorted(removed), dtype=np.int64)
         self._generation = generation
         self._paragraph_cache.clear()
+        self._fingerprint_cache.clear()
 
     def _load_segment(self, name: str, checksums: dict[str, Any]) -> _Segment:
         arrays = {}
@@ -268,6 +270,12 @@ class DiskStorage:
         return StoredDocument(number, id, None if text is None else zlib.decompress(text).decode("utf-8", "surrogatepass"),
                               json.loads(metadata), slice(0, count), (int(words[0]), int(words[1])), int(size))
 
+    def paragraph_spans(self, number: int) -> np.ndarray:
+        row = self._db.execute("select spans from documents where number = ?", (number,)).fetchone()
+        if row is None:
+            raise KeyError(number)
+        return np.frombuffer(row[0], dtype="<i8").reshape(-1, 2).astype(np.int64)
+
     def article_signature(self, number: int) -> np.ndarray:
         if self.keep_text:
             return self._refingerprint(number)[1]
@@ -300,12 +308,23 @@ class DiskStorage:
         return self._refingerprint(number)[0]
 
     def _refingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray]:
-        """Paragraph and article fingerprints recomputed from the stored text.
+        """Paragraph and article fingerprints recomputed from the stored text (cached).
 
         Indexes that keep the text store no signatures for verification: the text,
         compressed, is smaller than its paragraph signatures, and fingerprinting one
         candidate costs well under a millisecond.
         """
+        cached = self._fingerprint_cache.get(number)
+        if cached is not None:
+            self._fingerprint_cache.move_to_end(number)
+            return cached
+        computed = self._compute_fingerprint(number)
+        self._fingerprint_cache[number] = computed
+        if len(self._fingerprint_cache) > 4096:
+            self._fingerprint_cache.popitem(last=False)
+        return computed
+
+    def _compute_fingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray]:
         row = self._db.execute("select id, text, spans from documents where number = ?", (number,)).fetchone()
         if row is None:
             raise KeyError(number)

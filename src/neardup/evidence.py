@@ -23,8 +23,8 @@ import numpy as np
 from .config import Config
 from .signatures import estimate_jaccard
 
-Kind = Literal["exact", "near-duplicate", "partial"]
-KIND_ORDER = {"exact": 0, "near-duplicate": 1, "partial": 2}
+Kind = Literal["exact", "near-duplicate", "partial", "linked"]
+KIND_ORDER = {"exact": 0, "near-duplicate": 1, "partial": 2, "linked": 3}
 #: Paragraph Jaccard estimates below this are chance agreement, not shared text.
 NOISE_FLOOR = 0.1
 #: One paragraph at least this much inside another counts as shared even when their
@@ -177,15 +177,20 @@ def _median_of_others(values: np.ndarray, included: np.ndarray) -> np.ndarray:
     """For each position, the median of ``values[included]`` leaving that position out (0 if none)."""
     pool = np.sort(values[included])
     n = len(pool)
-    out = np.zeros(len(values))
     if n == 0:
-        return out
-    rank = np.searchsorted(pool, values, side="left")
-    others = np.where(included, n - 1, n)
-    for i in range(len(values)):
-        remaining = np.delete(pool, rank[i]) if included[i] else pool
-        out[i] = float(np.median(remaining)) if others[i] else 0.0
-    return out
+        return np.zeros(len(values))
+    rank = np.searchsorted(pool, values, side="left")  # where an included value sits in the pool
+    left_out = np.where(included, rank, n)              # n: nothing left out
+    remaining = np.where(included, n - 1, n)
+
+    def nth(index: np.ndarray) -> np.ndarray:
+        """The index-th smallest of the pool once the left-out element is removed."""
+        shifted = np.where(index >= left_out, index + 1, index)
+        return pool[np.clip(shifted, 0, n - 1)]
+
+    low = nth(np.maximum((remaining - 1) // 2, 0))
+    high = nth(np.maximum(remaining // 2, 0))
+    return np.where(remaining > 0, (low + high) / 2.0, 0.0)
 
 
 def decide_kind(comparison: Comparison, jaccard: float, config: Config) -> Kind | None:

@@ -24,11 +24,13 @@ from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, dec
 from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, matching_paragraphs
 from .shingles import shingle_paragraphs
 from .signatures import from_lean_minhash, to_lean_minhash
-from .storage import MemoryStorage, Storage, StoredDocument
+from .storage import MemoryStorage, ParagraphArrays, Storage, StoredDocument
 
 log = logging.getLogger(__name__)
 
 OnDuplicate = Literal["skip", "replace", "error"]
+#: Shingle sets of indexed documents kept for exact Jaccard (a few MB).
+_SHINGLE_CACHE = 4096
 DocumentLike = Document | str | Sequence[str]
 
 
@@ -59,6 +61,7 @@ class Index:
         self.config = config or (storage.config if storage is not None else Config())
         self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
         self.config.check_compatible(self.storage.config)
+        self._shingle_cache: dict[int, np.ndarray] = {}
 
     @classmethod
     def open(cls, path: str, config: Config | None = None, *, writable: bool = False, keep_text: bool = True,
@@ -168,10 +171,12 @@ class Index:
         """Run many queries as one batch: one fingerprint pass, one LSH look-up per table."""
         config = self.config.with_options(threshold=threshold, min_containment=min_containment)
         prints = fingerprint(documents, config)
-        candidates = self._candidates(prints)
+        sides = [self._side_of(prints, row, config) for row in range(len(documents))]
+        candidates = self._candidates(prints, np.concatenate([side.paragraph_weights for side in sides]
+                                                             ) if sides else np.zeros(0))
         results = []
         for row, document in enumerate(documents):
-            query = _Query(document, self._side_of(prints, row, config), config.shingle_size)
+            query = _Query(document, sides[row], config.shingle_size)
             matches = [m for number in candidates.get(row, ())
                        if (m := self._verify(query, number, config)) is not None]
             matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
@@ -184,10 +189,12 @@ class Index:
         _, numbers = self.storage.article_candidates(values[None, :])
         return [self.storage.document(int(n)).id for n in numbers]
 
-    def _candidates(self, prints: Fingerprints) -> dict[int, set[int]]:
+    def _candidates(self, prints: Fingerprints, weights: np.ndarray) -> dict[int, set[int]]:
+        """Candidate documents per query: article bands, and bands of paragraphs that are
+        neither short nor boilerplate (a footer would make every page of its site a candidate)."""
         found: dict[int, set[int]] = {}
         rows, numbers = self.storage.article_candidates(prints.doc_signatures)
-        searchable = np.flatnonzero((prints.paragraph_sizes > 0)
+        searchable = np.flatnonzero((prints.paragraph_sizes > 0) & (weights >= 0.5)
                                     & (prints.paragraph_words >= self.config.min_paragraph_words))
         par_rows, par_numbers = self.storage.paragraph_candidates(prints.paragraph_signatures[searchable])
         owner = np.repeat(np.arange(len(prints)), np.diff(prints.doc_offsets))
@@ -197,6 +204,18 @@ class Index:
             found.setdefault(row, set()).add(number)
         return found
 
+    def _stored_shingles(self, number: int, stored: StoredDocument, paragraphs: ParagraphArrays,
+                         config: Config) -> np.ndarray:
+        """The shingle set of an indexed document, cached: popular documents are candidates often."""
+        cached = self._shingle_cache.get(number)
+        if cached is None:
+            spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
+            cached = _shingle_set(Document(stored.id, stored.text or "", spans), config.shingle_size)
+            self._shingle_cache[number] = cached
+            if len(self._shingle_cache) > _SHINGLE_CACHE:
+                self._shingle_cache.pop(next(iter(self._shingle_cache)))
+        return cached
+
     def _side_of(self, prints: Fingerprints, row: int, config: Config) -> Side:
         rows = prints.paragraph_rows(row)
         digest = prints.doc_digests[row]
@@ -205,9 +224,41 @@ class Index:
         return Side(prints.doc_signatures[row], (int(digest[0]), int(digest[1])), prints.paragraph_signatures[rows],
                     prints.paragraph_sizes[rows], prints.paragraph_words[rows], prints.paragraph_spans[rows], weights)
 
-    def _verify(self, query: "_Query", number: int, config: Config) -> Match | None:
+    def compare(self, a: str, b: str, *, config: Config | None = None) -> Match:
+        """How indexed document ``a`` relates to indexed document ``b`` (``b`` is the match).
+
+        Unlike :meth:`query` this always answers; kind ``"linked"`` means the pair is
+        below every threshold (two documents joined only through others).
+        """
+        config = config or self.config
+        document = self.document(a)
+        prints = fingerprint([document], config)
+        number = self.storage.number_of(b)
+        if number is None:
+            raise KeyError(b)
+        match = self._verify(_Query(document, self._side_of(prints, 0, config), config.shingle_size), number,
+                             config, always=True)
+        assert match is not None  # always=True
+        return match
+
+    def document(self, id: str) -> Document:
+        """An indexed document, rebuilt from the stored text and paragraph spans."""
+        number = self.storage.number_of(id)
+        if number is None:
+            raise KeyError(id)
         stored = self.storage.document(number)
-        if stored.id == query.document.id:
+        if stored.text is None:
+            raise ConfigError(f"{id!r}: this index keeps no texts")
+        return Document(stored.id, stored.text, self._spans(number, stored), stored.metadata)
+
+    def _spans(self, number: int, stored: StoredDocument) -> tuple[tuple[int, int], ...]:
+        spans = getattr(self.storage, "paragraph_spans", None)
+        array = spans(number) if spans is not None else self.storage.paragraphs(number).spans
+        return tuple((int(s), int(e)) for s, e in array)
+
+    def _verify(self, query: "_Query", number: int, config: Config, always: bool = False) -> Match | None:
+        stored = self.storage.document(number)
+        if stored.id == query.document.id and not always:
             return None
         paragraphs = self.storage.paragraphs(number)
         weights = boilerplate_weights(self.storage.paragraph_frequencies(paragraphs.digests), paragraphs.words, config)
@@ -216,12 +267,13 @@ class Index:
         comparison = compare(query.side, other, config)
         jaccard, method = comparison.jaccard, "estimated"
         if stored.text is not None:
-            spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
-            match_set = _shingle_set(Document(stored.id, stored.text, spans), config.shingle_size)
-            jaccard, method = _exact_jaccard(query.shingle_set, match_set), "exact"
+            jaccard, method = _exact_jaccard(query.shingle_set, self._stored_shingles(number, stored, paragraphs,
+                                                                                       config)), "exact"
         kind = decide_kind(comparison, jaccard, config)
         if kind is None:
-            return None
+            if not always:
+                return None
+            kind = "linked"
         return Match(stored.id, kind, jaccard, method, comparison.query_in_match,  # type: ignore[arg-type]
                      comparison.match_in_query, comparison.shared, stored.metadata)
 
@@ -243,13 +295,18 @@ class _Query:
 
 
 def _shingle_set(document: Document, size: int) -> np.ndarray:
-    return np.unique(shingle_paragraphs(matching_paragraphs(document), size).hashes)
+    """Sorted distinct shingle hashes of a document."""
+    hashes = np.sort(shingle_paragraphs(matching_paragraphs(document), size).hashes)
+    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
 
 
 def _exact_jaccard(left: np.ndarray, right: np.ndarray) -> float:
     """|A ∩ B| / |A ∪ B| of two sorted sets of distinct shingle hashes."""
-    union = len(np.union1d(left, right))
-    return len(np.intersect1d(left, right, assume_unique=True)) / union if union else 0.0
+    if len(left) == 0 or len(right) == 0:
+        return 0.0
+    where = np.minimum(np.searchsorted(right, left), len(right) - 1)
+    shared = int((right[where] == left).sum())
+    return shared / (len(left) + len(right) - shared)
 
 
 def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
