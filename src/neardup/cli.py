@@ -290,7 +290,7 @@ def _add_dedup(commands: Any) -> None:
     parser.add_argument("--date-field", default="date", metavar="FIELD", help="field read by --keep earliest")
     parser.add_argument("--no-partial", action="store_true", help="cluster exact and near-duplicates only")
     parser.add_argument("--partial-containment", type=float, default=None, metavar="C",
-                        help="share of a partial copy inside the other document for it to join (default 0.8)")
+                        help="share of a partial copy inside the other document for it to join (default 0.7)")
     parser.add_argument("--threshold", type=float, metavar="J", help="article Jaccard for near-duplicates (0.8)")
     parser.add_argument("--drop-repeats", action="store_true",
                         help="also remove paragraphs that repeat an earlier one from the kept documents")

@@ -77,21 +77,26 @@ def cluster(ids: Iterable[str], links: Iterable[Link], *, partial_containment: f
 
 
 def _partial_joins(links: list[Link], groups: _UnionFind, threshold: float) -> list[tuple[str, str]]:
-    """Partial links to follow: (inside, container) pairs, at most one story per container."""
-    inside_of: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    """Partial links to follow: (inside, container) pairs, at most one story per container.
+
+    A container holding documents of several stories joins only the story that
+    covers the largest share of it.
+    """
+    inside_of: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
     for link in links:
         if link.kind != "partial":
             continue
         oriented = link if link.a_in_b >= link.b_in_a else link.flipped()
         if oriented.a_in_b >= threshold:
-            inside_of[oriented.b].append((oriented.a_in_b, oriented.a, groups.find(oriented.a)))
+            inside_of[oriented.b].append((oriented.a, groups.find(oriented.a), oriented.b_in_a))
     joins = []
     for container, contained in sorted(inside_of.items()):
-        stories = {story for _, _, story in contained if story != groups.find(container)}
+        stories = {story for _, story, _ in contained if story != groups.find(container)}
         if len(stories) > 1:
-            best = max(stories, key=lambda s: (sum(c for c, _, story in contained if story == s), s))
-            contained = [item for item in contained if item[2] == best]
-        joins += [(member, container) for _, member, _ in contained]
+            cover = {s: max(share for _, story, share in contained if story == s) for s in stories}
+            best = max(stories, key=lambda s: (cover[s], s))
+            contained = [item for item in contained if item[1] == best]
+        joins += [(member, container) for member, _, _ in contained]
     return joins
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 #: Default share of a partial copy that must lie inside the other document for it to join
 #: that document's cluster (chosen on the development set, see benchmarks/eval_dedup.py).
-PARTIAL_CONTAINMENT = 0.8
+PARTIAL_CONTAINMENT = 0.7
 
 
 @dataclass(frozen=True)
