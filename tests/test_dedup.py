@@ -96,10 +96,19 @@ def test_clustering_ignores_link_order_and_direction(links):
 
 def test_a_page_holding_two_stories_does_not_merge_them():
     """Two stories contained in one page join it through one story only."""
-    links = [Link("story-a", "page", "partial", 0.4, 1.0, 0.45), Link("story-b", "page", "partial", 0.4, 1.0, 0.4),
+    links = [Link("story-a", "page", "partial", 0.4, 1.0, 0.45, frozenset({0, 1}), frozenset({2, 3})),
+             Link("story-b", "page", "partial", 0.4, 1.0, 0.4, frozenset({0, 1}), frozenset({5, 6})),
              Link("copy-a", "story-a", "near-duplicate", 0.9, 0.95, 0.95)]
     groups = partition(cluster(["story-a", "story-b", "page", "copy-a"], links, partial_containment=0.7))
     assert frozenset({"story-a", "copy-a", "page"}) in groups and frozenset({"story-b"}) in groups
+
+
+def test_overlapping_partial_copies_all_join_their_original():
+    """A trimmed and a truncated copy inside one original hold the same lead paragraph: both join."""
+    links = [Link("dropped", "original", "partial", 0.7, 0.98, 0.7, frozenset({0, 1, 2}), frozenset({0, 1, 3})),
+             Link("truncated", "original", "partial", 0.4, 0.99, 0.39, frozenset({0, 1}), frozenset({0, 1}))]
+    groups = partition(cluster(["original", "dropped", "truncated"], links, partial_containment=0.7))
+    assert groups == {frozenset({"original", "dropped", "truncated"})}
 
 
 def test_representatives_break_ties_by_id():

@@ -19,7 +19,7 @@ clusters do not depend on input order, batch size or number of workers.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
 Policy = Literal["first", "longest", "earliest"]
@@ -27,7 +27,8 @@ Policy = Literal["first", "longest", "earliest"]
 
 @dataclass(frozen=True, order=True)
 class Link:
-    """A verified pair: ``a_in_b`` is the share of ``a``'s shingles found in ``b``."""
+    """A verified pair: ``a_in_b`` is the share of ``a``'s shingles found in ``b``;
+    ``a_paragraphs`` are the paragraphs of ``a`` that match paragraphs of ``b``."""
 
     a: str
     b: str
@@ -35,9 +36,12 @@ class Link:
     jaccard: float
     a_in_b: float
     b_in_a: float
+    a_paragraphs: frozenset[int] = field(default=frozenset(), compare=False)
+    b_paragraphs: frozenset[int] = field(default=frozenset(), compare=False)
 
     def flipped(self) -> "Link":
-        return Link(self.b, self.a, self.kind, self.jaccard, self.b_in_a, self.a_in_b)
+        return Link(self.b, self.a, self.kind, self.jaccard, self.b_in_a, self.a_in_b, self.b_paragraphs,
+                    self.a_paragraphs)
 
     def normal(self) -> "Link":
         """The same link with ``a < b``, so each pair has one spelling."""
@@ -79,25 +83,42 @@ def cluster(ids: Iterable[str], links: Iterable[Link], *, partial_containment: f
 def _partial_joins(links: list[Link], groups: _UnionFind, threshold: float) -> list[tuple[str, str]]:
     """Partial links to follow: (inside, container) pairs, at most one story per container.
 
-    A container holding documents of several stories joins only the story that
+    The documents inside one container are one story when they match some of
+    the same paragraphs of it (truncated and trimmed copies of one article all
+    hold its lead) or share a cluster; a container holding several stories on
+    different paragraphs (a page of two articles) joins only the story that
     covers the largest share of it.
     """
-    inside_of: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
+    inside_of: dict[str, list[Link]] = defaultdict(list)
     for link in links:
         if link.kind != "partial":
             continue
         oriented = link if link.a_in_b >= link.b_in_a else link.flipped()
         if oriented.a_in_b >= threshold:
-            inside_of[oriented.b].append((oriented.a, groups.find(oriented.a), oriented.b_in_a))
+            inside_of[oriented.b].append(oriented)
     joins = []
     for container, contained in sorted(inside_of.items()):
-        stories = {story for _, story, _ in contained if story != groups.find(container)}
-        if len(stories) > 1:
-            cover = {s: max(share for _, story, share in contained if story == s) for s in stories}
-            best = max(stories, key=lambda s: (cover[s], s))
-            contained = [item for item in contained if item[1] == best]
-        joins += [(member, container) for member, _, _ in contained]
+        stories = _stories(contained, groups)
+        if len(set(stories.values())) > 1:
+            cover: dict[str, float] = defaultdict(float)
+            for link in contained:
+                cover[stories[link.a]] = max(cover[stories[link.a]], link.b_in_a)
+            best = max(cover, key=lambda story: (cover[story], story))
+            contained = [link for link in contained if stories[link.a] == best]
+        joins += [(link.a, container) for link in contained]
     return joins
+
+
+def _stories(contained: list[Link], groups: _UnionFind) -> dict[str, str]:
+    """Group the documents inside one container: same cluster, or overlapping paragraphs of it."""
+    local = _UnionFind()
+    for link in contained:
+        local.union(link.a, "cluster:" + groups.find(link.a))
+    for i, first in enumerate(contained):
+        for second in contained[i + 1:]:
+            if first.b_paragraphs & second.b_paragraphs:
+                local.union(first.a, second.a)
+    return {link.a: local.find(link.a) for link in contained}
 
 
 def representatives(clusters: dict[str, str], policy: Policy, *, order: dict[str, int],

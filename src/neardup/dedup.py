@@ -126,7 +126,9 @@ def _links(index: Index, ids: list[str], partial_containment: float, batch_size:
             for match in matches:
                 if match.id in wanted:
                     yield Link(document.id, match.id, match.kind, match.jaccard, match.query_in_match,
-                               match.match_in_query)
+                               match.match_in_query,
+                               frozenset(p.query_paragraph for p in match.shared_paragraphs),
+                               frozenset(p.match_paragraph for p in match.shared_paragraphs))
         done += len(batch)
         if on_progress is not None:
             on_progress(done)
