@@ -90,6 +90,10 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
                        help="JSON field holding the text, a string or a list of paragraphs (default: text)")
     group.add_argument("--strict", action="store_true",
                        help="stop with exit code 2 at the first bad record instead of skipping it")
+    group.add_argument("--max-record-mb", type=float, default=64.0, metavar="MB",
+                       help="skip records (JSON lines, text files) larger than this (default 64)")
+    group.add_argument("--max-paragraphs", type=int, default=100_000, metavar="N",
+                       help="skip documents with more paragraphs than this (default 100000)")
     group.add_argument("--json", action="store_true", help="print JSON Lines instead of a table")
 
 
@@ -150,8 +154,11 @@ def _reader(args: argparse.Namespace, *, unique_ids: bool = False) -> Reader:
         elif announced[0] == _MAX_SKIP_MESSAGES + 1:
             print("neardup: more records skipped; see the summary", file=sys.stderr)
 
+    if args.max_record_mb <= 0 or args.max_paragraphs < 1:
+        raise _usage("--max-record-mb and --max-paragraphs must be positive")
     return Reader(id_field=args.id_field, text_field=args.text_field, strict=args.strict,
-                  unique_ids=unique_ids, on_skip=on_skip)
+                  unique_ids=unique_ids, on_skip=on_skip, max_record_bytes=int(args.max_record_mb * (1 << 20)),
+                  max_paragraphs=args.max_paragraphs)
 
 
 def _report_skips(reader: Reader, what: str) -> None:
@@ -323,7 +330,8 @@ def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
     with open_output(args.clusters) as handle:
         for assignment in assignments:
             handle.write(json.dumps(assignment.to_dict(), ensure_ascii=False) + "\n")
-    second = Reader(id_field=args.id_field, text_field=args.text_field, unique_ids=True)
+    second = _reader(args, unique_ids=True)
+    second.on_skip = None  # the first pass already reported every skipped record
     write_records(args.out, (d for d in second.documents(args.inputs) if d.id in kept), kept,
                   id_field=args.id_field, text_field=args.text_field)
     _report_skips(reader, "inputs")

@@ -30,6 +30,9 @@ TEXT_SUFFIXES = (".txt", ".text", ".md")
 #: A single record (JSON line or text file) larger than this is skipped.
 DEFAULT_MAX_RECORD_BYTES = 64 << 20
 _BOM = b"\xef\xbb\xbf"
+#: A document with more paragraphs than this is skipped (its signatures would need
+#: 512 bytes a paragraph at 128 permutations).
+DEFAULT_MAX_PARAGRAPHS = 100_000
 #: Share of control characters above which a text is taken for binary junk.
 _BINARY_SHARE = 0.05
 
@@ -59,6 +62,7 @@ class Reader:
     strict: bool = False
     unique_ids: bool = False
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    max_paragraphs: int = DEFAULT_MAX_PARAGRAPHS
     on_skip: Callable[[RecordError], None] | None = None
     stats: ReadStats = field(default_factory=ReadStats)
     stdin: IO[bytes] | None = None
@@ -222,6 +226,9 @@ class Reader:
             self._skip(problem)
 
     def _accept(self, source: str, number: int | None, document: Document) -> Document:
+        if len(document.paragraphs) > self.max_paragraphs:
+            raise RecordError(source, number, f"{len(document.paragraphs)} paragraphs exceed the limit of "
+                                              f"{self.max_paragraphs}")
         if self.unique_ids:
             where = f"{source}:{number}" if number is not None else source
             first = self._first_seen.setdefault(document.id, where)
@@ -265,6 +272,8 @@ def _reason_key(reason: str) -> str:
                    "cannot read the rest", "expected a JSON object"):
         if reason.startswith(prefix):
             return {"record of": "record too large", "file exceeds": "record too large"}.get(prefix, prefix)
+    if "paragraphs exceed the limit" in reason:
+        return "too many paragraphs"
     return reason
 
 
