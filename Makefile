@@ -24,8 +24,15 @@ $(VENV)/.installed-bench: $(BIN)/activate pyproject.toml
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	@echo "== Where else does this story appear? (query examples/query-story.txt against examples/wire.jsonl)"
-	$(BIN)/neardup query --corpus examples/wire.jsonl examples/query-story.txt
+	@rm -rf .demo && mkdir -p .demo
+	@echo "== Index the bundled corpus (examples/wire.jsonl: 5 invented wire stories, 17 outlet copies, 4 others)"
+	$(BIN)/neardup index .demo/news.idx examples/wire.jsonl
+	@echo
+	@echo "== Where else does this story appear? (examples/query-story.txt)"
+	$(BIN)/neardup query .demo/news.idx examples/query-story.txt
+	@echo
+	@echo "== One document per story (kept: .demo/kept.jsonl, clusters: .demo/clusters.jsonl)"
+	$(BIN)/neardup dedup examples/wire.jsonl --out .demo/kept.jsonl --clusters .demo/clusters.jsonl
 	@echo
 	@echo "== What repeats inside this page? (examples/repeated-page.txt)"
 	$(BIN)/neardup repeats examples/repeated-page.txt
@@ -37,4 +44,4 @@ eval: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/eval_syndication.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .demo build src/*.egg-info .pytest_cache .hypothesis
