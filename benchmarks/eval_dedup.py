@@ -334,6 +334,7 @@ def section_b(data: Path, corpus: str) -> None:
           f"target >= {TARGET_CANDIDATE_RECALL}: "
           f"{'met' if n == 0 or found_cand / n >= TARGET_CANDIDATE_RECALL else 'MISSED'}")
     print(f"  cross-check, Index.query(min_containment=0.0) either:     {share(found_zero, n)}")
+    report_largest(clusters, {d.id: d for d in documents})
     report_misses(truth, ids, sets, documents, together, evidence, number)
     report_additions(truth, together, ids, sets, documents, index, assignments)
     report_datasketch(records, truth, sets)
@@ -354,6 +355,21 @@ def report_misses(truth: dict[tuple[int, int], float], ids: list[str], sets: lis
               f"candidate={candidate}, query kinds={kinds or 'none'}")
         for k in (i, j):
             print(f"      {ids[k]}: {snippet(documents[k])!r}")
+
+
+def report_largest(clusters: dict[str, str], by_id: dict[str, Document], count: int = 3) -> None:
+    """The biggest dedup clusters, with two members each: chains of templates show up here."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for id, key in clusters.items():
+        members[key].append(id)
+    sizes = Counter(len(group) for group in members.values() if len(group) > 1)
+    print(f"  dedup cluster sizes (size: clusters): {dict(sorted(sizes.items()))}")
+    for key, group in sorted(members.items(), key=lambda item: (-len(item[1]), item[0]))[:count]:
+        if len(group) < 3:
+            break
+        print(f"    cluster {key} ({len(group)} documents), e.g.:")
+        for id in group[:2]:
+            print(f"      {id}: {snippet(by_id[id])!r}")
 
 
 def snippet(document: Document) -> str:
@@ -383,7 +399,7 @@ def report_additions(truth: dict[tuple[int, int], float], together: set[tuple[in
         return
     added.sort(key=lambda item: item[2])
     picks = sorted({0, len(added) // 2, len(added) - 1})[:EXAMPLES]
-    print(f"    examples (lowest, median, highest J):")
+    print("    examples (lowest, median, highest J):")
     for k in picks:
         i, j, jaccard, i_in_j, j_in_i = added[k]
         m = direct[(i, j)]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -114,8 +115,10 @@ def test_any_command_line_ends_with_an_exit_code_not_a_traceback(args, tmp_path_
     """Random argument lists never raise out of main(): argparse exits 2 or a command returns a code."""
     folder = tmp_path_factory.mktemp("cli")
     args = [str(folder / a) if a == "x" else a for a in args]
+    empty_stdin = io.TextIOWrapper(io.BytesIO(b""))
     try:
-        code = main(args, out=io.StringIO())
+        with mock.patch.object(sys, "stdin", empty_stdin):
+            code = main(args, out=io.StringIO())
     except SystemExit as exit:
         code = exit.code
     assert code in (0, 2, 3, 4)

@@ -22,13 +22,15 @@ _BLOCKS = re.compile(
 #: Web addresses: they differ between outlets (tracking parameters) and carry no story.
 _URLS = re.compile(r"\b(?:https?://|www\.)[^\s<>\"'“”‘’()]+", re.IGNORECASE)
 #: A call on a dotted name starting in lower case, fused or not: ``googletag.cmd.push(``,
-#: ``window.dataLayer.push(``, ``(adsbygoogle = window.adsbygoogle || []).push(``.
+#: ``window.dataLayer.push(``, ``(adsbygoogle = window.adsbygoogle || []).push(``; the names of
+#: ad libraries count even when fused to the end of a word ("USgoogletag.cmd.push(").
 _CALL_START = re.compile(
     r"(?:\([ \t]*adsbygoogle[ \t]*=[ \t]*window\.adsbygoogle[ \t]*\|\|[ \t]*\[\][ \t]*\)(?:\.[A-Za-z_$][\w$]*)+"
+    r"|(?:googletag|apstag|pbjs|_taboola|adsbygoogle|__tcfapi)(?:\.[A-Za-z_$][\w$]*)+"
     r"|(?<![\w$])[a-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+)[ \t]*\("
 )
 #: Anonymous functions written inline by ad and tracking snippets.
-_FUNCTION_START = re.compile(r"(?<![\w$])function[ \t]*\([^()\n]{0,200}\)[ \t]*\{")
+_FUNCTION_START = re.compile(r"function[ \t]*\([^()\n]{0,200}\)[ \t]*\{")
 _OPEN = {"(": ")", "{": "}", "[": "]"}
 _CLOSE = {")", "}", "]"}
 #: A call longer than this is not a snippet; leave it alone.
@@ -37,7 +39,7 @@ _MAX_CALL = 4000
 
 #: Cheap literal triggers: the full patterns run only on lines where these match.
 _CALL_TRIGGER = re.compile(r"\.[A-Za-z_$][\w$]*[ \t]*\(")
-_URL_TRIGGER = re.compile(r"://|[wW]{3}\.")
+_URL_TRIGGERS = ("://", "www.", "WWW.")
 
 
 def junk_spans(text: str) -> list[tuple[int, int]]:
@@ -46,33 +48,59 @@ def junk_spans(text: str) -> list[tuple[int, int]]:
     if "<" in text:
         spans += [m.span() for m in _BLOCKS.finditer(text)]
     if "(" in text:
-        for start, end in _lines_matching(text, _CALL_TRIGGER):
-            spans += _code_spans(text, _CALL_START, start, end)
-        if "function" in text:
-            spans += _code_spans(text, _FUNCTION_START, 0, len(text))
-    for start, end in _lines_matching(text, _URL_TRIGGER):
+        spans += _call_spans(text)
+        spans += _function_spans(text)
+    for start, end in _lines_holding(text, _URL_TRIGGERS):
         spans += [m.span() for m in _URLS.finditer(text, start, end)]
     return _merge(spans) if spans else spans
 
 
-def _lines_matching(text: str, trigger: re.Pattern[str]) -> list[tuple[int, int]]:
-    """(start, end) of each line holding a match of ``trigger``."""
-    lines: list[tuple[int, int]] = []
-    for match in trigger.finditer(text):
-        if lines and match.start() < lines[-1][1]:
+def _lines_holding(text: str, literals: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of each line holding one of ``literals``, found with ``str.find``."""
+    lines: set[tuple[int, int]] = set()
+    for literal in literals:
+        at = text.find(literal)
+        while at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            lines.add((start, end))
+            at = text.find(literal, end)
+    return sorted(lines)
+
+
+def _function_spans(text: str) -> list[tuple[int, int]]:
+    """Inline ``function (…) {…}`` snippets: found with ``str.find``, checked with the pattern."""
+    spans: list[tuple[int, int]] = []
+    at = text.find("function")
+    while at >= 0:
+        match = _FUNCTION_START.match(text, at)
+        if match and (at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "_$")):
+            close = _balanced_end(text, match.end() - 1)
+            if close is not None:
+                spans.append((at, _swallow_semicolon(text, close)))
+        at = text.find("function", at + 8)
+    return spans
+
+
+#: How far before its ".name(" trigger a dotted call may start.
+_CALL_REACH = 300
+
+
+def _call_spans(text: str) -> list[tuple[int, int]]:
+    """Calls on dotted names, found from their ".name(" trigger and a short look back."""
+    spans: list[tuple[int, int]] = []
+    for trigger in _CALL_TRIGGER.finditer(text):
+        if spans and trigger.start() < spans[-1][1]:
             continue
-        start = text.rfind("\n", 0, match.start()) + 1
-        end = text.find("\n", match.end())
-        lines.append((start, len(text) if end < 0 else end))
-    return lines
-
-
-def _code_spans(text: str, starts: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    for match in starts.finditer(text, start, end):
-        close = _balanced_end(text, match.end() - 1)
-        if close is not None:
-            spans.append((match.start(), _swallow_semicolon(text, close)))
+        line_start = text.rfind("\n", 0, trigger.start()) + 1
+        window = max(line_start, trigger.start() - _CALL_REACH)
+        for call in _CALL_START.finditer(text, window, trigger.end()):
+            if call.end() == trigger.end():
+                close = _balanced_end(text, call.end() - 1)
+                if close is not None:
+                    spans.append((call.start(), _swallow_semicolon(text, close)))
+                break
     return spans
 
 

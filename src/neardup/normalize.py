@@ -151,12 +151,21 @@ def normalize_many(paragraphs: list[str]) -> list[str]:
     if "&" in text:
         text = _ENTITIES.sub(_unescape, text)
     if not text.isascii():
-        text = _NON_ASCII.sub(_fold_non_ascii, _UNIFIABLE.sub(_unify, text))
+        text = _fold_wide_lines(text)
     text = text.lower().replace("'", "")
-    if not text.isascii():
-        text = _NON_ASCII_SEPARATORS.sub(" ", _UNSPACED.sub(_space_around, text))
     text = text.encode("utf-8", "surrogatepass").translate(_ASCII_SEPARATORS).decode("utf-8", "surrogatepass")
     return [" ".join(line.split()) for line in text.split("\n")]
+
+
+def _fold_wide_lines(text: str) -> str:
+    """The non-ASCII steps, run only over the lines that hold non-ASCII characters."""
+    lines = text.split("\n")
+    wide = [i for i, line in enumerate(lines) if not line.isascii()]
+    folded = _NON_ASCII.sub(_fold_non_ascii, _UNIFIABLE.sub(_unify, "\n".join(lines[i] for i in wide)))
+    folded = _NON_ASCII_SEPARATORS.sub(" ", _UNSPACED.sub(_space_around, folded.lower()))
+    for i, line in zip(wide, folded.split("\n")):
+        lines[i] = line
+    return "\n".join(lines)
 
 
 def _blank_junk(text: str) -> str:
