@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -116,11 +117,15 @@ def test_any_command_line_ends_with_an_exit_code_not_a_traceback(args, tmp_path_
     folder = tmp_path_factory.mktemp("cli")
     args = [str(folder / a) if a == "x" else a for a in args]
     empty_stdin = io.TextIOWrapper(io.BytesIO(b""))
+    here = os.getcwd()
+    os.chdir(folder)  # words like "index" become paths: keep whatever they create out of the repository
     try:
         with mock.patch.object(sys, "stdin", empty_stdin):
             code = main(args, out=io.StringIO())
     except SystemExit as exit:
         code = exit.code
+    finally:
+        os.chdir(here)
     assert code in (0, 2, 3, 4)
 
 
