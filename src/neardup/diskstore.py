@@ -245,7 +245,7 @@ class DiskStorage:
 
     def _document_row(self, number: int, doc: Document, prints: Fingerprints, row: int) -> tuple[Any, ...]:
         rows = prints.paragraph_rows(row)
-        text = zlib.compress(doc.text.encode("utf-8", "surrogatepass"), 9) if self.keep_text else None
+        text = zlib.compress(doc.text.encode("utf-8", "surrogatepass"), 6) if self.keep_text else None
         paragraphs = None if self.keep_text else _pack_paragraphs(prints, rows)
         digest = prints.doc_digests[row].astype("<u8").tobytes()
         return (number, doc.id, json.dumps(doc.metadata, ensure_ascii=False, default=str), text,
@@ -475,10 +475,11 @@ def _sorted_bands(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.n
 
 def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Paragraph digests, once per document, sorted: their counts are document frequencies."""
-    pairs = np.unique(np.stack([digests, owners.astype(np.uint64)], axis=1), axis=0) if len(digests) \
-        else np.zeros((0, 2), np.uint64)
-    order = np.argsort(pairs[:, 0], kind="stable")
-    return pairs[order, 0].astype(np.uint64), pairs[order, 1].astype(np.int64)
+    order = np.lexsort((owners, digests))
+    digests, owners = digests[order], owners[order]
+    first = np.ones(len(digests), dtype=bool)
+    first[1:] = (digests[1:] != digests[:-1]) | (owners[1:] != owners[:-1])
+    return digests[first].astype(np.uint64), owners[first].astype(np.int64)
 
 
 def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]:
