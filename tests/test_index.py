@@ -232,3 +232,20 @@ def test_bundled_wire_corpus_every_copy_found_no_distractor(wire, wire_truth):
                 assert kinds[id] == "near-duplicate", id
             if wire_truth[id]["kind"] in ("truncated", "rewrite"):
                 assert kinds[id] == "partial", id
+
+
+def test_a_shared_template_line_between_short_notices_is_not_a_copy():
+    """Two dividend notices sharing only their template line are not near-duplicates (too little evidence)."""
+    a = "KNUTSON MORTGAGE CORP SETS QUARTERLY\nQtly div 10 cts vs 10 cts prior\n    Pay April 13\n Reuter"
+    b = "CONCHEMCO INC SETS QUARTERLY\nQtly div 10 cts vs 10 cts prior\n    Pay April Six\n Reuter"
+    idx = Index()
+    idx.add([Document.from_text("a", a)])
+    assert idx.query(Document.from_text("b", b)) == []
+
+
+def test_same_words_in_other_paragraphs_are_not_exact():
+    """'exact' means the same matching form paragraph by paragraph, consistent with the shingles."""
+    idx = Index()
+    idx.add([doc("one", STORY[1:4])])
+    match = idx.query(Document.from_text("q", " ".join(STORY[1:4])))[0]
+    assert match.kind != "exact" and match.query_in_match > 0.9

@@ -53,6 +53,10 @@ class Config:
     min_containment: float = 0.3
     #: Both containments at or above this make a match a ``near-duplicate`` whatever its Jaccard.
     near_duplicate_containment: float = 0.9
+    #: Containment-based decisions (``partial``, and ``near-duplicate`` by containment) need at least
+    #: this many shared shingles, weighted as in containment, on each side: a shared template line
+    #: ("Qtly div 10 cts vs 10 cts prior") between two short notices is not a copy.
+    min_shared_shingles: float = 5.0
     #: Estimated paragraph Jaccard at or above which two paragraphs are "the same paragraph".
     paragraph_threshold: float = 0.5
     #: Paragraphs with fewer words are "short" (bylines, "Advertisement"): kept, but never
@@ -73,6 +77,8 @@ class Config:
         _check_int("shingle_size", self.shingle_size, 1, 64)
         _check_int("min_paragraph_words", self.min_paragraph_words, 0, 10_000)
         _check_int("boilerplate_min_df", self.boilerplate_min_df, 1, 2**62)
+        if not isinstance(self.min_shared_shingles, (int, float)) or self.min_shared_shingles < 0:
+            raise ConfigError(f"min_shared_shingles must be a number >= 0, got {self.min_shared_shingles!r}")
         if not isinstance(self.boilerplate_ratio, (int, float)) or self.boilerplate_ratio < 1:
             raise ConfigError(f"boilerplate_ratio must be a number >= 1, got {self.boilerplate_ratio!r}")
         for name in ("paragraph_lsh_threshold", "article_lsh_threshold", "threshold",

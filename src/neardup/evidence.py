@@ -97,6 +97,10 @@ class Comparison:
     match_in_query: float
     same_text: bool
     shared: tuple[SharedParagraph, ...]
+    #: Weighted shingles of the query found in the match (the numerator of query_in_match),
+    #: and the same for the match: how much real evidence the containments rest on.
+    query_evidence: float = 0.0
+    match_evidence: float = 0.0
 
 
 def paragraph_jaccard(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -119,12 +123,15 @@ def shared_shingles(jaccard: np.ndarray, left_sizes: np.ndarray, right_sizes: np
 
 def containment(shared: np.ndarray, sizes: np.ndarray, axis: int, weights: np.ndarray | None = None) -> float:
     """Share of one side's shingles found in the other (see the module docstring)."""
+    found, total = _found_and_total(shared, sizes, axis, weights)
+    return found / total if total > 0 else 0.0
+
+
+def _found_and_total(shared: np.ndarray, sizes: np.ndarray, axis: int,
+                     weights: np.ndarray | None) -> tuple[float, float]:
     weights = np.ones(len(sizes)) if weights is None else weights
-    total = float((sizes * weights).sum())
-    if total <= 0:
-        return 0.0
-    found = np.minimum(sizes, shared.sum(axis=axis))
-    return float((found * weights).sum() / total)
+    found = np.minimum(sizes, shared.sum(axis=axis)) if len(sizes) else np.zeros(0)
+    return float((found * weights).sum()), float((sizes * weights).sum())
 
 
 def compare(query: Side, match: Side, config: Config) -> Comparison:
@@ -137,6 +144,8 @@ def compare(query: Side, match: Side, config: Config) -> Comparison:
         match_in_query=containment(shared, match.paragraph_sizes, axis=0, weights=match.paragraph_weights),
         same_text=query.digest == match.digest,
         shared=_shared_paragraphs(jaccard_matrix, shared, query, match, config),
+        query_evidence=_found_and_total(shared, query.paragraph_sizes, 1, query.paragraph_weights)[0],
+        match_evidence=_found_and_total(shared, match.paragraph_sizes, 0, match.paragraph_weights)[0],
     )
 
 
@@ -197,8 +206,11 @@ def decide_kind(comparison: Comparison, jaccard: float, config: Config) -> Kind 
     """``exact``, ``near-duplicate``, ``partial``, or None when the match is below every threshold."""
     if comparison.same_text:
         return "exact"
-    if jaccard >= config.threshold or min(comparison.query_in_match, comparison.match_in_query) \
-            >= config.near_duplicate_containment:
+    if jaccard >= config.threshold:
+        return "near-duplicate"
+    if min(comparison.query_evidence, comparison.match_evidence) < config.min_shared_shingles:
+        return None  # containments resting on a template line or two are not evidence
+    if min(comparison.query_in_match, comparison.match_in_query) >= config.near_duplicate_containment:
         return "near-duplicate"
     if max(comparison.query_in_match, comparison.match_in_query) >= config.min_containment:
         return "partial"

@@ -109,10 +109,11 @@ def _distinct_counts(hashes: np.ndarray, owner: np.ndarray, count: int) -> np.nd
 
 
 def _doc_digests(normalized: list[list[str]]) -> np.ndarray:
-    """xxh3-128 of the matching form of each document (paragraph breaks ignored)."""
+    """xxh3-128 of the matching form of each document, paragraph breaks included: shingles do
+    not cross paragraphs, so the same words cut into other paragraphs are not the same text."""
     out = np.zeros((len(normalized), 2), dtype=np.uint64)
     for row, paragraphs in enumerate(normalized):
-        digest = xxhash.xxh3_128_intdigest(" ".join(p for p in paragraphs if p).encode("utf-8"))
+        digest = xxhash.xxh3_128_intdigest("\n".join(p for p in paragraphs if p).encode("utf-8"))
         out[row] = (digest >> 64, digest & 0xFFFFFFFFFFFFFFFF)
     return out
 
