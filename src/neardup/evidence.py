@@ -2,7 +2,7 @@
 
 Containment is estimated from paragraph signatures, so it needs no stored
 shingles. For paragraphs ``q_i`` of A and ``m_j`` of B with estimated Jaccard
-``J_ij`` and distinct-shingle counts ``a_i`` and ``b_j``, their shared shingles
+``J_ij`` and shingle counts ``a_i`` and ``b_j``, their shared shingles
 number about ``I_ij = J_ij (a_i + b_j) / (1 + J_ij)``. Then
 
     containment(A in B) = Σ_i min(a_i, Σ_j I_ij) / Σ_i a_i,

@@ -32,10 +32,10 @@ class Fingerprints:
     doc_offsets: np.ndarray         # int64 (docs + 1)
     paragraph_spans: np.ndarray     # int64 (paragraphs, 2): spans in the original text
     paragraph_words: np.ndarray     # int64 (paragraphs,): tokens in the matching form
-    paragraph_sizes: np.ndarray     # int64 (paragraphs,): distinct shingles
+    paragraph_sizes: np.ndarray     # int64 (paragraphs,): shingles (repeats inside one paragraph are rare)
     paragraph_digests: np.ndarray   # uint64 (paragraphs,): xxh3-64 of the matching form
     paragraph_signatures: np.ndarray  # uint32 (paragraphs, num_perm)
-    doc_sizes: np.ndarray           # int64 (docs,): distinct shingles of the article
+    doc_sizes: np.ndarray           # int64 (docs,): shingles of the article's paragraphs
     doc_digests: np.ndarray         # uint64 (docs, 2): xxh3-128 of the matching form
     doc_signatures: np.ndarray      # uint32 (docs, num_perm)
 
@@ -85,8 +85,8 @@ def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerp
     shingles = shingle_paragraphs(flat, config.shingle_size)
     signatures = minhash_sets(shingles.hashes, shingles.paragraph, len(flat), config.num_perm, config.seed)
     owner_doc = np.repeat(np.arange(len(documents), dtype=np.int64), counts)
-    paragraph_sizes = _distinct_counts(shingles.hashes, shingles.paragraph, len(flat))
-    doc_sizes = _distinct_counts(shingles.hashes, owner_doc[shingles.paragraph], len(documents))
+    paragraph_sizes = np.bincount(shingles.paragraph, minlength=len(flat)).astype(np.int64)
+    doc_sizes = np.bincount(owner_doc, weights=paragraph_sizes, minlength=len(documents)).astype(np.int64)
     spans = np.array([span for doc in documents for span in doc.paragraphs], dtype=np.int64).reshape(-1, 2)
     return Fingerprints(
         doc_offsets=offsets,
@@ -99,13 +99,6 @@ def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerp
         doc_digests=_doc_digests(normalized),
         doc_signatures=merge_signatures(signatures, owner_doc, len(documents)),
     )
-
-
-def _distinct_counts(hashes: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """Number of distinct hashes per owner."""
-    keys = np.sort((owner.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
-    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
-    return np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=count).astype(np.int64)
 
 
 def _doc_digests(normalized: list[list[str]]) -> np.ndarray:

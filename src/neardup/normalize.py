@@ -144,7 +144,8 @@ def normalize_many(paragraphs: list[str]) -> list[str]:
     """
     if not paragraphs:
         return []
-    text = "\n".join(_LINE_BREAKS.sub(" ", p) if ("\n" in p or "\r" in p) else p for p in paragraphs)
+    text = "\n".join(p.replace("\r\n", " ").replace("\n", " ").replace("\r", " ") if ("\n" in p or "\r" in p)
+                     else p for p in paragraphs)
     text = _blank_junk(text)
     if "<" in text:
         text = _TAGS.sub(" ", text)
