@@ -17,7 +17,7 @@ from .config import Config
 from .document import Document
 from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, NearDupError, RecordError
 from .evidence import Match
-from .index import Index
+from .index import Index, batched
 from .inputs import Reader
 from .progress import Progress
 from .repetition import RepeatReport, repeats
@@ -180,7 +180,7 @@ def run_query(args: argparse.Namespace, out: TextIO) -> int:
     with index:
         query_reader = _reader(args)
         decisions = {"threshold": args.threshold, "min_containment": args.min_containment, "top": args.top}
-        for batch in _batches(query_reader.documents(queries or ["-"]), 256):
+        for batch in batched(query_reader.documents(queries or ["-"]), 256):
             for document, matches in zip(batch, index.query_many(batch, **decisions)):
                 _print_matches(out, document, matches, args.json)
         _report_skips(query_reader, "queries")
@@ -400,17 +400,6 @@ def _with_progress(documents: Iterable[Document], reader: Reader, progress: Prog
     for count, document in enumerate(documents, 1):
         progress.update(count, reader.stats.bytes)
         yield document
-
-
-def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for document in documents:
-        batch.append(document)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _total_bytes(sources: Sequence[str]) -> int | None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .clustering import Link, Policy, cluster, representatives
 from .config import Config
 from .document import Document
-from .index import AddReport, Index, _batches
+from .index import AddReport, Index, batched
 from .repetition import repeats
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _links(index: Index, ids: list[str], partial_containment: float, batch_size:
     """Verified pairs among ``ids``, from querying every document against the index."""
     wanted = set(ids)
     done = 0
-    for batch_ids in _batches(ids, batch_size):  # type: ignore[arg-type]
+    for batch_ids in batched(ids, batch_size):
         batch = [index.document(id) for id in batch_ids]
         for document, matches in zip(batch, index.query_many(batch, min_containment=partial_containment)):
             for match in matches:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .storage import MemoryStorage, ParagraphArrays, Storage, StoredDocument
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 OnDuplicate = Literal["skip", "replace", "error"]
 #: Shingle sets of indexed documents kept for exact Jaccard (a few MB).
 _SHINGLE_CACHE = 4096
@@ -108,7 +109,7 @@ class Index:
         most two batches per worker in flight, so memory stays bounded.
         """
         report = AddReport()
-        for batch, prints in fingerprint_stream(_batches(documents, batch_size), self.config, workers):
+        for batch, prints in fingerprint_stream(batched(documents, batch_size), self.config, workers):
             batch_report = self._add_batch(batch, on_duplicate, prints)
             report.merge(batch_report)
             if on_batch is not None:
@@ -309,10 +310,11 @@ def _exact_jaccard(left: np.ndarray, right: np.ndarray) -> float:
     return shared / (len(left) + len(right) - shared)
 
 
-def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for document in documents:
-        batch.append(document)
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
         if len(batch) >= size:
             yield batch
             batch = []

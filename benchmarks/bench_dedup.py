@@ -1,0 +1,506 @@
+"""``neardup dedup`` end to end at scale: wall time, peak memory and quality, against datasketch.
+
+Builds --docs synthetic articles (default 100,000; 1,000,000 works) with the
+streaming, seeded generator of ``bench_index.py`` (imported, not copied): real
+paragraphs of the shared development data (bbc-news.jsonl, reuters21578.jsonl,
+syndication-dev.jsonl in ../shared/data, or --data; only READ, nothing from
+there is written into the repository), each word replaced with probability
+--mutate, and about --copy-rate of the articles planted copies of a recent
+original, of three kinds: ``byline`` (full copy plus a byline and a copyright
+footer), ``truncated`` (first 60% of the paragraphs) and ``dropped`` (one
+paragraph left out). The corpus goes to a temporary JSON Lines file (under /tmp,
+or --workdir; ~1.8 KB of text per article, so ~2 GB at 1M; removed at the end
+unless --keep).
+
+Measured, each as its own process (wall time from spawn to exit; peak memory
+both as ``ru_maxrss`` of the process -- from ``os.wait4``, the largest single
+process of its tree -- and as the largest polled sum of the RSS of the process
+and all its descendants, an upper bound when pages are shared after fork):
+
+* neardup: ``python -m neardup.cli dedup CORPUS --out KEPT --clusters CLUSTERS
+  --workers W`` for each W in --workers, end to end (reading, indexing into its
+  temporary index, querying every document, clustering, writing both outputs);
+  --repeats runs each, the median time shown;
+* datasketch ``MinHashLSH(threshold=T, num_perm=128)`` for T in --thresholds
+  (0.5 and 0.8): each article read from the same JSONL, lower-cased whitespace
+  words, word 5-grams hashed with ``xxhash.xxh32_intdigest``, one article
+  ``MinHash`` (``affine32``, shared permutation table, ``update_batch``), then
+  ``lsh.query`` and ``insertion_session().insert`` (in-memory storage: inserts
+  are immediate, so querying each article before inserting it finds every
+  candidate pair once -- the same graph as inserting all then querying all,
+  without sketching twice). Clusters = connected components of the query
+  results (union-find), no verification. If it runs past --datasketch-budget
+  seconds it stops and is scored on the articles it reached (said in the table).
+
+Scores, from the CLUSTERS file (one line per input: id, cluster) and from the
+datasketch components: recall of planted copies by kind (the copy is in the
+same cluster as its original), and false merges: clusters holding two or more
+generated originals (articles that are not planted copies, so unrelated by
+construction), with the number of such original pairs. Times on a shared
+machine are noisy: the load average is printed at the start, before each run
+and at the end; MB are 10^6 bytes of UTF-8 text.
+
+    PYTHONPATH=src python benchmarks/bench_dedup.py [--docs 100000] [--workers 1,2] [--repeats 1]
+    nohup env PYTHONPATH=src python benchmarks/bench_dedup.py --docs 1000000 --workers 2 \\
+        > /tmp/bench_dedup_1m.log 2>&1 &
+
+Exit code 2 when the shared data is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_fingerprint import DATA, SOURCES, identity, machine_line, missing_data, read_jsonl, word_shingles  # noqa: E402
+from bench_index import KINDS, Generator, Plan, doc_id, doc_number, load_paragraphs, make_plan  # noqa: E402
+
+NUM_PERM, SEED = 128, 1
+TARGET_DOCS, TARGET_SECONDS, TARGET_MB = 1_000_000, 600.0, 1536.0
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- the corpus ---------------------------------------------------------------------------------------------
+
+
+def write_corpus(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    paragraphs = load_paragraphs(args.data)
+    plan = make_plan(args.docs, args.copy_rate, args.seed)
+    size = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for number, text in Generator(paragraphs, plan, args.mutate, args.seed).articles():
+            out.write(json.dumps({"id": doc_id(number), "text": text}, ensure_ascii=False) + "\n")
+            size += len(text.encode("utf-8"))
+    kinds = Counter(KINDS[k] for k in plan.kind[plan.kind >= 0].tolist())
+    return {"docs": args.docs, "bytes": size, "file_bytes": path.stat().st_size, "paragraph_pool": len(paragraphs),
+            "copies": {k: kinds[k] for k in KINDS}, "seconds": time.perf_counter() - start, "plan": plan}
+
+
+# -- measured processes ------------------------------------------------------------------------------------
+
+
+class TreeMonitor(threading.Thread):
+    """Polls the summed RSS of a process and all its descendants; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_mb, self.peak_processes, self.last_mb = 0.0, 0, 0.0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            try:
+                total, count = self.sample()
+            except Exception:  # a process vanishing mid-walk: try again next tick
+                total, count = 0.0, 0
+            self.last_mb = total
+            self.peak_mb = max(self.peak_mb, total)
+            self.peak_processes = max(self.peak_processes, count)
+            self.halt.wait(self.interval)
+
+    def sample(self) -> tuple[float, int]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        total, count, todo = 0, 0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+                count += 1
+            except (OSError, IndexError, ValueError):
+                pass
+            todo.extend(children.get(pid, []))
+        return total / 2**20, count
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+
+
+def run_measured(command: list[str], stderr_path: Path, label: str, interval: float) -> dict[str, Any]:
+    """Run ``command``; wall time, exit code, ru_maxrss / CPU of its tree (wait4) and polled tree RSS."""
+    log(f"  [{time.strftime('%H:%M:%S')}] {label}: load average {loadavg()}")
+    env = dict(os.environ)
+    with open(stderr_path, "w", encoding="utf-8") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        monitor = TreeMonitor(process.pid, interval)
+        monitor.start()
+        reporter_stop = threading.Event()
+
+        def report() -> None:
+            while not reporter_stop.wait(60):
+                log(f"    {label}: {time.perf_counter() - start:,.0f} s, tree RSS {monitor.last_mb:,.0f} MB "
+                    f"(peak {monitor.peak_mb:,.0f}), load {loadavg()}")
+
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        reporter_stop.set()
+        monitor.stop()
+    tail = stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-30:]
+    result = {"seconds": seconds, "returncode": process.returncode, "maxrss_mb": usage.ru_maxrss / 1024,
+              "tree_peak_mb": monitor.peak_mb, "peak_processes": monitor.peak_processes,
+              "cpu_seconds": usage.ru_utime + usage.ru_stime, "stderr_tail": tail}
+    log(f"    {label}: exit {process.returncode}, {seconds:,.1f} s, ru_maxrss {result['maxrss_mb']:,.0f} MB, "
+        f"tree peak {monitor.peak_mb:,.0f} MB, cpu {result['cpu_seconds']:,.0f} s")
+    if process.returncode != 0:
+        log("    stderr tail:\n      " + "\n      ".join(tail))
+    return result
+
+
+def run_neardup(args: argparse.Namespace, work: Path, corpus: Path, workers: int, run: int) -> dict[str, Any]:
+    kept, clusters = work / f"kept-w{workers}.jsonl", work / f"clusters-w{workers}.jsonl"
+    for path in (kept, clusters):
+        path.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "neardup.cli", "dedup", str(corpus), "--out", str(kept),
+               "--clusters", str(clusters), "--workers", str(workers)]
+    label = f"neardup dedup workers={workers} run {run + 1}/{args.repeats}"
+    result = run_measured(command, work / f"neardup-w{workers}.stderr", label, args.poll)
+    result["command"] = " ".join(command)
+    result["kept_path"], result["clusters_path"] = str(kept), str(clusters)
+    return result
+
+
+def neardup_labels(clusters: Path, docs: int) -> tuple[np.ndarray, int]:
+    """Cluster label (the representative's number) per document, -1 when absent; and the line count."""
+    labels = np.full(docs, -1, dtype=np.int64)
+    lines = 0
+    with clusters.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            labels[doc_number(record["id"])] = doc_number(record["cluster"])
+            lines += 1
+    return labels, lines
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def run_datasketch(args: argparse.Namespace, work: Path, corpus: Path, threshold: float) -> dict[str, Any]:
+    out = work / f"datasketch-{threshold}"
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "datasketch", "--threshold",
+               str(threshold), "--corpus", str(corpus), "--out", str(out), "--docs", str(args.docs),
+               "--datasketch-budget", str(args.datasketch_budget)]
+    result = run_measured(command, work / f"datasketch-{threshold}.stderr", f"datasketch T={threshold}", args.poll)
+    if result["returncode"] == 0:
+        result.update(json.loads(Path(f"{out}.json").read_text()))
+        result["labels"] = np.load(f"{out}.npy")
+    return result
+
+
+def child_datasketch(args: argparse.Namespace) -> int:
+    import xxhash
+    from datasketch import MinHash, MinHashLSH
+
+    hash32 = xxhash.xxh32_intdigest
+    permutations = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=identity).permutations
+    lsh = MinHashLSH(threshold=args.threshold, num_perm=NUM_PERM)
+    parent = list(range(args.docs))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    start = last = time.perf_counter()
+    inserted, size, candidates, stopped, checked = 0, 0, 0, False, False
+    with lsh.insertion_session() as session:
+        for record in read_jsonl(Path(args.corpus)):
+            number, text = doc_number(record["id"]), record["text"]
+            sketch = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=identity,
+                             permutations=permutations)
+            sketch.update_batch([hash32(s.encode("utf-8")) for s in word_shingles(text)])
+            for other in lsh.query(sketch):
+                candidates += 1
+                a, b = find(number), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            session.insert(number, sketch, check_duplication=False)
+            if not checked:  # the query-before-insert scheme needs inserts visible at once
+                assert number in lsh.query(sketch), "datasketch insertion_session buffered an in-memory insert"
+                checked = True
+            inserted += 1
+            size += len(text.encode("utf-8"))
+            if inserted % 1000 == 0:
+                now = time.perf_counter()
+                if now - last > 60:
+                    last = now
+                    log(f"    datasketch T={args.threshold}: {inserted:,} docs, {inserted / (now - start):,.0f} docs/s")
+                if now - start > args.datasketch_budget:
+                    stopped = True
+                    break
+    seconds = time.perf_counter() - start
+    labels = np.full(args.docs, -1, dtype=np.int64)
+    labels[:inserted] = [find(i) for i in range(inserted)]
+    np.save(f"{args.out}.npy", labels)
+    Path(f"{args.out}.json").write_text(json.dumps(
+        {"inner_seconds": seconds, "documents": inserted, "bytes": size, "stopped": stopped,
+         "candidates": candidates, "bands_rows": [lsh.b, lsh.r]}))
+    return 0
+
+
+# -- scores --------------------------------------------------------------------------------------------------
+
+
+def score(labels: np.ndarray, plan: Plan, limit: int) -> dict[str, Any]:
+    """Recall of planted copies by kind, and false merges among generated originals, on the first ``limit`` docs."""
+    labels = labels[:limit]
+    source, kind = plan.source[:limit], plan.kind[:limit]
+    out: dict[str, Any] = {"missing": int((labels < 0).sum()),
+                           "clusters": int(np.unique(labels[labels >= 0]).size)}
+    copies = np.flatnonzero(source >= 0)
+    hit = (labels[copies] >= 0) & (labels[copies] == labels[source[copies]])
+    out["recall_found"], out["recall_total"] = int(hit.sum()), int(copies.size)
+    out["recall"] = hit.mean() if copies.size else float("nan")
+    for k, name in enumerate(KINDS):
+        mine = kind[copies] == k
+        out[f"recall_{name}"] = f"{int(hit[mine].sum())}/{int(mine.sum())}"
+        out[f"recall_{name}_rate"] = hit[mine].mean() if mine.any() else float("nan")
+    originals = labels[np.flatnonzero(source < 0)]
+    _, counts = np.unique(originals[originals >= 0], return_counts=True)
+    merged = counts[counts >= 2]
+    out["originals"] = int((source < 0).sum())
+    out["false_clusters"] = int(merged.size)
+    out["false_pairs"] = int((merged * (merged - 1) // 2).sum())
+    out["false_originals"] = int(merged.sum())
+    out["largest"] = int(np.unique(labels[labels >= 0], return_counts=True)[1].max()) if (labels >= 0).any() else 0
+    return out
+
+
+# -- report --------------------------------------------------------------------------------------------------
+
+
+ROWS = (  # key, label, format, target
+    ("docs", "articles processed", "{:,.0f}", ""),
+    ("runs", "runs (median time shown)", "{:.0f}", ""),
+    ("seconds", "wall s (spawn to exit)", "{:,.1f}", "1M: <= 600"),
+    ("per_1m", "  linear extrapolation to 1M, s", "{:,.0f}", ""),
+    ("docs_s", "articles/s", "{:,.0f}", ""),
+    ("mb_s", "MB/s of text", "{:.2f}", ""),
+    ("cpu", "CPU s (user+sys, process tree)", "{:,.0f}", ""),
+    ("cpu_wall", "  CPU / wall", "{:.2f}", ""),
+    ("tree_mb", "peak RSS MB, sum over process tree (polled)", "{:,.0f}", "1M: <= 1536"),
+    ("maxrss_mb", "peak RSS MB, largest process (ru_maxrss)", "{:,.0f}", ""),
+    ("processes", "  processes in the tree (max)", "{:.0f}", ""),
+    ("clusters", "clusters", "{:,.0f}", ""),
+    ("kept", "  lines in KEPT", "{:,.0f}", ""),
+    ("missing", "articles absent from the clusters", "{:,.0f}", "0"),
+    ("recall", "recall of planted copies", "{:.4f}", ""),
+    ("recall_of", "  found / planted", "{}", ""),
+    ("recall_byline", "  full copy + byline/footer", "{}", ""),
+    ("recall_truncated", "  truncated to 60%", "{}", ""),
+    ("recall_dropped", "  one paragraph dropped", "{}", ""),
+    ("originals", "generated originals", "{:,.0f}", ""),
+    ("false_clusters", "false merges: clusters with >= 2 originals", "{:,.0f}", "0"),
+    ("false_pairs", "  pairs of originals sharing a cluster", "{:,.0f}", ""),
+    ("false_originals", "  originals in those clusters", "{:,.0f}", ""),
+    ("largest", "largest cluster", "{:,.0f}", ""),
+)
+
+
+def column(runs: list[dict[str, Any]], labels: np.ndarray | None, plan: Plan, docs: int, nbytes: float,
+           kept: int | None) -> dict[str, Any]:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    col: dict[str, Any] = {"docs": docs, "runs": len(runs), "seconds": seconds, "per_1m": seconds * TARGET_DOCS / docs,
+                           "docs_s": docs / seconds, "mb_s": nbytes / 1e6 / seconds,
+                           "cpu": statistics.median(r["cpu_seconds"] for r in runs),
+                           "tree_mb": max(r["tree_peak_mb"] for r in runs),
+                           "maxrss_mb": max(r["maxrss_mb"] for r in runs),
+                           "processes": max(r["peak_processes"] for r in runs), "kept": kept}
+    col["cpu_wall"] = col["cpu"] / seconds
+    if labels is not None:
+        scores = score(labels, plan, docs)
+        col.update(scores)
+        col["recall_of"] = f"{scores['recall_found']}/{scores['recall_total']}"
+    return col
+
+
+def _fmt(fmt: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value != value:
+        return "n/a"
+    return fmt.format(value)
+
+
+def print_table(columns: list[tuple[str, dict[str, Any]]]) -> None:
+    width = max(15, *(len(n) + 2 for n, _ in columns))
+    print(f"{'metric':<46}" + "".join(f"{n:>{width}}" for n, _ in columns) + "  target")
+    for key, label, fmt, target in ROWS:
+        print(f"{label:<46}" + "".join(f"{_fmt(fmt, c.get(key)):>{width}}" for _, c in columns)
+              + (f"  {target}" if target else ""))
+
+
+def print_partial(columns: list[tuple[str, dict[str, Any]]]) -> None:
+    """The table so far, so that a long run that is cut short still leaves its finished results in the log."""
+    print(f"\n-- results so far ({time.strftime('%H:%M:%S')}, load average {loadavg()}) --")
+    print_table(columns)
+    print(flush=True)
+
+
+def verdicts(columns: list[tuple[str, dict[str, Any]]], docs: int) -> list[str]:
+    out = []
+    for name, col in columns:
+        if not name.startswith("neardup"):
+            continue
+        if docs >= TARGET_DOCS:
+            time_ok = "PASS" if col["seconds"] <= TARGET_SECONDS else "FAIL"
+            mem_ok = "PASS" if col["tree_mb"] <= TARGET_MB else "FAIL"
+            out.append(f"{name}: 1M articles in {col['seconds']:,.0f} s ({time_ok}, target <= 600 s), "
+                       f"peak tree RSS {col['tree_mb']:,.0f} MB ({mem_ok}, target <= 1536 MB)")
+        else:
+            out.append(f"{name}: measured at {docs:,} articles, not 1M: {col['seconds']:,.1f} s, "
+                       f"{col['tree_mb']:,.0f} MB; a linear extrapolation gives {col['per_1m']:,.0f} s at 1M "
+                       f"(memory is not extrapolated; run --docs 1000000 for the targets)")
+    return out
+
+
+# -- main ------------------------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of the shared development data (read only)")
+    parser.add_argument("--docs", type=int, default=100_000, help="synthetic articles (default 100,000)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--copy-rate", type=float, default=0.10, help="share of articles that are planted copies")
+    parser.add_argument("--mutate", type=float, default=0.3, help="share of words replaced in each drawn paragraph")
+    parser.add_argument("--workers", default="1,2", help="comma-separated --workers values for neardup dedup")
+    parser.add_argument("--repeats", type=int, default=1, help="neardup runs per worker count (median time shown)")
+    parser.add_argument("--thresholds", default="0.5,0.8", help="datasketch MinHashLSH thresholds ('' for none)")
+    parser.add_argument("--datasketch-budget", type=float, default=600.0,
+                        help="seconds per datasketch run before it stops and is scored on what it reached")
+    parser.add_argument("--poll", type=float, default=0.25, help="seconds between RSS samples of a process tree")
+    parser.add_argument("--workdir", type=Path, help="where to create the temporary folder (default: /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (corpus and outputs)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--threshold", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if args.child == "datasketch":
+        return child_datasketch(args)
+    missing = missing_data(args.data, SOURCES)
+    if missing:
+        print("bench_dedup: this benchmark reads the shared development data (only reads it; it is not shipped "
+              "with neardup);\nmissing: " + ", ".join(str(p) for p in missing)
+              + "\n(point --data at the folder holding them)", file=sys.stderr)
+        return 2
+    print(machine_line(), flush=True)
+    print(f"load average at start: {loadavg()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="neardup-bench-dedup-", dir=args.workdir))
+    try:
+        return run_all(args, work)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_all(args: argparse.Namespace, work: Path) -> int:
+    corpus_path = work / "corpus.jsonl"
+    log(f"  generating {args.docs:,} articles into {corpus_path} ...")
+    corpus = write_corpus(args, corpus_path)
+    plan, docs, nbytes = corpus["plan"], corpus["docs"], corpus["bytes"]
+    print(f"corpus: {docs:,} articles, {nbytes / 1e6:,.1f} MB of text ({nbytes / docs:,.0f} B/article; "
+          f"JSONL file {corpus['file_bytes'] / 1e6:,.1f} MB), planted copies {corpus['copies']}, "
+          f"paragraph pool {corpus['paragraph_pool']:,}, mutate={args.mutate}, seed={args.seed}; "
+          f"generated in {corpus['seconds']:.0f} s", flush=True)
+    columns: list[tuple[str, dict[str, Any]]] = []
+    failures: list[str] = []
+    commands: list[str] = []
+    for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
+        runs = [run_neardup(args, work, corpus_path, workers, run) for run in range(args.repeats)]
+        commands.append(runs[0]["command"])
+        good = [r for r in runs if r["returncode"] == 0]
+        for r in runs:
+            if r["returncode"] != 0:
+                failures.append(f"neardup workers={workers} exit {r['returncode']}:\n    "
+                                + "\n    ".join(r["stderr_tail"]))
+        if not good:
+            continue
+        labels, lines = neardup_labels(Path(good[-1]["clusters_path"]), docs)
+        kept = count_lines(Path(good[-1]["kept_path"]))
+        summary = next((line for line in good[-1]["stderr_tail"] if "dedup:" in line), "")
+        print(f"neardup workers={workers}: {lines:,} lines in CLUSTERS; {summary}", flush=True)
+        columns.append((f"neardup w={workers}", column(good, labels, plan, docs, nbytes, kept)))
+        print_partial(columns)
+    sketches: list[dict[str, Any]] = []
+    for threshold in [float(t) for t in args.thresholds.split(",") if t.strip()]:
+        result = run_datasketch(args, work, corpus_path, threshold)
+        if result["returncode"] != 0:
+            failures.append(f"datasketch T={threshold} exit {result['returncode']}:\n    "
+                            + "\n    ".join(result["stderr_tail"]))
+            continue
+        result["threshold"] = threshold
+        sketches.append(result)
+        col = column([result], result["labels"], plan, result["documents"], result["bytes"], None)
+        columns.append((f"datasketch T={threshold}", col))
+        print_partial(columns)
+    print(f"load average at end: {loadavg()}", flush=True)
+    print()
+    print_table(columns)
+    for result in sketches:
+        size = "all articles" if not result["stopped"] else \
+            f"STOPPED at the {args.datasketch_budget:.0f} s budget after {result['documents']:,} of {docs:,} articles"
+        print(f"datasketch T={result['threshold']}: bands x rows = {result['bands_rows'][0]} x "
+              f"{result['bands_rows'][1]}, {result['candidates']:,} candidate pairs, in memory, no verification; "
+              f"{size}")
+    for line in verdicts(columns, docs):
+        print(line)
+    print("peak RSS: 'sum over process tree' polls /proc every "
+          f"{args.poll} s (may miss a short spike; pages shared after fork count in every process, so an upper "
+          "bound); ru_maxrss is exact for the single largest process")
+    for command in commands:
+        print(f"command: {command}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
