@@ -185,7 +185,8 @@ class DiskStorage:
         for key in _SEGMENT_FILES:
             path = self.path / name / f"{key}.npy"
             try:
-                arrays[key] = np.load(path, mmap_mode="r", allow_pickle=False)
+                # a plain ndarray view of the mapping: memmap's Python-level wrappers cost more than the look-ups
+                arrays[key] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             except FileNotFoundError:
                 raise
             except (ValueError, OSError) as err:
@@ -347,13 +348,14 @@ class DiskStorage:
         return self._candidates(keys, "paragraph")
 
     def _candidates(self, keys: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
+        """One ``searchsorted`` pair per segment for every band of every query at once."""
+        bands = keys.shape[1]
+        flat = _band_tagged(keys).ravel()
         rows, items = [], []
         for segment in self._segments:
-            table_keys, table_items = segment.arrays[f"{level}_keys"], segment.arrays[f"{level}_items"]
-            for band in range(keys.shape[1]):
-                r, i = band_matches(table_keys[band], table_items[band], keys[:, band])
-                rows.append(r)
-                items.append(i)
+            r, i = band_matches(segment.arrays[f"{level}_keys"], segment.arrays[f"{level}_items"], flat)
+            rows.append(r // bands)
+            items.append(i)
         return distinct_pairs(rows, items, self._removed)
 
     def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
@@ -466,11 +468,18 @@ def _segment_arrays(prints: Fingerprints, numbers: np.ndarray, ab: int, ar: int,
             "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}
 
 
+def _band_tagged(keys: np.ndarray) -> np.ndarray:
+    """(n, bands) 32-bit band keys tagged with their band in the high 32 bits: one sorted order for all bands."""
+    bands = np.arange(keys.shape[1], dtype=np.uint64) << np.uint64(32)
+    return bands[None, :] | keys.astype(np.uint64)
+
+
 def _sorted_bands(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(bands, n) keys sorted within each band, and the items in the same order."""
-    keys = keys.T
-    order = np.argsort(keys, axis=1, kind="stable")
-    return np.take_along_axis(keys, order, axis=1), items[order].astype(np.int32)
+    """A band table: band-tagged keys of all bands in one sorted array, and the items in that order."""
+    tagged = _band_tagged(keys).ravel()
+    owners = np.repeat(items, keys.shape[1])
+    order = np.argsort(tagged, kind="stable")
+    return tagged[order], owners[order].astype(np.int32)
 
 
 def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -506,45 +515,66 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
 
 
 def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tuple[Any, Any]:
-    """Two writers (keys, items) that merge one band at a time; the items writer reuses the order."""
-    bands = group[0].arrays[f"{level}_keys"].shape[0]
-    merged: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    """Two writers (keys, items) that merge the group's band tables one band at a time.
+
+    Memory stays bounded by one band of the merged table; the keys writer
+    computes each merged band and keeps it for the items writer.
+    """
+    tables = [(s.arrays[f"{level}_keys"], s.arrays[f"{level}_items"]) for s in group]
+    bands = int(max((int(k[-1] >> np.uint64(32)) + 1 for k, _ in tables if len(k)), default=0))
 
     def band(b: int) -> tuple[np.ndarray, np.ndarray]:
-        if b not in merged:
-            merged.clear()
-            keys = np.concatenate([np.asarray(s.arrays[f"{level}_keys"][b]) for s in group])
-            items = np.concatenate([np.asarray(s.arrays[f"{level}_items"][b]) for s in group])
-            alive = ~np.isin(items, removed)
-            keys, items = keys[alive], items[alive]
-            order = np.argsort(keys, kind="stable")
-            merged[b] = (keys[order], items[order])
-        return merged[b]
+        low, high = np.uint64(b) << np.uint64(32), np.uint64(b + 1) << np.uint64(32)
+        keys, items = [], []
+        for table_keys, table_items in tables:
+            lo, hi = np.searchsorted(table_keys, [low, high])
+            keys.append(table_keys[lo:hi])
+            items.append(table_items[lo:hi])
+        merged_keys, merged_items = np.concatenate(keys), np.concatenate(items)
+        if len(removed):
+            alive = ~np.isin(merged_items, removed)
+            merged_keys, merged_items = merged_keys[alive], merged_items[alive]
+        order = np.argsort(merged_keys, kind="stable")
+        return merged_keys[order], merged_items[order]
 
-    width = len(band(0)[0]) if bands else 0
+    merged: list[np.ndarray] = []
 
-    def writer(which: int, dtype: Any) -> Any:
-        def write(path: Path) -> None:
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(bands, width))
-            for b in range(bands):
-                out[b] = band(b)[which]
-            out.flush()
-            del out
-        return write
+    def write_keys(path: Path) -> None:
+        widths = [len(band(b)[0]) for b in range(bands)] if len(removed) else \
+            [sum(int(np.diff(np.searchsorted(k, [np.uint64(b) << np.uint64(32), np.uint64(b + 1) << np.uint64(32)]))[0])
+                 for k, _ in tables) for b in range(bands)]
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint64, shape=(sum(widths),))
+        items = np.lib.format.open_memmap(str(path) + ".items", mode="w+", dtype=np.int32, shape=(sum(widths),))
+        position = 0
+        for b in range(bands):
+            keys, owners = band(b)
+            out[position:position + len(keys)] = keys
+            items[position:position + len(keys)] = owners
+            position += len(keys)
+        out.flush()
+        items.flush()
+        merged.append(items)
+        del out
 
-    return writer(0, np.uint32), writer(1, np.int32)
+    def write_items(path: Path) -> None:
+        merged.clear()
+        os.replace(str(path).replace("_items.npy", "_keys.npy") + ".items", path)
+
+    return write_keys, write_items
 
 
 def _check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: int, pb: int) -> None:
     n = len(arrays["numbers"])
-    expected = {"article_keys": (ab, n), "article_items": (ab, n)}
     if arrays["article_signatures"].shape not in ((n, num_perm), (0, num_perm)):
         raise IndexFormatError(f"{name}/article_signatures.npy has shape {arrays['article_signatures'].shape}")
-    for key, shape in expected.items():
-        if arrays[key].shape != shape:
-            raise IndexFormatError(f"{name}/{key}.npy has shape {arrays[key].shape}, expected {shape}")
-    if arrays["paragraph_keys"].shape != arrays["paragraph_items"].shape or arrays["paragraph_keys"].shape[0] != pb:
+    if arrays["article_keys"].shape != (ab * n,) or arrays["article_items"].shape != (ab * n,):
+        raise IndexFormatError(f"{name}: article band table has {arrays['article_keys'].shape} entries, "
+                               f"expected {ab * n}")
+    keys = arrays["paragraph_keys"]
+    if keys.ndim != 1 or keys.shape != arrays["paragraph_items"].shape or len(keys) % pb:
         raise IndexFormatError(f"{name}: paragraph band tables are inconsistent")
+    if len(keys) and int(keys[-1] >> np.uint64(32)) >= pb:
+        raise IndexFormatError(f"{name}: paragraph band table has a band beyond {pb}")
 
 
 def _pack_paragraphs(prints: Fingerprints, rows: slice) -> bytes:
