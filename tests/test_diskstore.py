@@ -222,3 +222,25 @@ def test_readers_query_while_a_writer_ingests_and_a_second_writer_is_refused(tmp
     assert writer.returncode == 0, err.decode()
     with Index.open(path) as reader:
         assert len(reader) == 2500
+
+
+def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
+    """Removals before a tier merge disappear from the merged tables; every other answer is unchanged."""
+    records = synthetic_corpus(80)
+    path = str(tmp_path / "idx")
+    with Index.open(path, writable=True) as index:
+        index.add(documents(records[:30]), batch_size=10)
+        for id in ("doc-3", "doc-4", "doc-12"):
+            assert index.remove(id)
+        index.add(documents(records[30:]), batch_size=10)  # enough batches to merge tiers
+        assert index.storage.stats()["segments"] < 8
+        assert not index.storage._removed.size or all(  # noqa: SLF001
+            n not in np.concatenate([s.numbers for s in index.storage._segments]) for n in index.storage._removed)
+    kept = [r for r in records if r["id"] not in ("doc-3", "doc-4", "doc-12")]
+    memory = Index()
+    memory.add(documents(kept))
+    with Index.open(path) as index:
+        assert len(index) == 77
+        queries = documents(records[:40:3])
+        ids = lambda results: [[m.id for m in matches] for matches in results]  # noqa: E731
+        assert ids(index.query_many(queries)) == ids(memory.query_many(queries))
