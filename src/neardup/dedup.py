@@ -123,7 +123,10 @@ def _links(index: Index, ids: list[str], partial_containment: float, batch_size:
     done = 0
     for batch_ids in batched(ids, batch_size):
         batch = [index.document(id) for id in batch_ids]
-        for document, matches in zip(batch, index.query_many(batch, min_containment=partial_containment)):
+        numbers = [index.storage.number_of(id) for id in batch_ids]
+        results = index.query_many(batch, min_containment=partial_containment,
+                                   candidate_filter=lambda row, number: number > numbers[row])  # type: ignore[operator]
+        for document, matches in zip(batch, results):
             for match in matches:
                 if match.id in wanted:
                     yield Link(document.id, match.id, match.kind, match.jaccard, match.query_in_match,
@@ -144,6 +147,8 @@ def _assign(index: Index, id: str, representative: str, links: dict[tuple[str, s
                             for p in group.paragraphs[1:])
         return Assignment(id, id, True, "representative", dropped_paragraphs=tuple(sorted(dropped)))
     link = links.get((id, representative))
+    if link is None and (representative, id) in links:  # each pair was verified once, in one direction
+        link = links[(representative, id)].flipped()
     if link is None:
         match = index.compare(id, representative)
         link = Link(id, representative, match.kind, match.jaccard, match.query_in_match, match.match_in_query)

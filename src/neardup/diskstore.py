@@ -42,7 +42,7 @@ import xxhash
 from .config import Config
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
-from .fingerprint import Fingerprints, fingerprint
+from .fingerprint import Fingerprints, fingerprint_with_sets
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 from .storage import ParagraphArrays, StoredDocument, lsh_params
 
@@ -99,7 +99,7 @@ class DiskStorage:
         self._segments: list[_Segment] = []
         self._removed = np.zeros(0, np.int64)
         self._paragraph_cache: OrderedDict[int, ParagraphArrays] = OrderedDict()
-        self._fingerprint_cache: OrderedDict[int, tuple[ParagraphArrays, np.ndarray]] = OrderedDict()
+        self._fingerprint_cache: OrderedDict[int, tuple[ParagraphArrays, np.ndarray, np.ndarray]] = OrderedDict()
         if writable:
             self._remove_orphans()
         self.refresh()
@@ -308,7 +308,11 @@ class DiskStorage:
             return _unpack_paragraphs(packed, spans, self.config.num_perm)
         return self._refingerprint(number)[0]
 
-    def _refingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray]:
+    def shingle_set(self, number: int) -> np.ndarray:
+        """Sorted distinct shingle hashes of a stored document (from its text; cached)."""
+        return self._refingerprint(number)[2]
+
+    def _refingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray, np.ndarray]:
         """Paragraph and article fingerprints recomputed from the stored text (cached).
 
         Indexes that keep the text store no signatures for verification: the text,
@@ -325,7 +329,7 @@ class DiskStorage:
             self._fingerprint_cache.popitem(last=False)
         return computed
 
-    def _compute_fingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray]:
+    def _compute_fingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray, np.ndarray]:
         row = self._db.execute("select id, text, spans from documents where number = ?", (number,)).fetchone()
         if row is None:
             raise KeyError(number)
@@ -333,10 +337,10 @@ class DiskStorage:
         spans = np.frombuffer(spans_blob, dtype="<i8").reshape(-1, 2)
         document = Document(id, zlib.decompress(text).decode("utf-8", "surrogatepass"),
                             tuple((int(s), int(e)) for s, e in spans))
-        prints = fingerprint([document], self.config)
+        prints, sets = fingerprint_with_sets([document], self.config)
         paragraphs = ParagraphArrays(prints.paragraph_signatures, prints.paragraph_sizes, prints.paragraph_words,
                                      prints.paragraph_spans, prints.paragraph_digests)
-        return paragraphs, prints.doc_signatures[0]
+        return paragraphs, prints.doc_signatures[0], sets[0]
 
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.refresh()

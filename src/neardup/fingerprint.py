@@ -60,15 +60,29 @@ class Fingerprints:
 
 def fingerprint(documents: Sequence[Document], config: Config) -> Fingerprints:
     """Fingerprint ``documents`` (any number; sliced internally to bound memory)."""
-    parts, start, size = [], 0, 0
+    return _fingerprint_slices(documents, config, with_sets=False)[0]
+
+
+def fingerprint_with_sets(documents: Sequence[Document], config: Config) -> tuple[Fingerprints, list[np.ndarray]]:
+    """Fingerprints, and each document's sorted distinct shingle hashes (for exact Jaccard)."""
+    return _fingerprint_slices(documents, config, with_sets=True)
+
+
+def _fingerprint_slices(documents: Sequence[Document], config: Config,
+                        with_sets: bool) -> tuple[Fingerprints, list[np.ndarray]]:
+    parts, sets, start, size = [], [], 0, 0
     for end, document in enumerate(documents, 1):
         size += len(document.text)
         if size >= _SLICE_BYTES:
-            parts.append(_fingerprint_slice(documents[start:end], config))
+            prints, slice_sets = _fingerprint_slice(documents[start:end], config, with_sets)
+            parts.append(prints)
+            sets += slice_sets
             start, size = end, 0
     if start < len(documents) or not parts:
-        parts.append(_fingerprint_slice(documents[start:], config))
-    return Fingerprints.concatenate(parts)
+        prints, slice_sets = _fingerprint_slice(documents[start:], config, with_sets)
+        parts.append(prints)
+        sets += slice_sets
+    return Fingerprints.concatenate(parts), sets
 
 
 def matching_paragraphs(document: Document) -> list[str]:
@@ -77,7 +91,8 @@ def matching_paragraphs(document: Document) -> list[str]:
     return normalize_many([text[start:end] for start, end in document.paragraphs])
 
 
-def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerprints:
+def _fingerprint_slice(documents: Sequence[Document], config: Config,
+                       with_sets: bool = False) -> tuple[Fingerprints, list[np.ndarray]]:
     counts = np.array([len(doc.paragraphs) for doc in documents], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(counts)))
     flat = normalize_many([doc.text[start:end] for doc in documents for start, end in doc.paragraphs])
@@ -88,6 +103,7 @@ def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerp
     paragraph_sizes = np.bincount(shingles.paragraph, minlength=len(flat)).astype(np.int64)
     doc_sizes = np.bincount(owner_doc, weights=paragraph_sizes, minlength=len(documents)).astype(np.int64)
     spans = np.array([span for doc in documents for span in doc.paragraphs], dtype=np.int64).reshape(-1, 2)
+    sets = _shingle_sets(shingles.hashes, owner_doc[shingles.paragraph], len(documents)) if with_sets else []
     return Fingerprints(
         doc_offsets=offsets,
         paragraph_spans=spans,
@@ -98,7 +114,17 @@ def _fingerprint_slice(documents: Sequence[Document], config: Config) -> Fingerp
         doc_sizes=doc_sizes,
         doc_digests=_doc_digests(normalized),
         doc_signatures=merge_signatures(signatures, owner_doc, len(documents)),
-    )
+    ), sets
+
+
+def _shingle_sets(hashes: np.ndarray, owner: np.ndarray, count: int) -> list[np.ndarray]:
+    """Sorted distinct shingle hashes of each document."""
+    keys = np.sort((owner.astype(np.uint64) << np.uint64(32)) | hashes.astype(np.uint64))
+    if len(keys):
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    bounds = np.searchsorted(keys >> np.uint64(32), np.arange(count + 1, dtype=np.uint64))
+    values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return [values[bounds[i]:bounds[i + 1]] for i in range(count)]
 
 
 def _doc_digests(normalized: list[list[str]]) -> np.ndarray:

@@ -21,7 +21,7 @@ from .config import Config
 from .document import Document, as_document
 from .errors import ConfigError
 from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, decide_kind
-from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, matching_paragraphs
+from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, fingerprint_with_sets, matching_paragraphs
 from .shingles import shingle_paragraphs
 from .signatures import from_lean_minhash, to_lean_minhash
 from .storage import MemoryStorage, ParagraphArrays, Storage, StoredDocument
@@ -168,18 +168,25 @@ class Index:
                                min_containment=min_containment, top=top)[0]
 
     def query_many(self, documents: Sequence[Document], *, threshold: float | None = None,
-                   min_containment: float | None = None, top: int | None = None) -> list[list[Match]]:
-        """Run many queries as one batch: one fingerprint pass, one LSH look-up per table."""
+                   min_containment: float | None = None, top: int | None = None,
+                   candidate_filter: Callable[[int, int], bool] | None = None) -> list[list[Match]]:
+        """Run many queries as one batch: one fingerprint pass, one LSH look-up per table.
+
+        ``candidate_filter(row, number)`` may skip candidates before verification
+        (dedup verifies each pair once, from the document with the smaller number).
+        """
         config = self.config.with_options(threshold=threshold, min_containment=min_containment)
-        prints = fingerprint(documents, config)
+        prints, sets = fingerprint_with_sets(documents, config)
         sides = [self._side_of(prints, row, config) for row in range(len(documents))]
         candidates = self._candidates(prints, np.concatenate([side.paragraph_weights for side in sides]
                                                              ) if sides else np.zeros(0))
         results = []
         for row, document in enumerate(documents):
-            query = _Query(document, sides[row], config.shingle_size)
-            matches = [m for number in candidates.get(row, ())
-                       if (m := self._verify(query, number, config)) is not None]
+            query = _Query(document, sides[row], config.shingle_size, sets[row])
+            numbers = sorted(candidates.get(row, ()))
+            if candidate_filter is not None:
+                numbers = [n for n in numbers if candidate_filter(row, n)]
+            matches = [m for number in numbers if (m := self._verify(query, number, config)) is not None]
             matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
             results.append(matches[:top] if top else matches)
         return results
@@ -208,6 +215,9 @@ class Index:
     def _stored_shingles(self, number: int, stored: StoredDocument, paragraphs: ParagraphArrays,
                          config: Config) -> np.ndarray:
         """The shingle set of an indexed document, cached: popular documents are candidates often."""
+        from_storage = getattr(self.storage, "shingle_set", None)
+        if from_storage is not None:
+            return from_storage(number)
         cached = self._shingle_cache.get(number)
         if cached is None:
             spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
@@ -284,9 +294,9 @@ class Index:
 class _Query:
     """One query document, its fingerprints, and its shingle set computed on first use."""
 
-    def __init__(self, document: Document, side: Side, shingle_size: int) -> None:
+    def __init__(self, document: Document, side: Side, shingle_size: int, shingles: np.ndarray | None = None) -> None:
         self.document, self.side, self._size = document, side, shingle_size
-        self._set: np.ndarray | None = None
+        self._set: np.ndarray | None = shingles
 
     @property
     def shingle_set(self) -> np.ndarray:

@@ -86,11 +86,15 @@ def distinct_pairs(rows_out: list[np.ndarray], items_out: list[np.ndarray],
     """Unique (row, item) pairs, without removed items."""
     if not rows_out or sum(len(r) for r in rows_out) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows, items = np.concatenate(rows_out), np.concatenate(items_out)
-    pairs = np.unique(np.stack([rows, items], axis=1), axis=0)
+    rows, items = np.concatenate(rows_out).astype(np.int64), np.concatenate(items_out).astype(np.int64)
+    width = int(items.max()) + 1 if len(items) else 1
+    keys = np.sort(rows * width + items)  # one sort of combined keys: far faster than unique(axis=0)
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    rows, items = keys // width, keys % width
     if removed is not None and len(removed):
-        pairs = pairs[~np.isin(pairs[:, 1], removed)]
-    return pairs[:, 0], pairs[:, 1]
+        keep = ~np.isin(items, removed)
+        rows, items = rows[keep], items[keep]
+    return rows, items
 
 
 class BandTable:
