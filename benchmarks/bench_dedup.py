@@ -150,6 +150,18 @@ class TreeMonitor(threading.Thread):
         self.join()
 
 
+def source_digest() -> str:
+    """A short digest of the neardup sources a child will import (the tree may change between runs)."""
+    import hashlib
+
+    import neardup
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(neardup.__file__).parent.rglob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def run_measured(command: list[str], stderr_path: Path, label: str, interval: float) -> dict[str, Any]:
     """Run ``command``; wall time, exit code, ru_maxrss / CPU of its tree (wait4) and polled tree RSS."""
     log(f"  [{time.strftime('%H:%M:%S')}] {label}: load average {loadavg()}")
@@ -191,7 +203,12 @@ def run_neardup(args: argparse.Namespace, work: Path, corpus: Path, workers: int
     command = [sys.executable, "-m", "neardup.cli", "dedup", str(corpus), "--out", str(kept),
                "--clusters", str(clusters), "--workers", str(workers)]
     label = f"neardup dedup workers={workers} run {run + 1}/{args.repeats}"
+    digest = source_digest()
     result = run_measured(command, work / f"neardup-w{workers}.stderr", label, args.poll)
+    after = source_digest()
+    result["source"] = digest if digest == after else f"{digest}->{after}"
+    if digest != after:
+        log(f"    WARNING: the neardup sources changed during this run ({digest} -> {after})")
     result["command"] = " ".join(command)
     result["kept_path"], result["clusters_path"] = str(kept), str(clusters)
     return result
@@ -334,6 +351,7 @@ ROWS = (  # key, label, format, target
     ("false_pairs", "  pairs of originals sharing a cluster", "{:,.0f}", ""),
     ("false_originals", "  originals in those clusters", "{:,.0f}", ""),
     ("largest", "largest cluster", "{:,.0f}", ""),
+    ("source", "neardup sources (sha256 of src/neardup/*.py)", "{}", ""),
 )
 
 
@@ -345,7 +363,8 @@ def column(runs: list[dict[str, Any]], labels: np.ndarray | None, plan: Plan, do
                            "cpu": statistics.median(r["cpu_seconds"] for r in runs),
                            "tree_mb": max(r["tree_peak_mb"] for r in runs),
                            "maxrss_mb": max(r["maxrss_mb"] for r in runs),
-                           "processes": max(r["peak_processes"] for r in runs), "kept": kept}
+                           "processes": max(r["peak_processes"] for r in runs), "kept": kept,
+                           "source": ",".join(sorted({r["source"] for r in runs if "source" in r})) or None}
     col["cpu_wall"] = col["cpu"] / seconds
     if labels is not None:
         scores = score(labels, plan, docs)

@@ -451,7 +451,8 @@ def query_columns(run: dict[str, Any], queries: list[dict], copies: dict, limit:
     total, found = sum(r["total"].values()), sum(r["found"].values())
     out = {"p50": percentile_ms(run["latencies"], 50), "p99": percentile_ms(run["latencies"], 99),
            "recall": found / total if total else float("nan"), "recall_of": f"{found}/{total}",
-           "random_mean": r["random_mean"], "random_any": r["random_any"], "queries": r["queries"]}
+           "random_mean": r["random_mean"], "random_any": r["random_any"], "queries": r["queries"],
+           "query_rss": run["self_mb"]}
     for kind in KINDS:
         out[f"recall_{kind}"] = f"{r['found'][kind]}/{r['total'][kind]}"
     return out
@@ -471,6 +472,7 @@ ROWS = (  # key, label, format, target
     ("queries", "queries timed", "{:,.0f}", ""),
     ("p50", "query p50 ms (one at a time)", "{:.2f}", "<= 2"),
     ("p99", "query p99 ms", "{:.2f}", "<= 20"),
+    ("query_rss", "peak RSS MB of the query process", "{:,.0f}", ""),
     ("recall", "recall of planted copies", "{:.3f}", ""),
     ("recall_of", "  found / planted", "{}", ""),
     ("recall_byline", "  byline+footer copies", "{}", ""),
@@ -496,7 +498,8 @@ def print_table(columns: list[tuple[str, dict[str, Any]]], sketch: dict[str, Any
     if sketch is not None:
         note = " (stopped at the time budget)" if sketch["stopped"] else ""
         print(f"datasketch MinHashLSH bands x rows = {sketch['bands_rows'][0]} x {sketch['bands_rows'][1]}, "
-              f"in memory, no verification{note}; nd/ds = first neardup column / datasketch")
+              f"in memory, no verification, one process for ingest and queries{note}; "
+              f"nd/ds = first neardup column / datasketch")
 
 
 RATIO_ROWS = {"docs_s", "mb_s", "rss", "rss_self", "p50", "p99", "recall"}

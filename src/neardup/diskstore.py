@@ -52,7 +52,7 @@ FORMAT_VERSION = 1
 DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4
-_SEGMENT_FILES = ("numbers", "article_signatures", "article_keys", "article_items", "paragraph_keys",
+_SEGMENT_FILES = ("numbers", "sizes", "article_signatures", "article_keys", "article_items", "paragraph_keys",
                   "paragraph_items", "paragraph_digests", "paragraph_digest_owners")
 _SCHEMA = """
 create table if not exists meta(key text primary key, value text not null);
@@ -232,8 +232,6 @@ class DiskStorage:
         numbers = np.arange(first, first + len(documents), dtype=np.int64)
         name = f"seg-{int(self._meta('next_segment')):06d}"
         arrays = _segment_arrays(fingerprints, numbers, self._ab, self._ar, self._pb, self._pr, self.config)
-        if self.keep_text:
-            arrays["article_signatures"] = arrays["article_signatures"][:0]
         checksums = self._write_segment(name, arrays)
         rows = [self._document_row(int(n), doc, fingerprints, i) for i, (n, doc) in enumerate(zip(numbers, documents))]
         with self._transaction():
@@ -278,13 +276,21 @@ class DiskStorage:
         return np.frombuffer(row[0], dtype="<i8").reshape(-1, 2).astype(np.int64)
 
     def article_signature(self, number: int) -> np.ndarray:
-        if self.keep_text:
-            return self._refingerprint(number)[1]
+        signatures, _ = self.article_summaries(np.array([number], dtype=np.int64))
+        return signatures[0]
+
+    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Article signatures and shingle counts of many documents, gathered from the segments."""
+        signatures = np.zeros((len(numbers), self.config.num_perm), dtype=np.uint32)
+        sizes = np.full(len(numbers), -1, dtype=np.int64)
         for segment in self._segments:
-            row = int(np.searchsorted(segment.numbers, number))
-            if row < len(segment.numbers) and segment.numbers[row] == number:
-                return np.asarray(segment.arrays["article_signatures"][row])
-        raise KeyError(number)
+            rows = np.minimum(np.searchsorted(segment.numbers, numbers), len(segment.numbers) - 1)
+            found = segment.numbers[rows] == numbers if len(segment.numbers) else np.zeros(len(numbers), bool)
+            signatures[found] = segment.arrays["article_signatures"][rows[found]]
+            sizes[found] = segment.arrays["sizes"][rows[found]]
+        if (sizes < 0).any():
+            raise KeyError(int(numbers[np.argmax(sizes < 0)]))
+        return signatures, sizes
 
     def paragraphs(self, number: int) -> ParagraphArrays:
         cached = self._paragraph_cache.get(number)
@@ -467,7 +473,8 @@ def _segment_arrays(prints: Fingerprints, numbers: np.ndarray, ab: int, ar: int,
     paragraph_keys, paragraph_items = _sorted_bands(
         fold32(band_keys(prints.paragraph_signatures[searchable], pb, pr)), owners[searchable])
     digests, digest_owners = _unique_per_document(prints.paragraph_digests, owners)
-    return {"numbers": numbers, "article_signatures": prints.doc_signatures, "article_keys": article_keys,
+    return {"numbers": numbers, "sizes": prints.doc_sizes.astype(np.int32),
+            "article_signatures": prints.doc_signatures, "article_keys": article_keys,
             "article_items": article_items, "paragraph_keys": paragraph_keys, "paragraph_items": paragraph_items,
             "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}
 
@@ -505,8 +512,9 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
     keep = ~np.isin(numbers, removed)
     order = np.argsort(numbers[keep], kind="stable")
     signatures = np.concatenate([s.arrays["article_signatures"] for s in group])
-    out: dict[str, Any] = {"numbers": numbers[keep][order],
-                           "article_signatures": signatures[keep][order] if len(signatures) else signatures}
+    sizes = np.concatenate([s.arrays["sizes"] for s in group])
+    out: dict[str, Any] = {"numbers": numbers[keep][order], "sizes": sizes[keep][order],
+                           "article_signatures": signatures[keep][order]}
     for level in ("article", "paragraph"):
         keys_writer, items_writer = _band_merger(group, level, removed)
         out[f"{level}_keys"], out[f"{level}_items"] = keys_writer, items_writer
@@ -569,7 +577,7 @@ def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tupl
 
 def _check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: int, pb: int) -> None:
     n = len(arrays["numbers"])
-    if arrays["article_signatures"].shape not in ((n, num_perm), (0, num_perm)):
+    if arrays["article_signatures"].shape != (n, num_perm) or arrays["sizes"].shape != (n,):
         raise IndexFormatError(f"{name}/article_signatures.npy has shape {arrays['article_signatures'].shape}")
     if arrays["article_keys"].shape != (ab * n,) or arrays["article_items"].shape != (ab * n,):
         raise IndexFormatError(f"{name}: article band table has {arrays['article_keys'].shape} entries, "

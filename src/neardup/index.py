@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, decide_kind
 from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, fingerprint_with_sets, matching_paragraphs
 from .shingles import shingle_paragraphs
-from .signatures import from_lean_minhash, to_lean_minhash
+from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
 from .storage import MemoryStorage, ParagraphArrays, Storage, StoredDocument
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ T = TypeVar("T")
 OnDuplicate = Literal["skip", "replace", "error"]
 #: Shingle sets of indexed documents kept for exact Jaccard (a few MB).
 _SHINGLE_CACHE = 4096
+#: Share of ``min_containment`` the unweighted estimate must reach for a candidate to be verified.
+_PREFILTER = 0.5
 DocumentLike = Document | str | Sequence[str]
 
 
@@ -186,6 +188,7 @@ class Index:
             numbers = sorted(candidates.get(row, ()))
             if candidate_filter is not None:
                 numbers = [n for n in numbers if candidate_filter(row, n)]
+            numbers = self._worth_verifying(prints, row, numbers, config)
             matches = [m for number in numbers if (m := self._verify(query, number, config)) is not None]
             matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
             results.append(matches[:top] if top else matches)
@@ -211,6 +214,30 @@ class Index:
         for row, number in zip(all_rows.tolist(), all_numbers.tolist()):
             found.setdefault(row, set()).add(number)
         return found
+
+    def _worth_verifying(self, prints: Fingerprints, row: int, numbers: list[int], config: Config) -> list[int]:
+        """Drop candidates whose article signatures show too little overlap to reach any threshold.
+
+        From an upper confidence bound ``J+`` of the estimated article Jaccard and the
+        shingle counts, the shared shingles are at most about ``J+(a+b)/(1+J+)``; a
+        candidate is verified only if that is at least ``PREFILTER`` × ``min_containment``
+        of either document, or ``J`` is near the near-duplicate threshold. Boilerplate
+        discounts can raise the weighted containment above this unweighted bound, hence
+        the margin.
+        """
+        if len(numbers) < 2:
+            return numbers
+        candidates = np.array(numbers, dtype=np.int64)
+        signatures, sizes = self.storage.article_summaries(candidates)
+        jaccard = estimate_jaccard(signatures, prints.doc_signatures[row][None, :])
+        # an upper confidence bound: a small document inside a large one has a tiny, noisy J
+        perms = signatures.shape[1]
+        upper = np.minimum(1.0, jaccard + 3.0 * np.sqrt(np.maximum(jaccard, 1.0 / perms) * (1 - jaccard) / perms))
+        own = float(prints.doc_sizes[row])
+        shared = upper * (own + sizes) / (1.0 + upper)
+        best = np.maximum(shared / max(own, 1.0), shared / np.maximum(sizes, 1))
+        keep = (best >= _PREFILTER * config.min_containment) | (jaccard >= config.threshold - 0.2)
+        return candidates[keep].tolist()
 
     def _stored_shingles(self, number: int, stored: StoredDocument, paragraphs: ParagraphArrays,
                          config: Config) -> np.ndarray:

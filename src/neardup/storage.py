@@ -54,6 +54,7 @@ class Storage(Protocol):
     def remove(self, number: int) -> None: ...
     def document(self, number: int) -> StoredDocument: ...
     def article_signature(self, number: int) -> np.ndarray: ...
+    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def paragraphs(self, number: int) -> ParagraphArrays: ...
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
@@ -101,6 +102,7 @@ class MemoryStorage:
         self._paragraph_table, self._article_table = BandTable(pb, pr), BandTable(ab, ar)
         p = self.config.num_perm
         self._article_sigs = _Growable(p, np.uint32)
+        self._sizes = _Growable(1, np.int64)
         self._para_sigs = _Growable(p, np.uint32)
         self._para_info = _Growable(5, np.int64)   # size, words, start, end, owner
         self._para_digests = _Growable(1, np.uint64)
@@ -125,6 +127,7 @@ class MemoryStorage:
                 int(fingerprints.doc_sizes[row])))
             self._numbers[doc.id] = int(numbers[row])
         self._article_sigs.append(fingerprints.doc_signatures)
+        self._sizes.append(fingerprints.doc_sizes[:, None])
         self._para_sigs.append(fingerprints.paragraph_signatures)
         self._para_info.append(np.column_stack([fingerprints.paragraph_sizes, fingerprints.paragraph_words,
                                                 fingerprints.paragraph_spans, owners]))
@@ -159,6 +162,10 @@ class MemoryStorage:
 
     def article_signature(self, number: int) -> np.ndarray:
         return self._article_sigs.array[number]
+
+    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Article signatures and shingle counts of many documents."""
+        return self._article_sigs.array[numbers], self._sizes.array[numbers, 0]
 
     def paragraphs(self, number: int) -> ParagraphArrays:
         rows = self.document(number).paragraphs
