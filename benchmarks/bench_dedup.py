@@ -67,7 +67,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fingerprint import DATA, SOURCES, identity, machine_line, missing_data, read_jsonl, word_shingles  # noqa: E402
+from bench_fingerprint import (DATA, SOURCES, identity, machine_line, missing_data, read_jsonl,  # noqa: E402
+                               word_shingles)
 from bench_index import KINDS, Generator, Plan, doc_id, doc_number, load_paragraphs, make_plan  # noqa: E402
 
 NUM_PERM, SEED = 128, 1
@@ -162,10 +163,40 @@ def source_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def run_measured(command: list[str], stderr_path: Path, label: str, interval: float) -> dict[str, Any]:
-    """Run ``command``; wall time, exit code, ru_maxrss / CPU of its tree (wait4) and polled tree RSS."""
+def folder_mb(folder: Path) -> float:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            pass
+    return total / 1e6
+
+
+def read_position(pid: int, path: Path) -> float | None:
+    """Share of ``path`` read so far by process ``pid`` (from /proc fdinfo), None if it is not open."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                pos = int(Path(f"/proc/{pid}/fdinfo/{fd}").read_text().split()[1])
+                return pos / max(path.stat().st_size, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def run_measured(command: list[str], stderr_path: Path, label: str, interval: float,
+                 tmpdir: Path | None = None, corpus: Path | None = None) -> dict[str, Any]:
+    """Run ``command``; wall time, exit code, ru_maxrss / CPU of its tree (wait4) and polled tree RSS.
+
+    With ``tmpdir`` the child's TMPDIR points there (neardup dedup puts its temporary index in it), and the
+    progress lines show its size and how far the child has read ``corpus``."""
     log(f"  [{time.strftime('%H:%M:%S')}] {label}: load average {loadavg()}")
     env = dict(os.environ)
+    disk = [0.0]
+    if tmpdir is not None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(tmpdir)
     with open(stderr_path, "w", encoding="utf-8") as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
@@ -175,8 +206,16 @@ def run_measured(command: list[str], stderr_path: Path, label: str, interval: fl
 
         def report() -> None:
             while not reporter_stop.wait(60):
+                extra = ""
+                if tmpdir is not None:
+                    size = folder_mb(tmpdir)
+                    disk[0] = max(disk[0], size)
+                    extra += f", temporary index {size:,.0f} MB"
+                if corpus is not None:
+                    share = read_position(process.pid, corpus)
+                    extra += f", corpus read {share:.0%}" if share is not None else ", corpus not open"
                 log(f"    {label}: {time.perf_counter() - start:,.0f} s, tree RSS {monitor.last_mb:,.0f} MB "
-                    f"(peak {monitor.peak_mb:,.0f}), load {loadavg()}")
+                    f"(peak {monitor.peak_mb:,.0f}){extra}, load {loadavg()}")
 
         reporter = threading.Thread(target=report, daemon=True)
         reporter.start()
@@ -188,7 +227,8 @@ def run_measured(command: list[str], stderr_path: Path, label: str, interval: fl
     tail = stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-30:]
     result = {"seconds": seconds, "returncode": process.returncode, "maxrss_mb": usage.ru_maxrss / 1024,
               "tree_peak_mb": monitor.peak_mb, "peak_processes": monitor.peak_processes,
-              "cpu_seconds": usage.ru_utime + usage.ru_stime, "stderr_tail": tail}
+              "cpu_seconds": usage.ru_utime + usage.ru_stime, "stderr_tail": tail,
+              "disk_mb": disk[0] if tmpdir is not None else None}
     log(f"    {label}: exit {process.returncode}, {seconds:,.1f} s, ru_maxrss {result['maxrss_mb']:,.0f} MB, "
         f"tree peak {monitor.peak_mb:,.0f} MB, cpu {result['cpu_seconds']:,.0f} s")
     if process.returncode != 0:
@@ -204,7 +244,8 @@ def run_neardup(args: argparse.Namespace, work: Path, corpus: Path, workers: int
                "--clusters", str(clusters), "--workers", str(workers)]
     label = f"neardup dedup workers={workers} run {run + 1}/{args.repeats}"
     digest = source_digest()
-    result = run_measured(command, work / f"neardup-w{workers}.stderr", label, args.poll)
+    result = run_measured(command, work / f"neardup-w{workers}.stderr", label, args.poll,
+                          tmpdir=work / f"tmp-w{workers}", corpus=corpus)
     after = source_digest()
     result["source"] = digest if digest == after else f"{digest}->{after}"
     if digest != after:
@@ -338,6 +379,7 @@ ROWS = (  # key, label, format, target
     ("tree_mb", "peak RSS MB, sum over process tree (polled)", "{:,.0f}", "1M: <= 1536"),
     ("maxrss_mb", "peak RSS MB, largest process (ru_maxrss)", "{:,.0f}", ""),
     ("processes", "  processes in the tree (max)", "{:.0f}", ""),
+    ("disk_mb", "temporary index MB (largest of 60 s samples)", "{:,.0f}", ""),
     ("clusters", "clusters", "{:,.0f}", ""),
     ("kept", "  lines in KEPT", "{:,.0f}", ""),
     ("missing", "articles absent from the clusters", "{:,.0f}", "0"),
@@ -364,7 +406,8 @@ def column(runs: list[dict[str, Any]], labels: np.ndarray | None, plan: Plan, do
                            "tree_mb": max(r["tree_peak_mb"] for r in runs),
                            "maxrss_mb": max(r["maxrss_mb"] for r in runs),
                            "processes": max(r["peak_processes"] for r in runs), "kept": kept,
-                           "source": ",".join(sorted({r["source"] for r in runs if "source" in r})) or None}
+                           "source": ",".join(sorted({r["source"] for r in runs if "source" in r})) or None,
+                           "disk_mb": max((r["disk_mb"] for r in runs if r.get("disk_mb")), default=None)}
     col["cpu_wall"] = col["cpu"] / seconds
     if labels is not None:
         scores = score(labels, plan, docs)
@@ -428,6 +471,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--thresholds", default="0.5,0.8", help="datasketch MinHashLSH thresholds ('' for none)")
     parser.add_argument("--datasketch-budget", type=float, default=600.0,
                         help="seconds per datasketch run before it stops and is scored on what it reached")
+    parser.add_argument("--datasketch-first", action="store_true",
+                        help="run datasketch before neardup (so that a long neardup run cut short leaves them)")
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between RSS samples of a process tree")
     parser.add_argument("--workdir", type=Path, help="where to create the temporary folder (default: /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (corpus and outputs)")
@@ -460,6 +505,22 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def run_sketches(args: argparse.Namespace, work: Path, corpus_path: Path, plan: Plan,
+                 columns: list[tuple[str, dict[str, Any]]], failures: list[str],
+                 sketches: list[dict[str, Any]]) -> None:
+    for threshold in [float(t) for t in args.thresholds.split(",") if t.strip()]:
+        result = run_datasketch(args, work, corpus_path, threshold)
+        if result["returncode"] != 0:
+            failures.append(f"datasketch T={threshold} exit {result['returncode']}:\n    "
+                            + "\n    ".join(result["stderr_tail"]))
+            continue
+        result["threshold"] = threshold
+        sketches.append(result)
+        col = column([result], result["labels"], plan, result["documents"], result["bytes"], None)
+        columns.append((f"datasketch T={threshold}", col))
+        print_partial(columns)
+
+
 def run_all(args: argparse.Namespace, work: Path) -> int:
     corpus_path = work / "corpus.jsonl"
     log(f"  generating {args.docs:,} articles into {corpus_path} ...")
@@ -472,6 +533,9 @@ def run_all(args: argparse.Namespace, work: Path) -> int:
     columns: list[tuple[str, dict[str, Any]]] = []
     failures: list[str] = []
     commands: list[str] = []
+    sketches: list[dict[str, Any]] = []
+    if args.datasketch_first:
+        run_sketches(args, work, corpus_path, plan, columns, failures, sketches)
     for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
         runs = [run_neardup(args, work, corpus_path, workers, run) for run in range(args.repeats)]
         commands.append(runs[0]["command"])
@@ -488,18 +552,8 @@ def run_all(args: argparse.Namespace, work: Path) -> int:
         print(f"neardup workers={workers}: {lines:,} lines in CLUSTERS; {summary}", flush=True)
         columns.append((f"neardup w={workers}", column(good, labels, plan, docs, nbytes, kept)))
         print_partial(columns)
-    sketches: list[dict[str, Any]] = []
-    for threshold in [float(t) for t in args.thresholds.split(",") if t.strip()]:
-        result = run_datasketch(args, work, corpus_path, threshold)
-        if result["returncode"] != 0:
-            failures.append(f"datasketch T={threshold} exit {result['returncode']}:\n    "
-                            + "\n    ".join(result["stderr_tail"]))
-            continue
-        result["threshold"] = threshold
-        sketches.append(result)
-        col = column([result], result["labels"], plan, result["documents"], result["bytes"], None)
-        columns.append((f"datasketch T={threshold}", col))
-        print_partial(columns)
+    if not args.datasketch_first:
+        run_sketches(args, work, corpus_path, plan, columns, failures, sketches)
     print(f"load average at end: {loadavg()}", flush=True)
     print()
     print_table(columns)

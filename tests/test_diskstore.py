@@ -244,3 +244,26 @@ def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
         queries = documents(records[:40:3])
         ids = lambda results: [[m.id for m in matches] for matches in results]  # noqa: E731
         assert ids(index.query_many(queries)) == ids(memory.query_many(queries))
+
+
+def test_interleaved_number_ranges_merge_correctly(tmp_path, monkeypatch):
+    """Segments whose document numbers interleave (after merges of different tiers) merge in number order."""
+    import neardup.diskstore as diskstore
+    monkeypatch.setattr(diskstore, "MERGE_FANOUT", 2)
+    records = synthetic_corpus(90)
+    path = str(tmp_path / "idx")
+    with Index.open(path, writable=True) as index:
+        for size in (30, 5, 5, 30, 5, 5, 5, 5):
+            start = len(index)
+            index.add(documents(records[start:start + size]))
+        numbers = [s.numbers for s in index.storage._segments]  # noqa: SLF001
+        assert all(np.all(np.diff(n) > 0) for n in numbers)
+        total = len(index)
+    memory = Index()
+    memory.add(documents(records[:total]))
+    with Index.open(path) as index:
+        queries = documents(records[:total:4])
+        ids = lambda results: [[m.id for m in matches] for matches in results]  # noqa: E731
+        assert ids(index.query_many(queries)) == ids(memory.query_many(queries))
+        for number in (0, total // 2, total - 1):
+            assert np.array_equal(index.storage.article_signature(number), memory.storage.article_signature(number))

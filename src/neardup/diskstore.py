@@ -508,13 +508,17 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
     Band tables are merged one band at a time into memory-mapped output files,
     so memory stays bounded by one band of the merged segment.
     """
+    group = sorted(group, key=lambda segment: int(segment.numbers[0]) if len(segment.numbers) else 0)
     numbers = np.concatenate([s.numbers for s in group])
     keep = ~np.isin(numbers, removed)
-    order = np.argsort(numbers[keep], kind="stable")
-    signatures = np.concatenate([s.arrays["article_signatures"] for s in group])
     sizes = np.concatenate([s.arrays["sizes"] for s in group])
-    out: dict[str, Any] = {"numbers": numbers[keep][order], "sizes": sizes[keep][order],
-                           "article_signatures": signatures[keep][order]}
+    if np.all(np.diff(numbers[keep]) > 0):  # the usual case: copy signatures segment by segment
+        out: dict[str, Any] = {"numbers": numbers[keep], "sizes": sizes[keep],
+                               "article_signatures": _signature_merger(group, removed, int(keep.sum()))}
+    else:  # number ranges interleave (merged segments of other tiers): sort in memory
+        order = np.argsort(numbers[keep], kind="stable")
+        signatures = np.concatenate([s.arrays["article_signatures"] for s in group])[keep][order]
+        out = {"numbers": numbers[keep][order], "sizes": sizes[keep][order], "article_signatures": signatures}
     for level in ("article", "paragraph"):
         keys_writer, items_writer = _band_merger(group, level, removed)
         out[f"{level}_keys"], out[f"{level}_items"] = keys_writer, items_writer
@@ -524,6 +528,22 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
     order3 = np.argsort(digests[alive], kind="stable")
     out["paragraph_digests"], out["paragraph_digest_owners"] = digests[alive][order3], owners[alive][order3]
     return out
+
+
+def _signature_merger(group: list[_Segment], removed: np.ndarray, count: int) -> Any:
+    """A writer copying the article signatures segment by segment: memory stays at one segment's."""
+    def write(path: Path) -> None:
+        width = group[0].arrays["article_signatures"].shape[1]
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(count, width))
+        position = 0
+        for segment in group:
+            alive = ~np.isin(segment.numbers, removed)
+            rows = segment.arrays["article_signatures"][alive]
+            out[position:position + len(rows)] = rows
+            position += len(rows)
+        out.flush()
+        del out
+    return write
 
 
 def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tuple[Any, Any]:
