@@ -315,17 +315,25 @@ def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
         raise _usage("--partial-containment must be in [0, 1]")
     config = _config(args)
     reader = _reader(args, unique_ids=True)
-    progress = Progress("reading", total_bytes=_total_bytes(args.inputs))
+    progress = Progress("indexing", total_bytes=_total_bytes(args.inputs))
+    comparing = Progress("comparing")
+
+    def compared(count: int) -> None:
+        if progress.enabled and not comparing.documents:
+            progress.close()
+        comparing.update(count, 0)
+
     index = Index.open(args.index, config, writable=True) if args.index else None
     try:
         assignments, summary = dedup(
             _with_progress(reader.documents(args.inputs), reader, progress), config=config, index=index,
             keep=args.keep, date_field=args.date_field, include_partial=not args.no_partial,
-            partial_containment=partial, drop_repeats=args.drop_repeats, workers=max(1, args.workers))
+            partial_containment=partial, drop_repeats=args.drop_repeats, workers=max(1, args.workers),
+            on_progress=compared)
     finally:
         if index is not None:
             index.close()
-    progress.close()
+    comparing.close()
     kept = {a.id: a for a in assignments if a.representative}
     with open_output(args.clusters) as handle:
         for assignment in assignments:
@@ -336,6 +344,10 @@ def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
                   id_field=args.id_field, text_field=args.text_field)
     _report_skips(reader, "inputs")
     print(f"neardup: dedup: {summary.line()}", file=sys.stderr)
+    if args.json:
+        out.write(json.dumps({"documents": summary.documents, "clusters": summary.clusters,
+                              "removed": summary.removed, "removed_by_kind": dict(summary.by_kind),
+                              "skipped": dict(reader.stats.skipped)}) + "\n")
     return EXIT_OK
 
 

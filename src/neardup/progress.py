@@ -31,8 +31,9 @@ class Progress:
 
     def line(self, now: float | None = None) -> str:
         elapsed = max((now or time.monotonic()) - self._start, 1e-9)
-        text = (f"{self.label}: {self.documents:,} documents, {self.documents / elapsed:,.0f} docs/s, "
-                f"{self.bytes / elapsed / 1e6:.1f} MB/s")
+        text = f"{self.label}: {self.documents:,} documents, {self.documents / elapsed:,.0f} docs/s"
+        if self.bytes:
+            text += f", {self.bytes / elapsed / 1e6:.1f} MB/s"
         if self.total_bytes and self.bytes:
             remaining = elapsed * max(self.total_bytes - self.bytes, 0) / self.bytes
             text += f", {min(self.bytes / self.total_bytes, 1.0):.0%}, ETA {_clock(remaining)}"
