@@ -29,7 +29,9 @@ Rows:
   ``digest_matrix_from_flat_token_hashes`` over neardup's shingle hashes.
 
 MB are megabytes (10^6 bytes) of UTF-8 text of the documents, whatever part a
-method reads. "cpu/wall" above 1 means a method used more than one core.
+method reads. "cpu/wall" is CPU seconds (this process and its worker
+processes) per wall second: above 1 a method used more than one core, below 1
+it waited (for the machine, on a busy shared box, or for its workers).
 """
 
 from __future__ import annotations
@@ -254,15 +256,21 @@ METHODS: list[tuple[str, Callable[[Inputs], None], str]] = [
 # -- measuring -----------------------------------------------------------------------------------------
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the worker processes of a pool)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def timed(run: Callable[[Inputs], None], inputs: Inputs, repeats: int) -> tuple[float, float]:
     """Median wall seconds and median cpu/wall of ``repeats`` runs."""
     walls, loads = [], []
     for _ in range(repeats):
-        cpu, start = time.process_time(), time.perf_counter()
+        cpu, start = cpu_seconds(), time.perf_counter()
         run(inputs)
         wall = time.perf_counter() - start
         walls.append(wall)
-        loads.append((time.process_time() - cpu) / wall)
+        loads.append((cpu_seconds() - cpu) / wall)
     return statistics.median(walls), statistics.median(loads)
 
 
@@ -322,7 +330,7 @@ def print_table(rows: list[tuple[str, str, float, float, float]]) -> None:
     one, two = streams.get("neardup fingerprint_stream workers=1"), streams.get("neardup fingerprint_stream workers=2")
     if one and two:
         print(f"fingerprint_stream speed-up, workers=2 vs workers=1: {two / one:.2f}x "
-              f"(cpu/wall of the pool run counts the parent process only)")
+              f"(cpu/wall counts the worker processes too: near 2 means both cores were busy)")
 
 
 if __name__ == "__main__":

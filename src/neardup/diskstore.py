@@ -361,10 +361,12 @@ class DiskStorage:
         """One ``searchsorted`` pair per segment for every band of every query at once."""
         bands = keys.shape[1]
         flat = _band_tagged(keys).ravel()
+        order = np.argsort(flat)  # sorted needles walk each table in order
+        needles = flat[order]
         rows, items = [], []
         for segment in self._segments:
-            r, i = band_matches(segment.arrays[f"{level}_keys"], segment.arrays[f"{level}_items"], flat)
-            rows.append(r // bands)
+            r, i = band_matches(segment.arrays[f"{level}_keys"], segment.arrays[f"{level}_items"], needles)
+            rows.append(order[r] // bands)
             items.append(i)
         return distinct_pairs(rows, items, self._removed)
 
