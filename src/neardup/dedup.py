@@ -104,7 +104,7 @@ def _dedup(documents: Iterable[Document], index: Index, keep: Policy, date_field
 
     summary.added = index.add(remember(documents), batch_size=batch_size, workers=workers, on_duplicate="skip")
     ids = [id for id in order if id in index]
-    links = list(_links(index, ids, partial_containment, batch_size, on_progress))
+    links = _links(index, ids, partial_containment, batch_size, on_progress, workers)
     clusters = cluster(ids, links, partial_containment=partial_containment, include_partial=include_partial)
     chosen = representatives(clusters, keep, order=order, lengths=lengths, dates=dates)
     by_pair = {(link.a, link.b): link for link in links}
@@ -117,25 +117,62 @@ def _dedup(documents: Iterable[Document], index: Index, keep: Policy, date_field
 
 
 def _links(index: Index, ids: list[str], partial_containment: float, batch_size: int,
-           on_progress: Callable[[int], None] | None) -> Iterator[Link]:
-    """Verified pairs among ``ids``, from querying every document against the index."""
+           on_progress: Callable[[int], None] | None, workers: int = 1) -> list[Link]:
+    """Verified pairs among ``ids``, from querying every document against the index.
+
+    With ``workers > 1`` and an index on disk, batches are queried in that many
+    processes, each opening the index read-only; links come back in batch order.
+    """
     wanted = set(ids)
+    chunks = list(batched(ids, batch_size))
+    path = getattr(index.storage, "path", None)
+    if workers > 1 and path is not None and len(chunks) > 1:
+        results: Iterable[list[Link]] = _parallel_links(str(path), index.config, chunks, partial_containment,
+                                                        workers)
+    else:
+        results = (_links_of(index, chunk, partial_containment) for chunk in chunks)
+    links: list[Link] = []
     done = 0
-    for batch_ids in batched(ids, batch_size):
-        batch = [index.document(id) for id in batch_ids]
-        numbers = [index.storage.number_of(id) for id in batch_ids]
-        results = index.query_many(batch, min_containment=partial_containment,
-                                   candidate_filter=lambda row, number: number > numbers[row])  # type: ignore[operator]
-        for document, matches in zip(batch, results):
-            for match in matches:
-                if match.id in wanted:
-                    yield Link(document.id, match.id, match.kind, match.jaccard, match.query_in_match,
-                               match.match_in_query,
-                               frozenset(p.query_paragraph for p in match.shared_paragraphs),
-                               frozenset(p.match_paragraph for p in match.shared_paragraphs))
-        done += len(batch)
+    for chunk, found in zip(chunks, results):
+        links += [link for link in found if link.b in wanted]
+        done += len(chunk)
         if on_progress is not None:
             on_progress(done)
+    return links
+
+
+def _links_of(index: Index, ids: list[str], partial_containment: float) -> list[Link]:
+    """Links from one batch of documents to documents with larger numbers (each pair once)."""
+    batch = [index.document(id) for id in ids]
+    numbers = [index.storage.number_of(id) for id in ids]
+    results = index.query_many(batch, min_containment=partial_containment,
+                               candidate_filter=lambda row, number: number > numbers[row])  # type: ignore[operator]
+    return [Link(document.id, match.id, match.kind, match.jaccard, match.query_in_match, match.match_in_query,
+                 frozenset(p.query_paragraph for p in match.shared_paragraphs),
+                 frozenset(p.match_paragraph for p in match.shared_paragraphs))
+            for document, matches in zip(batch, results) for match in matches]
+
+
+def _parallel_links(path: str, config: Config, chunks: list[list[str]], partial_containment: float,
+                    workers: int) -> Iterator[list[Link]]:
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers) as pool:
+        yield from pool.imap(_worker_links, [(path, config, chunk, partial_containment) for chunk in chunks])
+
+
+_WORKER_INDEX: Index | None = None
+
+
+def _worker_links(task: tuple[str, Config, list[str], float]) -> list[Link]:
+    """Runs in a worker process: query one batch against the index opened read-only once per process."""
+    global _WORKER_INDEX
+    path, config, ids, partial_containment = task
+    if _WORKER_INDEX is None:
+        _WORKER_INDEX = Index.open(path, config)
+    return _links_of(_WORKER_INDEX, ids, partial_containment)
 
 
 def _assign(index: Index, id: str, representative: str, links: dict[tuple[str, str], Link],
