@@ -31,7 +31,6 @@ import shutil
 import sqlite3
 import time
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,7 +43,7 @@ from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint_with_sets
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
-from .storage import ParagraphArrays, StoredDocument, lsh_params
+from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +97,8 @@ class DiskStorage:
         self._generation = -1
         self._segments: list[_Segment] = []
         self._removed = np.zeros(0, np.int64)
-        self._paragraph_cache: OrderedDict[int, ParagraphArrays] = OrderedDict()
-        self._fingerprint_cache: OrderedDict[int, tuple[ParagraphArrays, np.ndarray, np.ndarray]] = OrderedDict()
+        self._paragraph_cache: LruCache[int, ParagraphArrays] = LruCache(4096)
+        self._fingerprint_cache: LruCache[int, tuple[ParagraphArrays, np.ndarray, np.ndarray]] = LruCache(4096)
         if writable:
             self._remove_orphans()
         self.refresh()
@@ -293,15 +292,7 @@ class DiskStorage:
         return signatures, sizes
 
     def paragraphs(self, number: int) -> ParagraphArrays:
-        cached = self._paragraph_cache.get(number)
-        if cached is not None:
-            self._paragraph_cache.move_to_end(number)
-            return cached
-        arrays = self._paragraphs_of(number)
-        self._paragraph_cache[number] = arrays
-        if len(self._paragraph_cache) > 4096:
-            self._paragraph_cache.popitem(last=False)
-        return arrays
+        return self._paragraph_cache.get(number, self._paragraphs_of)
 
     def _paragraphs_of(self, number: int) -> ParagraphArrays:
         row = self._db.execute("select id, text, spans, paragraphs from documents where number = ?",
@@ -325,15 +316,7 @@ class DiskStorage:
         compressed, is smaller than its paragraph signatures, and fingerprinting one
         candidate costs well under a millisecond.
         """
-        cached = self._fingerprint_cache.get(number)
-        if cached is not None:
-            self._fingerprint_cache.move_to_end(number)
-            return cached
-        computed = self._compute_fingerprint(number)
-        self._fingerprint_cache[number] = computed
-        if len(self._fingerprint_cache) > 4096:
-            self._fingerprint_cache.popitem(last=False)
-        return computed
+        return self._fingerprint_cache.get(number, self._compute_fingerprint)
 
     def _compute_fingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray, np.ndarray]:
         row = self._db.execute("select id, text, spans from documents where number = ?", (number,)).fetchone()

@@ -24,7 +24,7 @@ from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, dec
 from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, fingerprint_with_sets, matching_paragraphs
 from .shingles import shingle_paragraphs
 from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
-from .storage import MemoryStorage, ParagraphArrays, Storage, StoredDocument
+from .storage import LruCache, MemoryStorage, ParagraphArrays, Storage, StoredDocument
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Index:
         self.config = config or (storage.config if storage is not None else Config())
         self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
         self.config.check_compatible(self.storage.config)
-        self._shingle_cache: dict[int, np.ndarray] = {}
+        self._shingle_cache: LruCache[int, np.ndarray] = LruCache(_SHINGLE_CACHE)
 
     @classmethod
     def open(cls, path: str, config: Config | None = None, *, writable: bool = False, keep_text: bool = True,
@@ -245,14 +245,9 @@ class Index:
         from_storage = getattr(self.storage, "shingle_set", None)
         if from_storage is not None:
             return from_storage(number)
-        cached = self._shingle_cache.get(number)
-        if cached is None:
-            spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
-            cached = _shingle_set(Document(stored.id, stored.text or "", spans), config.shingle_size)
-            self._shingle_cache[number] = cached
-            if len(self._shingle_cache) > _SHINGLE_CACHE:
-                self._shingle_cache.pop(next(iter(self._shingle_cache)))
-        return cached
+        spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
+        return self._shingle_cache.get(number, lambda _: _shingle_set(Document(stored.id, stored.text or "", spans),
+                                                                      config.shingle_size))
 
     def _side_of(self, prints: Fingerprints, row: int, config: Config) -> Side:
         rows = prints.paragraph_rows(row)

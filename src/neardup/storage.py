@@ -7,9 +7,9 @@ tests. A persistent backend implements the same methods.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from .config import Config
 from .document import Document
 from .fingerprint import Fingerprints
 from .lsh import BandTable, optimal_bands
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,27 @@ def lsh_params(config: Config) -> tuple[tuple[int, int], tuple[int, int]]:
                                                        config.lsh_weights)
     article = config.article_bands or optimal_bands(config.article_lsh_threshold, config.num_perm, config.lsh_weights)
     return paragraph, article
+
+
+class LruCache(Generic[K, V]):
+    """A small least-recently-used cache for values that are costly to recompute."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K, compute: Callable[[K], V]) -> V:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = compute(key)
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 class _Growable:
