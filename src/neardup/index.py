@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 OnDuplicate = Literal["skip", "replace", "error"]
+#: Skipped ids listed in an AddReport (re-running a large ingest skips every document).
+_SKIPPED_IDS_KEPT = 1000
 #: Shingle sets of indexed documents kept for exact Jaccard (a few MB).
 _SHINGLE_CACHE = 4096
 #: Share of ``min_containment`` the unweighted estimate must reach for a candidate to be verified.
@@ -39,7 +41,8 @@ DocumentLike = Document | str | Sequence[str]
 
 @dataclass
 class AddReport:
-    """What :meth:`Index.add` did: counts, and why documents were skipped."""
+    """What :meth:`Index.add` did: counts, and why documents were skipped (the first
+    ``_SKIPPED_IDS_KEPT`` skipped ids are listed; the counts cover all)."""
 
     added: int = 0
     replaced: int = 0
@@ -48,13 +51,14 @@ class AddReport:
 
     def skip(self, id: str, reason: str) -> None:
         self.skipped[reason] += 1
-        self.skipped_ids.append((id, reason))
+        if len(self.skipped_ids) < _SKIPPED_IDS_KEPT:
+            self.skipped_ids.append((id, reason))
 
     def merge(self, other: "AddReport") -> None:
         self.added += other.added
         self.replaced += other.replaced
         self.skipped.update(other.skipped)
-        self.skipped_ids.extend(other.skipped_ids)
+        self.skipped_ids.extend(other.skipped_ids[: max(0, _SKIPPED_IDS_KEPT - len(self.skipped_ids))])
 
 
 class Index:
