@@ -2,7 +2,7 @@
 
 from .config import Config
 from .document import Document
-from .errors import ConfigError, IndexFormatError, InputError, NearDupError, RecordError
+from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError, NearDupError, RecordError
 from .evidence import Match, SharedParagraph
 from .fingerprint import Fingerprints, fingerprint
 from .index import AddReport, Index
@@ -11,8 +11,25 @@ from .repetition import RepeatGroup, RepeatReport, repeats
 
 __version__ = "0.1.0"
 
-__all__ = sorted([
-    "AddReport", "Config", "ConfigError", "Document", "Fingerprints", "Index", "IndexFormatError", "InputError",
-    "Match", "NearDupError", "Normalized", "RecordError", "SharedParagraph", "fingerprint", "normalize",
-    "normalize_with_offsets", "RepeatGroup", "RepeatReport", "repeats",
-])
+__all__ = [
+    "AddReport",
+    "Config",
+    "ConfigError",
+    "Document",
+    "Fingerprints",
+    "Index",
+    "IndexFormatError",
+    "IndexLockedError",
+    "InputError",
+    "Match",
+    "NearDupError",
+    "Normalized",
+    "RecordError",
+    "RepeatGroup",
+    "RepeatReport",
+    "SharedParagraph",
+    "fingerprint",
+    "normalize",
+    "normalize_with_offsets",
+    "repeats",
+]
