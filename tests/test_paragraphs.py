@@ -60,3 +60,15 @@ def test_spans_are_ordered_trimmed_and_inside_the_text(text):
     covered = "".join(text[s:e] for s, e in spans)
     assert covered.replace(" ", "").replace("\n", "").replace("\t", "") == \
         text.replace(" ", "").replace("\n", "").replace("\t", "")
+
+
+def test_short_copy_of_line_per_paragraph_text_is_not_taken_for_wrapped_text():
+    """A copy cut to its first short lines splits like its original: one paragraph per line."""
+    lines = ["Storm closes coastal roads", "The council said the road would reopen on Monday",
+             "Residents were told to avoid the area until further notice and to stay indoors, because falling "
+             "trees had already damaged several cars.",
+             "The forecast calls for more rain this week and next week too",
+             "Officials will meet on Tuesday to count the cost of the repairs to the sea wall, the promenade and "
+             "the harbour, which the council says could run to millions."]
+    assert len(Document.from_text("original", "\n".join(lines)).paragraphs) == 5
+    assert len(Document.from_text("copy", "\n".join(lines[:4])).paragraphs) == 4

@@ -240,9 +240,7 @@ def _add_index(commands: Any) -> None:
 def run_index(args: argparse.Namespace, out: TextIO) -> int:
     if args.batch_size < 1:
         raise _usage("--batch-size must be at least 1")
-    workers = os.cpu_count() or 1 if args.workers == 0 else args.workers
-    if workers < 1:
-        raise _usage("--workers must be at least 0")
+    workers = _workers(args.workers)
     reader = _reader(args)
     with Index.open(args.index, _index_config(args.index, args), writable=True, keep_text=not args.no_text,
                     wait=args.wait) as index:
@@ -301,7 +299,8 @@ def _add_dedup(commands: Any) -> None:
     parser.add_argument("--threshold", type=float, metavar="J", help="article Jaccard for near-duplicates (0.8)")
     parser.add_argument("--drop-repeats", action="store_true",
                         help="also remove paragraphs that repeat an earlier one from the kept documents")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="fingerprinting processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="processes fingerprinting and comparing in parallel (default 1; 0 = all cores)")
     _add_input_options(parser)
     parser.set_defaults(run=run_dedup)
 
@@ -328,7 +327,7 @@ def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
         assignments, summary = dedup(
             _with_progress(reader.documents(args.inputs), reader, progress), config=config, index=index,
             keep=args.keep, date_field=args.date_field, include_partial=not args.no_partial,
-            partial_containment=partial, drop_repeats=args.drop_repeats, workers=max(1, args.workers),
+            partial_containment=partial, drop_repeats=args.drop_repeats, workers=_workers(args.workers),
             on_progress=compared)
     finally:
         if index is not None:
@@ -349,6 +348,13 @@ def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
                               "removed": summary.removed, "removed_by_kind": dict(summary.by_kind),
                               "skipped": dict(reader.stats.skipped)}) + "\n")
     return EXIT_OK
+
+
+def _workers(requested: int) -> int:
+    """--workers N: N processes; 0 means one per core."""
+    if requested < 0:
+        raise _usage("--workers must be at least 0")
+    return (os.cpu_count() or 1) if requested == 0 else requested
 
 
 def _add_remove(commands: Any) -> None:

@@ -59,7 +59,7 @@ def _trim(text: str, start: int, end: int) -> Span | None:
 def _is_hard_wrapped(text: str, lines: list[Span]) -> bool:
     """Most lines long, near one width, unterminated: lines are wrapped, not paragraphs."""
     lengths = sorted(e - s for s, e in lines if e > s and not text[s:e].isspace())
-    if len(lengths) < 4:
+    if len(lengths) < 4 or lengths[-1] > _MAX_WRAP_WIDTH:  # one long line: lines are paragraphs
         return False
     width = lengths[int(0.9 * (len(lengths) - 1))]
     if not 30 <= width <= _MAX_WRAP_WIDTH:
