@@ -51,6 +51,8 @@ FORMAT_VERSION = 1
 DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4
+#: Article signatures copied per step of a merge (64k × 512 bytes at 128 permutations).
+_MERGE_CHUNK = 1 << 16
 _SEGMENT_FILES = ("numbers", "sizes", "article_signatures", "article_keys", "article_items", "paragraph_keys",
                   "paragraph_items", "paragraph_digests", "paragraph_digest_owners")
 _SCHEMA = """
@@ -497,13 +499,11 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
     numbers = np.concatenate([s.numbers for s in group])
     keep = ~np.isin(numbers, removed)
     sizes = np.concatenate([s.arrays["sizes"] for s in group])
-    if np.all(np.diff(numbers[keep]) > 0):  # the usual case: copy signatures segment by segment
-        out: dict[str, Any] = {"numbers": numbers[keep], "sizes": sizes[keep],
-                               "article_signatures": _signature_merger(group, removed, int(keep.sum()))}
-    else:  # number ranges interleave (merged segments of other tiers): sort in memory
-        order = np.argsort(numbers[keep], kind="stable")
-        signatures = np.concatenate([s.arrays["article_signatures"] for s in group])[keep][order]
-        out = {"numbers": numbers[keep][order], "sizes": sizes[keep][order], "article_signatures": signatures}
+    # rows of the concatenated segments, in document-number order (number ranges of merged segments of
+    # different tiers can interleave), without removed documents
+    rows = np.flatnonzero(keep)[np.argsort(numbers[keep], kind="stable")]
+    out: dict[str, Any] = {"numbers": numbers[rows], "sizes": sizes[rows],
+                           "article_signatures": _signature_merger(group, rows)}
     for level in ("article", "paragraph"):
         keys_writer, items_writer = _band_merger(group, level, removed)
         out[f"{level}_keys"], out[f"{level}_items"] = keys_writer, items_writer
@@ -515,17 +515,21 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
     return out
 
 
-def _signature_merger(group: list[_Segment], removed: np.ndarray, count: int) -> Any:
-    """A writer copying the article signatures segment by segment: memory stays at one segment's."""
+def _signature_merger(group: list[_Segment], rows: np.ndarray) -> Any:
+    """A writer gathering article signatures by row of the concatenated segments, a chunk at a time,
+    into the output mapping: memory stays at one chunk whatever the segments' sizes."""
+    starts = np.cumsum([0] + [len(segment.numbers) for segment in group])
+
     def write(path: Path) -> None:
         width = group[0].arrays["article_signatures"].shape[1]
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(count, width))
-        position = 0
-        for segment in group:
-            alive = ~np.isin(segment.numbers, removed)
-            rows = segment.arrays["article_signatures"][alive]
-            out[position:position + len(rows)] = rows
-            position += len(rows)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(len(rows), width))
+        for lo in range(0, len(rows), _MERGE_CHUNK):
+            chunk = rows[lo:lo + _MERGE_CHUNK]
+            owner = np.searchsorted(starts, chunk, "right") - 1
+            for index in np.unique(owner):
+                picked = owner == index
+                out[lo:lo + len(chunk)][picked] = group[index].arrays["article_signatures"][
+                    chunk[picked] - starts[index]]
         out.flush()
         del out
     return write
