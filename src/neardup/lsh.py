@@ -141,7 +141,7 @@ class BandTable:
             return
         keys = np.concatenate([self._keys] + [k for k, _ in self._pending], axis=1)
         items = np.concatenate([self._items] + [np.broadcast_to(i, k.shape) for k, i in self._pending], axis=1)
-        order = np.argsort(keys, axis=1, kind="stable")
+        order = np.argsort(keys, axis=1)
         self._keys = np.take_along_axis(keys, order, axis=1)
         self._items = np.take_along_axis(items, order, axis=1)
         self._pending.clear()
