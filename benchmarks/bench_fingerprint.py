@@ -71,8 +71,10 @@ def require_data(data: Path) -> None:
     """Exit with a clear message unless the shared development data is there."""
     missing = missing_data(data)
     if missing:
-        sys.exit("this benchmark reads the shared development data, which is not shipped with neardup;\n"
-                 "missing: " + ", ".join(str(p) for p in missing) + "\n(point --data at the folder holding them)")
+        print("this benchmark reads the shared development data, which is not shipped with neardup;\n"
+              "missing: " + ", ".join(str(p) for p in missing) + "\n(point --data at the folder holding them)",
+              file=sys.stderr)
+        sys.exit(2)
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import shutil
@@ -592,8 +591,11 @@ def main() -> int:
     return 0
 
 
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def run_all(args: argparse.Namespace, work: Path) -> None:
-    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     corpus = write_corpus(args, work)
     print(f"corpus: {corpus['docs']:,} articles, {corpus['bytes'] / 1e6:,.1f} MB of text "
           f"({corpus['bytes'] / corpus['docs']:,.0f} B/article), planted copies {corpus['copies']}, "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from neardup.cli import main
+from neardup.diskstore import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -451,7 +452,7 @@ def test_index_query_remove_stats_round_trip(tmp_path, capsys):
     out = io.StringIO()
     assert main(["stats", idx, "--json"], out=out) == 0
     stats = json.loads(out.getvalue())
-    assert stats["documents"] == 25 and stats["format_version"] == 1 and stats["config"]["num_perm"] == 128
+    assert stats["documents"] == 25 and stats["format_version"] == FORMAT_VERSION and stats["config"]["num_perm"] == 128
     assert stats["bytes_on_disk"] > 0
     assert main(["query", idx, STORY, "--shingle-size", "3"], out=io.StringIO()) == 2
     assert "shingle_size" in capsys.readouterr().err

@@ -47,7 +47,8 @@ from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+#: 2: band tables as one sorted array of band-tagged keys; per-document sizes and article signatures.
+FORMAT_VERSION = 2
 DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4
