@@ -9,15 +9,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate pyproject.toml
+$(VENV)/.installed: $(BIN)/activate pyproject.toml src/neardup/_kernel.c
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/activate pyproject.toml
+$(VENV)/.installed-test: $(BIN)/activate pyproject.toml src/neardup/_kernel.c
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.installed-bench: $(BIN)/activate pyproject.toml
+$(VENV)/.installed-bench: $(BIN)/activate pyproject.toml src/neardup/_kernel.c
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 

@@ -14,7 +14,9 @@ Rows:
 * neardup ``fingerprint(docs, Config())``: normalisation, paragraph AND
   article signatures (128 permutations), digests — the baseline (ratio 1.0);
   documents are built beforehand, and a second row includes
-  ``Document.from_text`` (paragraph splitting) from raw text;
+  ``Document.from_text`` (paragraph splitting) from raw text; further rows show
+  the numpy path (``NEARDUP_KERNEL=0``, no compiled kernel) and paragraph
+  splitting alone;
 * neardup ``fingerprint_stream`` with 1 and 2 worker processes;
 * datasketch ``MinHash(num_perm=128, scheme="affine32", hashfunc=identity)``
   with ``update_batch``, article level: over neardup's own 32-bit shingle
@@ -160,6 +162,20 @@ def neardup_from_text(inputs: Inputs) -> None:
     fingerprint([Document.from_text(id, text) for id, text in inputs.records], Config())
 
 
+def neardup_numpy_path(inputs: Inputs) -> None:
+    """The same stage without the compiled kernel (what a machine without a C compiler runs)."""
+    os.environ["NEARDUP_KERNEL"] = "0"
+    try:
+        fingerprint(inputs.documents, Config())
+    finally:
+        del os.environ["NEARDUP_KERNEL"]
+
+
+def neardup_paragraphs(inputs: Inputs) -> None:
+    for id, text in inputs.records:
+        Document.from_text(id, text)
+
+
 def stream_with(workers: int) -> Callable[[Inputs], None]:
     def run(inputs: Inputs) -> None:
         batches = [inputs.documents[i:i + inputs.batch_size]
@@ -241,6 +257,8 @@ def rensa_flat_hashes(inputs: Inputs) -> None:
 METHODS: list[tuple[str, Callable[[Inputs], None], str]] = [
     ("neardup fingerprint() [para+article], 1 proc", neardup_fingerprint, "Documents"),
     ("neardup from_text + fingerprint(), 1 proc", neardup_from_text, "raw text"),
+    ("neardup fingerprint() numpy path, 1 proc", neardup_numpy_path, "Documents"),
+    ("neardup Document.from_text alone", neardup_paragraphs, "raw text"),
     ("neardup fingerprint_stream workers=1", stream_with(1), "Documents"),
     ("neardup fingerprint_stream workers=2", stream_with(2), "Documents"),
     ("datasketch affine32 update_batch [article]", datasketch_minhash_only, "neardup hashes"),
@@ -304,6 +322,8 @@ def main() -> int:
     args = parser.parse_args()
     require_data(args.data)
     print(machine_line())
+    from neardup.kernel import compiled
+    print(f"neardup compiled kernel: {'yes' if compiled() else 'NO (numpy path)'}")
     records = load_records(args.data, args.mb)
     megabytes = sum(len(t.encode("utf-8")) for _, t in records) / 1e6
     inputs = prepare(records, args.batch_size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from collections import deque
+from itertools import chain
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -16,11 +17,11 @@ import xxhash
 
 from .config import Config
 from .document import Document
+from .kernel import compiled, merge_rows, replacement_table, sign_paragraphs
 from .normalize import normalize_many
-from .shingles import shingle_paragraphs
-from .signatures import merge_signatures, minhash_sets
 
-#: Documents are fingerprinted in slices of about this many bytes of text to bound memory.
+#: The numpy path fingerprints documents in slices of about this many bytes of text to bound its
+#: temporary arrays; the compiled kernel needs no temporaries beyond its outputs.
 _SLICE_BYTES = 4 << 20
 
 
@@ -70,6 +71,9 @@ def fingerprint_with_sets(documents: Sequence[Document], config: Config) -> tupl
 
 def _fingerprint_slices(documents: Sequence[Document], config: Config,
                         with_sets: bool) -> tuple[Fingerprints, list[np.ndarray]]:
+    if compiled():
+        return _fingerprint_slice(documents, config, with_sets)
+    # The numpy path's temporary arrays grow with the slice; bound them.
     parts, sets, start, size = [], [], 0, 0
     for end, document in enumerate(documents, 1):
         size += len(document.text)
@@ -91,29 +95,39 @@ def matching_paragraphs(document: Document) -> list[str]:
     return normalize_many([text[start:end] for start, end in document.paragraphs])
 
 
+def _layout(documents: Sequence[Document]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """What fingerprinting reads of documents: texts, paragraph spans (n, 2), paragraph offsets.
+    Cheap to send to a worker process, unlike Document objects with their tuples."""
+    counts = np.fromiter((len(doc.paragraphs) for doc in documents), dtype=np.int64, count=len(documents))
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    spans = np.fromiter(chain.from_iterable(chain.from_iterable(doc.paragraphs for doc in documents)),
+                        dtype=np.int64, count=2 * int(offsets[-1])).reshape(-1, 2)
+    return [doc.text for doc in documents], spans, offsets
+
+
 def _fingerprint_slice(documents: Sequence[Document], config: Config,
                        with_sets: bool = False) -> tuple[Fingerprints, list[np.ndarray]]:
-    counts = np.array([len(doc.paragraphs) for doc in documents], dtype=np.int64)
-    offsets = np.concatenate(([0], np.cumsum(counts)))
-    flat = normalize_many([doc.text[start:end] for doc in documents for start, end in doc.paragraphs])
-    normalized = [flat[offsets[i]:offsets[i + 1]] for i in range(len(documents))]
-    shingles = shingle_paragraphs(flat, config.shingle_size)
-    signatures = minhash_sets(shingles.hashes, shingles.paragraph, len(flat), config.num_perm, config.seed)
-    owner_doc = np.repeat(np.arange(len(documents), dtype=np.int64), counts)
-    paragraph_sizes = np.bincount(shingles.paragraph, minlength=len(flat)).astype(np.int64)
-    doc_sizes = np.bincount(owner_doc, weights=paragraph_sizes, minlength=len(documents)).astype(np.int64)
-    spans = np.array([span for doc in documents for span in doc.paragraphs], dtype=np.int64).reshape(-1, 2)
-    sets = _shingle_sets(shingles.hashes, owner_doc[shingles.paragraph], len(documents)) if with_sets else []
+    return _fingerprint_layout(*_layout(documents), config, with_sets)
+
+
+def _fingerprint_layout(texts: list[str], spans: np.ndarray, offsets: np.ndarray, config: Config,
+                        with_sets: bool = False) -> tuple[Fingerprints, list[np.ndarray]]:
+    owner_doc = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(offsets))
+    prints = sign_paragraphs(texts, np.column_stack((owner_doc, spans)), offsets,
+                             config.shingle_size, config.num_perm, config.seed, with_hashes=with_sets)
+    doc_sizes = np.bincount(owner_doc, weights=prints.sizes, minlength=len(texts)).astype(np.int64)
+    sets = _shingle_sets(prints.hashes, owner_doc[prints.hash_owner], len(texts)) if with_sets else []
     return Fingerprints(
         doc_offsets=offsets,
         paragraph_spans=spans,
-        paragraph_words=shingles.words,
-        paragraph_sizes=paragraph_sizes,
-        paragraph_digests=np.array([xxhash.xxh3_64_intdigest(p.encode("utf-8")) for p in flat], dtype=np.uint64),
-        paragraph_signatures=signatures,
+        paragraph_words=prints.words,
+        paragraph_sizes=prints.sizes,
+        paragraph_digests=np.fromiter(map(xxhash.xxh3_64_intdigest, prints.forms), dtype=np.uint64,
+                                      count=len(prints.forms)),
+        paragraph_signatures=prints.signatures,
         doc_sizes=doc_sizes,
-        doc_digests=_doc_digests(normalized),
-        doc_signatures=merge_signatures(signatures, owner_doc, len(documents)),
+        doc_digests=_doc_digests(prints.document_forms),
+        doc_signatures=merge_rows(prints.signatures, offsets),
     ), sets
 
 
@@ -127,14 +141,23 @@ def _shingle_sets(hashes: np.ndarray, owner: np.ndarray, count: int) -> list[np.
     return [values[bounds[i]:bounds[i + 1]] for i in range(count)]
 
 
-def _doc_digests(normalized: list[list[str]]) -> np.ndarray:
+def _doc_digests(document_forms: list[bytes]) -> np.ndarray:
     """xxh3-128 of the matching form of each document, paragraph breaks included: shingles do
     not cross paragraphs, so the same words cut into other paragraphs are not the same text."""
-    out = np.zeros((len(normalized), 2), dtype=np.uint64)
-    for row, paragraphs in enumerate(normalized):
-        digest = xxhash.xxh3_128_intdigest("\n".join(p for p in paragraphs if p).encode("utf-8"))
-        out[row] = (digest >> 64, digest & 0xFFFFFFFFFFFFFFFF)
+    digests = [xxhash.xxh3_128_intdigest(form) for form in document_forms]
+    out = np.zeros((len(digests), 2), dtype=np.uint64)
+    if digests:
+        out[:, 0] = np.array([d >> 64 for d in digests], dtype=np.uint64)
+        out[:, 1] = np.array([d & 0xFFFFFFFFFFFFFFFF for d in digests], dtype=np.uint64)
     return out
+
+
+def _fingerprint_worker(texts: list[str], spans: np.ndarray, offsets: np.ndarray, config: Config) -> Fingerprints:
+    if compiled():
+        return _fingerprint_layout(texts, spans, offsets, config)[0]
+    bounds = offsets.tolist()
+    return fingerprint([Document(str(i), text, tuple(map(tuple, spans[bounds[i]:bounds[i + 1]].tolist())))
+                        for i, text in enumerate(texts)], config)
 
 
 def fingerprint_stream(batches: Iterable[list[Document]], config: Config,
@@ -142,7 +165,9 @@ def fingerprint_stream(batches: Iterable[list[Document]], config: Config,
     """Fingerprint a stream of batches, in order, in ``workers`` processes.
 
     At most two batches per worker are in flight, so a corpus of any size
-    streams through bounded memory. One worker means no extra process.
+    streams through bounded memory. One worker means no extra process. A
+    worker receives texts and span arrays, not Document objects: pickling
+    the documents' span tuples cost more than fingerprinting them.
     """
     if workers <= 1:
         for batch in batches:
@@ -151,10 +176,12 @@ def fingerprint_stream(batches: Iterable[list[Document]], config: Config,
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    if compiled():
+        replacement_table()  # built once here and inherited by forked workers, not once in each
     with context.Pool(workers) as pool:
         pending: deque = deque()
         for batch in batches:
-            pending.append((batch, pool.apply_async(fingerprint, (batch, config))))
+            pending.append((batch, pool.apply_async(_fingerprint_worker, (*_layout(batch), config))))
             if len(pending) >= 2 * workers:
                 done, job = pending.popleft()
                 yield done, job.get()
