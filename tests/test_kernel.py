@@ -175,3 +175,26 @@ def test_compiled_paragraph_split_rejoins_hard_wrapped_text(monkeypatch: pytest.
     assert len(compiled) == 3  # the headline, then two re-joined paragraphs
     monkeypatch.setenv("NEARDUP_KERNEL", "0")
     assert split_paragraphs(wrapped) == compiled
+
+
+@needs_kernel
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 300), st.integers(1, 8), st.integers(1, 4), st.booleans(), st.integers(0, 2**32 - 1))
+def test_compiled_band_table_equals_numpy(monkeypatch: pytest.MonkeyPatch, n: int, bands: int, rows: int,
+                                          ordered: bool, seed: int) -> None:
+    from neardup.lsh import band_keys, fold32
+
+    rng = np.random.default_rng(seed)
+    signatures = rng.integers(0, 4, (n, bands * rows + 1), dtype=np.uint32)  # small values: equal keys
+    items = rng.integers(0, 2**31 - 1, n)
+    if ordered:
+        items = np.sort(items)
+    keys, owners = kernel.sorted_band_table(signatures, bands, rows, items)
+    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    np_keys, np_owners = kernel.sorted_band_table(signatures, bands, rows, items)
+    np.testing.assert_array_equal(keys, np_keys)
+    np.testing.assert_array_equal(owners, np_owners)
+    # The table holds exactly each row's band keys, tagged with their band, sorted.
+    expected = sorted((b << 32 | int(k), int(i)) for row, i in zip(fold32(band_keys(signatures, bands, rows)), items)
+                      for b, k in enumerate(row))
+    assert list(zip(keys.tolist(), owners.tolist())) == expected

@@ -664,9 +664,114 @@ fail:
     return NULL;
 }
 
+/* ---- band tables: the C twin of kernel.sorted_band_table's numpy path ---- */
+
+#define RADIX_BITS 11
+#define RADIX (1 << RADIX_BITS)
+
+/* Stable LSD radix sort of 64-bit values on bits [low, 64), 11 bits a pass (small histograms
+ * stay in the L1 cache). */
+static int radix_sort(uint64_t *values, Py_ssize_t n, int low) {
+    uint64_t *buffer = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
+    Py_ssize_t *count = PyMem_Malloc(RADIX * sizeof(Py_ssize_t));
+    if (!buffer || !count) {
+        PyMem_Free(buffer);
+        PyMem_Free(count);
+        return -1;
+    }
+    uint64_t *from = values, *to = buffer;
+    for (int shift = low; shift < 64; shift += RADIX_BITS) {
+        memset(count, 0, RADIX * sizeof(Py_ssize_t));
+        for (Py_ssize_t i = 0; i < n; i++) count[(from[i] >> shift) & (RADIX - 1)]++;
+        Py_ssize_t total = 0;
+        for (int d = 0; d < RADIX; d++) {
+            Py_ssize_t c = count[d];
+            count[d] = total;
+            total += c;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) to[count[(from[i] >> shift) & (RADIX - 1)]++] = from[i];
+        uint64_t *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != values) memcpy(values, from, (size_t)n * sizeof(uint64_t));
+    PyMem_Free(buffer);
+    PyMem_Free(count);
+    return 0;
+}
+
+PyDoc_STRVAR(band_table_doc,
+"band_table(signatures, width, bands, rows, items, keys_out, items_out)\n\n"
+"For n signatures (uint32, width values a row) with items (int64, 0 <= item < 2^31): band b of\n"
+"row i hashes its rows values (fmix64 chain, as lsh.band_keys) and folds them to 32 bits (as\n"
+"lsh.fold32). Writes every band's (key, item) pairs sorted by key then item, band after band:\n"
+"keys_out (uint64, bands * n) = band << 32 | key, items_out (int32, bands * n).");
+
+static PyObject *band_table(PyObject *self, PyObject *args) {
+    Py_buffer sig = {0}, items = {0}, keys_out = {0}, items_out = {0};
+    Py_ssize_t width, bands, rows;
+    PyObject *result = NULL;
+    uint64_t *pairs = NULL;
+    if (!PyArg_ParseTuple(args, "y*nnny*w*w*", &sig, &width, &bands, &rows, &items, &keys_out, &items_out))
+        return NULL;
+    Py_ssize_t n = items.len / 8;
+    if (width < 1 || bands < 1 || rows < 1 || bands * rows > width || sig.len < n * width * 4 ||
+        keys_out.len < bands * n * 8 || items_out.len < bands * n * 4) {
+        PyErr_SetString(PyExc_ValueError, "band_table: bad shapes");
+        goto done;
+    }
+    const uint32_t *s = (const uint32_t *)sig.buf;
+    const int64_t *item = (const int64_t *)items.buf;
+    int ordered = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (item[i] < 0 || item[i] > 0x7FFFFFFF) {
+            PyErr_SetString(PyExc_ValueError, "band_table: items must be in [0, 2^31)");
+            goto done;
+        }
+        if (i && item[i] < item[i - 1]) ordered = 0;
+    }
+    pairs = PyMem_Malloc((size_t)(n > 0 ? n * bands : 1) * sizeof(uint64_t));
+    if (!pairs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint64_t *kout = (uint64_t *)keys_out.buf;
+    int32_t *iout = (int32_t *)items_out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {  /* row by row: each signature is read once */
+        const uint32_t *values = s + i * width;
+        for (Py_ssize_t b = 0; b < bands; b++) {
+            uint64_t acc = 0;
+            for (Py_ssize_t j = 0; j < rows; j++) acc = fmix64(acc ^ (uint64_t)values[b * rows + j]) + (uint64_t)(j + 1);
+            uint64_t key = ((acc >> 32) ^ acc) & 0xFFFFFFFFULL;
+            pairs[b * n + i] = key << 32 | (uint64_t)item[i];
+        }
+    }
+    for (Py_ssize_t b = 0; b < bands; b++) {
+        uint64_t *band = pairs + b * n;
+        /* Items already in order: sorting stably on the key alone gives (key, item) order. */
+        if (radix_sort(band, n, ordered ? 32 : 0)) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            kout[b * n + i] = (uint64_t)b << 32 | (band[i] >> 32);
+            iout[b * n + i] = (int32_t)(band[i] & 0xFFFFFFFFULL);
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(pairs);
+    PyBuffer_Release(&sig);
+    PyBuffer_Release(&items);
+    PyBuffer_Release(&keys_out);
+    PyBuffer_Release(&items_out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"min_rows", min_rows, METH_VARARGS, min_rows_doc},
     {"split_paragraphs", split_paragraphs, METH_O, split_doc},
+    {"band_table", band_table, METH_VARARGS, band_table_doc},
     {"sign_paragraphs", sign_paragraphs, METH_VARARGS, sign_doc},
     {NULL, NULL, 0, NULL},
 };

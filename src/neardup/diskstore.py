@@ -42,6 +42,7 @@ from .config import Config
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint_with_sets
+from .kernel import sorted_band_table
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 
@@ -457,9 +458,9 @@ def _segment_arrays(prints: Fingerprints, numbers: np.ndarray, ab: int, ar: int,
                     config: Config) -> dict[str, np.ndarray]:
     owners = np.repeat(numbers, np.diff(prints.doc_offsets))
     searchable = (prints.paragraph_sizes > 0) & (prints.paragraph_words >= config.min_paragraph_words)
-    article_keys, article_items = _sorted_bands(fold32(band_keys(prints.doc_signatures, ab, ar)), numbers)
-    paragraph_keys, paragraph_items = _sorted_bands(
-        fold32(band_keys(prints.paragraph_signatures[searchable], pb, pr)), owners[searchable])
+    article_keys, article_items = sorted_band_table(prints.doc_signatures, ab, ar, numbers)
+    paragraph_keys, paragraph_items = sorted_band_table(prints.paragraph_signatures[searchable], pb, pr,
+                                                        owners[searchable])
     digests, digest_owners = _unique_per_document(prints.paragraph_digests, owners)
     return {"numbers": numbers, "sizes": prints.doc_sizes.astype(np.int32),
             "article_signatures": prints.doc_signatures, "article_keys": article_keys,
@@ -471,18 +472,6 @@ def _band_tagged(keys: np.ndarray) -> np.ndarray:
     """(n, bands) 32-bit band keys tagged with their band in the high 32 bits: one sorted order for all bands."""
     bands = np.arange(keys.shape[1], dtype=np.uint64) << np.uint64(32)
     return bands[None, :] | keys.astype(np.uint64)
-
-
-def _sorted_bands(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A band table: band-tagged keys of all bands in one sorted array, and the items in that order.
-
-    Each band's 32-bit keys are sorted on their own (smaller sorts, ~2.5x faster than one sort of
-    the tagged keys); laid out band after band they are sorted as tagged keys.
-    """
-    per_band = keys.T
-    order = np.argsort(per_band, axis=1)
-    tagged = _band_tagged(np.take_along_axis(per_band, order, axis=1).T).T
-    return np.ascontiguousarray(tagged).ravel(), items[order].astype(np.int32).ravel()
 
 
 def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -560,7 +549,7 @@ def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tupl
         if len(removed):
             alive = ~np.isin(merged_items, removed)
             merged_keys, merged_items = merged_keys[alive], merged_items[alive]
-        order = np.argsort(merged_keys)
+        order = np.argsort(merged_keys, kind="stable")  # sorted runs, one per segment: a fast merge
         return merged_keys[order], merged_items[order]
 
     merged: list[np.ndarray] = []

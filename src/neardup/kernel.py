@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .lsh import band_keys, fold32
 from .normalize import _UNSPACED, normalize_many
 from .shingles import _LEN_SALT, _P, _POSITION, shingle_paragraphs
 from .signatures import EMPTY, merge_signatures, minhash_sets, permutations
@@ -89,6 +90,23 @@ def merge_rows(signatures: np.ndarray, doc_offsets: np.ndarray) -> np.ndarray:
     _kernel.min_rows(np.ascontiguousarray(signatures), np.ascontiguousarray(doc_offsets, dtype=np.int64), out,
                      signatures.shape[1])
     return out
+
+
+def sorted_band_table(signatures: np.ndarray, bands: int, rows: int,
+                      items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stored band table: every band's 32-bit keys (``fold32(band_keys(...))``) tagged with
+    the band in the high 32 bits, with their items (int32), sorted by (band, key, item)."""
+    n = len(items)
+    items = np.ascontiguousarray(items, dtype=np.int64)
+    if compiled():
+        keys_out, items_out = np.empty(bands * n, dtype=np.uint64), np.empty(bands * n, dtype=np.int32)
+        _kernel.band_table(np.ascontiguousarray(signatures, dtype=np.uint32), signatures.shape[1], bands, rows,
+                           items, keys_out, items_out)
+        return keys_out, items_out
+    keys = fold32(band_keys(signatures, bands, rows)).T.astype(np.uint64)  # (bands, n)
+    pairs = np.sort((keys << np.uint64(32)) | items.astype(np.uint64)[None, :], axis=1)
+    tags = np.arange(bands, dtype=np.uint64)[:, None] << np.uint64(32)
+    return (tags | (pairs >> np.uint64(32))).ravel(), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int32).ravel()
 
 
 def _join_forms(forms: list[bytes], doc_offsets: np.ndarray, docs: "range | list[int]") -> list[bytes]:
@@ -198,4 +216,4 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     return prints, dirty
 
 
-__all__ = ["ParagraphPrints", "compiled", "merge_rows", "sign_paragraphs"]
+__all__ = ["ParagraphPrints", "compiled", "merge_rows", "sign_paragraphs", "sorted_band_table"]
