@@ -31,6 +31,7 @@ import shutil
 import sqlite3
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -227,6 +228,15 @@ class DiskStorage:
         row = self._db.execute("select number from documents where id = ?", (id,)).fetchone()
         return None if row is None else int(row[0])
 
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are indexed: one query per 500 ids instead of one per id."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self._db.execute(f"select id from documents where id in ({marks})", chunk))
+        return found
+
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints) -> np.ndarray:
         self._require_writable()
         first = int(self._meta("next_number"))
@@ -234,9 +244,16 @@ class DiskStorage:
             raise IndexFormatError(f"{self.path}: more than 2^31 documents ever added; rebuild the index")
         numbers = np.arange(first, first + len(documents), dtype=np.int64)
         name = f"seg-{int(self._meta('next_segment')):06d}"
-        arrays = _segment_arrays(fingerprints, numbers, self._ab, self._ar, self._pb, self._pr, self.config)
-        checksums = self._write_segment(name, arrays)
-        rows = [self._document_row(int(n), doc, fingerprints, i) for i, (n, doc) in enumerate(zip(numbers, documents))]
+        # zlib releases the GIL: texts are compressed on other threads while the segment is built.
+        with ThreadPoolExecutor(max_workers=_COMPRESS_THREADS) as pool:
+            texts = [doc.text for doc in documents] if self.keep_text else []
+            step = max(1, -(-len(texts) // _COMPRESS_THREADS))
+            jobs = [pool.submit(_compress_texts, texts[i:i + step]) for i in range(0, len(texts), step)]
+            arrays = _segment_arrays(fingerprints, numbers, self._ab, self._ar, self._pb, self._pr, self.config)
+            checksums = self._write_segment(name, arrays)
+            compressed = [blob for job in jobs for blob in job.result()] if self.keep_text else [None] * len(documents)
+        rows = [self._document_row(int(n), doc, fingerprints, i, compressed[i])
+                for i, (n, doc) in enumerate(zip(numbers, documents))]
         with self._transaction():
             self._db.executemany("insert into documents values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.execute("insert into segments values (?, ?, ?)", (name, len(documents), json.dumps(checksums)))
@@ -245,9 +262,9 @@ class DiskStorage:
         self._merge_tiers()
         return numbers
 
-    def _document_row(self, number: int, doc: Document, prints: Fingerprints, row: int) -> tuple[Any, ...]:
+    def _document_row(self, number: int, doc: Document, prints: Fingerprints, row: int,
+                      text: bytes | None) -> tuple[Any, ...]:
         rows = prints.paragraph_rows(row)
-        text = zlib.compress(doc.text.encode("utf-8", "surrogatepass"), 6) if self.keep_text else None
         paragraphs = None if self.keep_text else _pack_paragraphs(prints, rows)
         digest = prints.doc_digests[row].astype("<u8").tobytes()
         return (number, doc.id, json.dumps(doc.metadata, ensure_ascii=False, default=str), text,
@@ -452,6 +469,14 @@ class _Transaction:
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
         self.db.execute("commit" if kind is None else "rollback")
+
+
+#: Threads compressing a batch's texts beside the main thread.
+_COMPRESS_THREADS = 2
+
+
+def _compress_texts(texts: list[str]) -> list[bytes]:
+    return [zlib.compress(text.encode("utf-8", "surrogatepass"), 6) for text in texts]
 
 
 def _segment_arrays(prints: Fingerprints, numbers: np.ndarray, ab: int, ar: int, pb: int, pr: int,

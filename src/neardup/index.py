@@ -125,8 +125,9 @@ class Index:
     def _add_batch(self, batch: list[Document], on_duplicate: OnDuplicate,
                    prints: Fingerprints | None = None) -> AddReport:
         report, rows, seen = AddReport(), [], set()
+        indexed = self.storage.present([document.id for document in batch])
         for row, document in enumerate(batch):
-            if document.id in seen or document.id in self:
+            if document.id in seen or document.id in indexed:
                 if on_duplicate == "error":
                     raise ConfigError(f"duplicate id {document.id!r}")
                 if on_duplicate == "skip" or document.id in seen:
