@@ -152,12 +152,51 @@ def _doc_digests(document_forms: list[bytes]) -> np.ndarray:
     return out
 
 
-def _fingerprint_worker(texts: list[str], spans: np.ndarray, offsets: np.ndarray, config: Config) -> Fingerprints:
+def _fingerprint_worker(texts: list[str], spans: np.ndarray, offsets: np.ndarray,
+                        config: Config) -> tuple[str, list[tuple[str, str, tuple[int, ...], int]]]:
+    """Fingerprint in a worker process; the arrays go back through shared memory (see _to_shared)."""
     if compiled():
-        return _fingerprint_layout(texts, spans, offsets, config)[0]
-    bounds = offsets.tolist()
-    return fingerprint([Document(str(i), text, tuple(map(tuple, spans[bounds[i]:bounds[i + 1]].tolist())))
-                        for i, text in enumerate(texts)], config)
+        prints = _fingerprint_layout(texts, spans, offsets, config)[0]
+    else:
+        bounds = offsets.tolist()
+        prints = fingerprint([Document(str(i), text, tuple(map(tuple, spans[bounds[i]:bounds[i + 1]].tolist())))
+                              for i, text in enumerate(texts)], config)
+    return _to_shared(prints)
+
+
+#: Fingerprints hold ~4 bytes per permutation and paragraph (4x the text at 128 permutations):
+#: through a pipe, pickled and unpickled, moving them cost more than computing them. A worker
+#: writes them into one shared-memory block instead; the parent copies them out and frees it.
+def _to_shared(prints: Fingerprints) -> tuple[str, list[tuple[str, str, tuple[int, ...], int]]]:
+    from multiprocessing import resource_tracker, shared_memory
+
+    arrays = {name: getattr(prints, name) for name in Fingerprints.__dataclass_fields__}
+    layout, offset = [], 0
+    for name, array in arrays.items():
+        layout.append((name, array.dtype.str, array.shape, offset))
+        offset += -(-array.nbytes // 64) * 64
+    block = shared_memory.SharedMemory(create=True, size=max(offset, 1))
+    try:
+        for (name, dtype, shape, start), array in zip(layout, arrays.values()):
+            np.ndarray(shape, dtype, buffer=block.buf, offset=start)[...] = array
+        name = block.name
+    finally:
+        block.close()
+    resource_tracker.unregister(block._name, "shared_memory")  # the parent unlinks it  # type: ignore[attr-defined]
+    return name, layout
+
+
+def _from_shared(name: str, layout: list[tuple[str, str, tuple[int, ...], int]]) -> Fingerprints:
+    from multiprocessing import shared_memory
+
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        fields = {field: np.ndarray(shape, dtype, buffer=block.buf, offset=start).copy()
+                  for field, dtype, shape, start in layout}
+    finally:
+        block.close()
+        block.unlink()
+    return Fingerprints(**fields)
 
 
 def fingerprint_stream(batches: Iterable[list[Document]], config: Config,
@@ -180,11 +219,18 @@ def fingerprint_stream(batches: Iterable[list[Document]], config: Config,
         replacement_table()  # built once here and inherited by forked workers, not once in each
     with context.Pool(workers) as pool:
         pending: deque = deque()
-        for batch in batches:
-            pending.append((batch, pool.apply_async(_fingerprint_worker, (*_layout(batch), config))))
-            if len(pending) >= 2 * workers:
+        try:
+            for batch in batches:
+                pending.append((batch, pool.apply_async(_fingerprint_worker, (*_layout(batch), config))))
+                if len(pending) >= 2 * workers:
+                    done, job = pending.popleft()
+                    yield done, _from_shared(*job.get())
+            while pending:
                 done, job = pending.popleft()
-                yield done, job.get()
-        while pending:
-            done, job = pending.popleft()
-            yield done, job.get()
+                yield done, _from_shared(*job.get())
+        finally:  # stopped early (an error, or the consumer stopped): free the blocks of jobs in flight
+            for _, job in pending:
+                try:
+                    _from_shared(*job.get(timeout=600))
+                except Exception:  # noqa: BLE001 - the worker's own error was not asked for
+                    pass
