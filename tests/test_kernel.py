@@ -116,7 +116,7 @@ def test_dirty_paragraphs_are_the_ones_python_must_see() -> None:
              "a <b>tag</b>", "<script>x</script>", "see www.x.com", "café", "北京"]
     spans = np.array([(i, 0, len(t)) for i, t in enumerate(texts)])
     offsets = np.arange(len(texts) + 1)
-    _, dirty = kernel._kernel_pass(texts, spans, offsets, False, 5, 8, 1, False)
+    _, dirty, _, _ = kernel._kernel_pass(texts, spans, offsets, False, 5, 8, 1, False)
     flagged = {t for t, d in zip(texts, dirty.tolist()) if d}
     # Without the table (a small batch) every non-ASCII paragraph goes to Python.
     assert flagged == {"googletag.cmd.push(x)", "&amp; more", "<script>x</script>", "see www.x.com", "café", "北京"}
@@ -134,7 +134,7 @@ def test_kernel_refuses_bad_buffers_without_crashing() -> None:
         return kernel._kernel.sign_paragraphs(
             ["some text"], np.asarray(spans, dtype=np.int64), False, 5, _P, _LEN_SALT, kernel._POSITIONS, a, b,
             start, length, blob, 1, np.empty((rows, 4), np.uint32), np.empty(rows, np.int64),
-            np.empty(rows, np.int64), np.empty(rows, np.uint8), np.empty(form_size, np.uint8),
+            np.empty(rows, np.int64), np.empty(rows, np.uint64), np.empty(rows, np.uint8), np.empty(form_size, np.uint8),
             np.empty((rows, 2), np.int64), None, None)
 
     assert call([[0, 0, 9]])[0] > 0

@@ -346,10 +346,11 @@ static int check_buffer(Py_buffer *view, Py_ssize_t itemsize, Py_ssize_t items, 
 PyDoc_STRVAR(sign_doc,
 "sign_paragraphs(texts, spans, normalized, shingle_size, prime, len_salt, position, a, b,\n"
 "                replace_start, replace_len, replace_bytes, expand,\n"
-"                signatures, words, sizes, dirty, form, form_bounds, hashes, hash_owner)\n"
+"                signatures, words, sizes, digests, dirty, form, form_bounds, hashes, hash_owner)\n"
 "-> (form_used, hashes_used)\n\n"
 "Paragraph i is texts[spans[i, 0]][spans[i, 1]:spans[i, 2]] (int64 spans). Writes row i of\n"
-"signatures (uint32, num_perm = len(a)), words[i], sizes[i] (int64), dirty[i] (uint8), the\n"
+"signatures (uint32, num_perm = len(a)), words[i], sizes[i] (int64), digests[i] (uint64: the\n"
+"token hash of the whole matching form, shingles.span_hashes), dirty[i] (uint8), the\n"
 "UTF-8 matching form into form (uint8) at form_bounds[i] (int64 start, end; a non-empty form\n"
 "is followed by a newline) and, unless\n"
 "hashes is None, every shingle hash (uint32) with its paragraph (int64 hash_owner).\n"
@@ -363,12 +364,13 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
     unsigned long long prime, len_salt;
     Py_buffer spans = {0}, position = {0}, a = {0}, b = {0}, signatures = {0}, words = {0}, sizes = {0},
               dirty = {0}, form = {0}, bounds = {0}, hashes = {0}, owner = {0}, rstart = {0}, rlen = {0},
-              rbytes = {0};
+              rbytes = {0}, digests = {0};
     Py_ssize_t expand;
     PyObject *hashes_obj, *owner_obj, *result = NULL;
-    if (!PyArg_ParseTuple(args, "O!y*piKKy*y*y*y*y*y*nw*w*w*w*w*w*OO", &PyList_Type, &texts, &spans, &normalized,
-                          &shingle_size, &prime, &len_salt, &position, &a, &b, &rstart, &rlen, &rbytes, &expand,
-                          &signatures, &words, &sizes, &dirty, &form, &bounds, &hashes_obj, &owner_obj))
+    if (!PyArg_ParseTuple(args, "O!y*piKKy*y*y*y*y*y*nw*w*w*w*w*w*w*OO", &PyList_Type, &texts, &spans,
+                          &normalized, &shingle_size, &prime, &len_salt, &position, &a, &b, &rstart, &rlen, &rbytes,
+                          &expand, &signatures, &words, &sizes, &digests, &dirty, &form, &bounds, &hashes_obj,
+                          &owner_obj))
         return NULL;
     int with_hashes = hashes_obj != Py_None;
     if (with_hashes) {
@@ -383,7 +385,8 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
     }
     if (check_buffer(&position, 8, shingle_size, "position") || check_buffer(&b, 4, num_perm, "b") ||
         check_buffer(&signatures, 4, count * num_perm, "signatures") || check_buffer(&words, 8, count, "words") ||
-        check_buffer(&sizes, 8, count, "sizes") || check_buffer(&dirty, 1, count, "dirty") ||
+        check_buffer(&sizes, 8, count, "sizes") || check_buffer(&digests, 8, count, "digests") ||
+        check_buffer(&dirty, 1, count, "dirty") ||
         check_buffer(&bounds, 16, count, "form_bounds") ||
         (with_hashes && check_buffer(&owner, 8, hashes.len / 4, "hash_owner")) ||
         check_buffer(&rlen, 1, rstart.len / 4, "replace_len"))
@@ -428,6 +431,7 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
     uint32_t *sig = (uint32_t *)signatures.buf;
     int64_t *word_out = (int64_t *)words.buf, *size_out = (int64_t *)sizes.buf, *bound_out = (int64_t *)bounds.buf;
     uint8_t *dirty_out = (uint8_t *)dirty.buf;
+    uint64_t *digest_out = (uint64_t *)digests.buf;
     Py_ssize_t text_count = PyList_GET_SIZE(texts);
 
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -463,6 +467,15 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
             st.words = st.shingles = 0;
         }
         dirty_out[i] = (uint8_t)status;
+        digest_out[i] = 0;
+        if (!status) {  /* the token hash of the whole matching form (spaces included) */
+            uint64_t raw = 0, power = 1;
+            for (Py_ssize_t k = form_start; k < st.form_end; k++) {
+                raw += (uint64_t)st.form[k] * power;
+                power *= st.prime;
+            }
+            digest_out[i] = fmix64(raw ^ ((uint64_t)(st.form_end - form_start) * st.len_salt));
+        }
         word_out[i] = st.words;
         size_out[i] = st.shingles;
         bound_out[2 * i] = form_start;
@@ -477,6 +490,7 @@ done:
     PyBuffer_Release(&signatures);
     PyBuffer_Release(&words);
     PyBuffer_Release(&sizes);
+    PyBuffer_Release(&digests);
     PyBuffer_Release(&dirty);
     PyBuffer_Release(&form);
     PyBuffer_Release(&bounds);

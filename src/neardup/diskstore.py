@@ -50,7 +50,8 @@ from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 log = logging.getLogger(__name__)
 
 #: 2: band tables as one sorted array of band-tagged keys; per-document sizes and article signatures.
-FORMAT_VERSION = 2
+#: 3: paragraph digests are shingles.form_digests of the matching form (were xxh3-64).
+FORMAT_VERSION = 3
 DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4

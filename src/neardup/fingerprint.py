@@ -34,7 +34,7 @@ class Fingerprints:
     paragraph_spans: np.ndarray     # int64 (paragraphs, 2): spans in the original text
     paragraph_words: np.ndarray     # int64 (paragraphs,): tokens in the matching form
     paragraph_sizes: np.ndarray     # int64 (paragraphs,): shingles (repeats inside one paragraph are rare)
-    paragraph_digests: np.ndarray   # uint64 (paragraphs,): xxh3-64 of the matching form
+    paragraph_digests: np.ndarray   # uint64 (paragraphs,): shingles.form_digests of the matching form
     paragraph_signatures: np.ndarray  # uint32 (paragraphs, num_perm)
     doc_sizes: np.ndarray           # int64 (docs,): shingles of the article's paragraphs
     doc_digests: np.ndarray         # uint64 (docs, 2): xxh3-128 of the matching form
@@ -122,8 +122,7 @@ def _fingerprint_layout(texts: list[str], spans: np.ndarray, offsets: np.ndarray
         paragraph_spans=spans,
         paragraph_words=prints.words,
         paragraph_sizes=prints.sizes,
-        paragraph_digests=np.fromiter(map(xxhash.xxh3_64_intdigest, prints.forms), dtype=np.uint64,
-                                      count=len(prints.forms)),
+        paragraph_digests=prints.digests,
         paragraph_signatures=prints.signatures,
         doc_sizes=doc_sizes,
         doc_digests=_doc_digests(prints.document_forms),

@@ -22,7 +22,7 @@ import numpy as np
 
 from .lsh import band_keys, fold32
 from .normalize import _UNSPACED, normalize_many
-from .shingles import _LEN_SALT, _P, _POSITION, shingle_paragraphs
+from .shingles import _LEN_SALT, _P, _POSITION, form_digests, shingle_paragraphs
 from .signatures import EMPTY, merge_signatures, minhash_sets, permutations
 
 try:  # pragma: no branch - depends on the build
@@ -51,7 +51,7 @@ class ParagraphPrints:
     """Per paragraph: matching form (UTF-8), tokens, shingles, signature; optionally the shingles.
     Per document: its matching form, the non-empty paragraph forms joined by newlines."""
 
-    forms: list[bytes]
+    digests: np.ndarray      # uint64: shingles.form_digests of the matching forms
     document_forms: list[bytes]
     words: np.ndarray        # int64
     sizes: np.ndarray        # int64: shingles, repeats included
@@ -71,7 +71,7 @@ def sign_paragraphs(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray
     shingles = shingle_paragraphs(flat, shingle_size)
     forms = [p.encode("utf-8", "surrogatepass") for p in flat]
     return ParagraphPrints(
-        forms=forms,
+        digests=form_digests(forms),
         document_forms=_join_forms(forms, doc_offsets, range(len(doc_offsets) - 1)),
         words=shingles.words,
         sizes=np.bincount(shingles.paragraph, minlength=len(flat)).astype(np.int64),
@@ -116,29 +116,32 @@ def _join_forms(forms: list[bytes], doc_offsets: np.ndarray, docs: "range | list
 
 def _sign_compiled(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, shingle_size: int,
                    num_perm: int, seed: int, with_hashes: bool) -> ParagraphPrints:
-    raw, dirty = _kernel_pass(texts, spans, doc_offsets, False, shingle_size, num_perm, seed, with_hashes)
+    raw, dirty, data, bounds = _kernel_pass(texts, spans, doc_offsets, False, shingle_size, num_perm, seed,
+                                            with_hashes)
     rows = np.flatnonzero(dirty)
     if len(rows) == 0:
         return raw
     normalized = normalize_many([texts[t][s:e] for t, s, e in spans[rows].tolist()])
     lengths = np.fromiter(map(len, normalized), dtype=np.int64, count=len(normalized))
     again = np.column_stack((np.arange(len(rows)), np.zeros(len(rows), np.int64), lengths))
-    fixed, _ = _kernel_pass(normalized, again, np.array([0, len(rows)]), True, shingle_size, num_perm, seed,
-                            with_hashes)
-    forms = raw.forms
-    for row, form in zip(rows.tolist(), fixed.forms):
-        forms[row] = form
-    document_forms = raw.document_forms
+    fixed, _, fixed_data, fixed_bounds = _kernel_pass(normalized, again, np.array([0, len(rows)]), True,
+                                                      shingle_size, num_perm, seed, with_hashes)
+    # Documents holding a dirty paragraph: their forms are joined again from both passes.
+    forms: dict[int, bytes] = {row: fixed_data[s:e] for row, (s, e) in zip(rows.tolist(), fixed_bounds.tolist())}
     touched = np.unique(np.searchsorted(doc_offsets, rows, side="right") - 1).tolist()
-    for doc, joined in zip(touched, _join_forms(forms, doc_offsets, touched)):
-        document_forms[doc] = joined
+    document_forms = raw.document_forms
+    for doc in touched:
+        first, last = int(doc_offsets[doc]), int(doc_offsets[doc + 1])
+        pieces = (forms[row] if row in forms else data[bounds[row, 0]:bounds[row, 1]] for row in range(first, last))
+        document_forms[doc] = b"\n".join(piece for piece in pieces if piece)
     raw.words[rows], raw.sizes[rows], raw.signatures[rows] = fixed.words, fixed.sizes, fixed.signatures
+    raw.digests[rows] = fixed.digests
     hashes = owner = None
     if with_hashes:
         owner = np.concatenate((raw.hash_owner, rows[fixed.hash_owner]))
         order = np.argsort(owner, kind="stable")
         hashes, owner = np.concatenate((raw.hashes, fixed.hashes))[order], owner[order]
-    return ParagraphPrints(forms, document_forms, raw.words, raw.sizes, raw.signatures, hashes, owner)
+    return ParagraphPrints(raw.digests, document_forms, raw.words, raw.sizes, raw.signatures, hashes, owner)
 
 
 @lru_cache(maxsize=1)
@@ -184,7 +187,8 @@ def _may_stand_alone(ch: str) -> bool:
 
 def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, normalized: bool,
                  shingle_size: int, num_perm: int, seed: int,
-                 with_hashes: bool) -> tuple[ParagraphPrints, np.ndarray]:
+                 with_hashes: bool) -> tuple[ParagraphPrints, np.ndarray, bytes, np.ndarray]:
+    """One kernel call: the prints, the dirty flags, the matching forms' buffer and bounds."""
     count = len(spans)
     chars = int((spans[:, 2] - spans[:, 1]).sum()) if count else 0
     table = replacement_table() if chars >= _TABLE_WORTH and not normalized else _NO_TABLE
@@ -196,6 +200,7 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     bounds = np.empty((count, 2), dtype=np.int64)
     words = np.empty(count, dtype=np.int64)
     sizes = np.empty(count, dtype=np.int64)
+    digests = np.empty(count, dtype=np.uint64)
     dirty = np.empty(count, dtype=np.uint8)
     signatures = np.empty((count, num_perm), dtype=np.uint32)
     shingles = chars * (1 if normalized else longest)
@@ -204,16 +209,15 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     a, b = permutations(num_perm, seed)
     used, found = _kernel.sign_paragraphs(texts, spans, normalized, shingle_size, _P, _LEN_SALT, _POSITIONS, a, b,
                                           table_start, table_length, table_bytes, expand,
-                                          signatures, words, sizes, dirty, form, bounds, hashes, owner)
+                                          signatures, words, sizes, digests, dirty, form, bounds, hashes, owner)
     data = form[:used].tobytes()
-    forms = [data[s:e] for s, e in zip(bounds[:, 0].tolist(), bounds[:, 1].tolist())]
     # Forms are written in order, a non-empty one followed by a newline: a document's form is its
     # stretch of the buffer without the last newline.
     region = np.append(bounds[:, 0], used)[doc_offsets].tolist()
     document_forms = [data[s:e - 1] if e > s else b"" for s, e in zip(region[:-1], region[1:])]
-    prints = ParagraphPrints(forms, document_forms, words, sizes, signatures,
+    prints = ParagraphPrints(digests, document_forms, words, sizes, signatures,
                              hashes[:found] if with_hashes else None, owner[:found] if with_hashes else None)
-    return prints, dirty
+    return prints, dirty, data, bounds
 
 
 __all__ = ["ParagraphPrints", "compiled", "merge_rows", "sign_paragraphs", "sorted_band_table"]

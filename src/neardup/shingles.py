@@ -185,6 +185,15 @@ def _fmix64_int(v: int) -> int:
     return v ^ (v >> 33)
 
 
+def form_digests(forms: Sequence[bytes]) -> np.ndarray:
+    """64-bit digests of UTF-8 strings: each hashed as one token (:func:`token_hash_reference`
+    of the whole string). Paragraph digests are these over the matching forms."""
+    lengths = np.fromiter(map(len, forms), dtype=np.int64, count=len(forms))
+    ends = np.cumsum(lengths)
+    data = np.frombuffer(b"".join(forms) + b"\0", dtype=np.uint8)
+    return _token_hashes(data, ends - lengths, ends)
+
+
 def token_hashes(matching_text: str) -> tuple[np.ndarray, np.ndarray]:
     """Hashes and UTF-8 lengths of the tokens of one text in matching form."""
     data = np.frombuffer((matching_text + "\n").encode("utf-8"), dtype=np.uint8)
