@@ -141,13 +141,15 @@ static inline void emit_shingle(State *st, uint32_t *row, int64_t paragraph, int
     if (st->pending == BLOCK) flush(st, row);
 }
 
-/* A token of `bytes` bytes whose polynomial is `raw` has ended. */
-static inline void end_token(State *st, uint32_t *row, int64_t paragraph, uint64_t raw, int64_t bytes) {
+/* A token of `bytes` bytes whose polynomial is `raw` has ended; returns the paragraph's token count. */
+static inline int64_t end_token(State *st, uint32_t *row, int64_t paragraph, uint64_t raw, int64_t bytes,
+                                int64_t words) {
     uint64_t token = fmix64(raw ^ ((uint64_t)bytes * st->len_salt));
     int k = st->shingle_size;
-    st->ring[st->words & (MAX_SHINGLE - 1)] = token;
-    st->words++;
-    if (st->words >= k) emit_shingle(st, row, paragraph, st->words - k, k);
+    st->ring[words & (MAX_SHINGLE - 1)] = token;
+    words++;
+    if (words >= k) emit_shingle(st, row, paragraph, words - k, k);
+    return words;
 }
 
 /* "://", "www." or "WWW." at position i (the URL triggers of the junk finder). */
@@ -230,7 +232,7 @@ static inline Py_ssize_t tag_end(int kind, const void *data, Py_ssize_t i, Py_ss
 #define ADD_BYTE(byte)                                         \
     do {                                                       \
         uint8_t b_ = (uint8_t)(byte);                          \
-        if (tbytes == 0 && st->words > 0) *out++ = ' ';        \
+        if (tbytes == 0 && words > 0) *out++ = ' ';            \
         *out++ = b_;                                           \
         raw += (uint64_t)b_ * power;                           \
         power *= prime;                                        \
@@ -240,7 +242,7 @@ static inline Py_ssize_t tag_end(int kind, const void *data, Py_ssize_t i, Py_ss
 #define END_TOKEN()                                            \
     do {                                                       \
         if (tbytes) {                                          \
-            end_token(st, row, index, raw, tbytes);            \
+            words = end_token(st, row, index, raw, tbytes, words); \
             raw = 0;                                           \
             power = 1;                                         \
             tbytes = 0;                                        \
@@ -253,10 +255,10 @@ static inline __attribute__((always_inline)) int paragraph_of_kind(
         State *st, const int kind, const void *data, Py_ssize_t start, Py_ssize_t end, int normalized,
         int64_t index, uint32_t *row) {
     const uint64_t prime = st->prime;
-    uint8_t *out = st->form + st->form_pos;
+    /* restrict: stores of form bytes alias nothing else, so the hot values stay in registers */
+    uint8_t *restrict out = st->form + st->form_pos;
     uint64_t raw = 0, power = 1;
-    int64_t tbytes = 0;
-    st->words = 0;
+    int64_t tbytes = 0, words = 0;
     st->shingles = 0;
     st->pending = 0;
     for (Py_ssize_t i = start; i < end; i++) {
@@ -315,7 +317,8 @@ static inline __attribute__((always_inline)) int paragraph_of_kind(
         }
     }
     END_TOKEN();
-    if (st->words > 0 && st->words < st->shingle_size) emit_shingle(st, row, index, 0, (int)st->words);
+    st->words = words;
+    if (words > 0 && words < st->shingle_size) emit_shingle(st, row, index, 0, (int)words);
     flush(st, row);
     st->form_end = out - st->form;
     if (st->words) *out++ = '\n';  /* a document's non-empty forms, newline-joined, are contiguous */
