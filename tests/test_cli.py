@@ -456,3 +456,14 @@ def test_index_query_remove_stats_round_trip(tmp_path, capsys):
     assert stats["bytes_on_disk"] > 0
     assert main(["query", idx, STORY, "--shingle-size", "3"], out=io.StringIO()) == 2
     assert "shingle_size" in capsys.readouterr().err
+
+
+def test_version_says_whether_the_compiled_kernel_runs() -> None:
+    fast = _subprocess(["--version"])
+    assert fast.returncode == 0 and b"neardup" in fast.stdout
+    forced = subprocess.run([sys.executable, "-m", "neardup.cli", "--version"], capture_output=True,
+                            env={**os.environ, "NEARDUP_KERNEL": "0"})
+    assert b"numpy path" in forced.stdout
+    from neardup.kernel import _kernel
+
+    assert (b"compiled kernel" in fast.stdout) == (_kernel is not None)

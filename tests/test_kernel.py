@@ -198,3 +198,20 @@ def test_compiled_band_table_equals_numpy(monkeypatch: pytest.MonkeyPatch, n: in
     expected = sorted((b << 32 | int(k), int(i)) for row, i in zip(fold32(band_keys(signatures, bands, rows)), items)
                       for b, k in enumerate(row))
     assert list(zip(keys.tolist(), owners.tolist())) == expected
+
+
+@needs_kernel
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 400), st.integers(0, 60), st.integers(0, 2**32 - 1),
+       st.sampled_from([4, 2**8, 2**32]))
+def test_find_runs_equals_searchsorted(bands: int, size: int, queries: int, seed: int, spread: int) -> None:
+    rng = np.random.default_rng(seed)
+    tags = rng.integers(0, bands, size).astype(np.uint64) << np.uint64(32)
+    keys = np.sort(tags | rng.integers(0, spread, size).astype(np.uint64))  # small spreads: long runs
+    picks = keys[rng.integers(0, size, queries)] if size else np.zeros(0, np.uint64)
+    others = (rng.integers(0, bands + 2, queries).astype(np.uint64) << np.uint64(32)) | \
+        rng.integers(0, spread, queries).astype(np.uint64)
+    needles = np.concatenate((picks, others))
+    lo, hi = kernel.find_runs(keys, kernel.band_runs(keys, bands), needles)
+    np.testing.assert_array_equal(lo, np.searchsorted(keys, needles, "left"))
+    np.testing.assert_array_equal(hi, np.searchsorted(keys, needles, "right"))

@@ -13,6 +13,7 @@ import sys
 from typing import Any, Iterable, Iterator, Sequence, TextIO
 
 from . import __version__
+from .kernel import compiled
 from .config import Config
 from .document import Document
 from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, NearDupError, RecordError
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find copies of news text, whole or in part, and repetition inside documents.",
         epilog="Run 'neardup COMMAND --help' for the options and examples of each command.",
     )
-    parser.add_argument("--version", action="version", version=f"neardup {__version__}")
+    parser.add_argument("--version", action="version", version=f"neardup {__version__} "
+                        f"({'compiled kernel' if compiled() else 'numpy path: no compiled kernel'})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     _add_index(commands)

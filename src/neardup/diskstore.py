@@ -32,7 +32,7 @@ import sqlite3
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,7 +43,7 @@ from .config import Config
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint_with_sets
-from .kernel import sorted_band_table
+from .kernel import band_runs, find_runs, sorted_band_table
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 
@@ -74,6 +74,7 @@ create table if not exists removed(number integer primary key);
 class _Segment:
     name: str
     arrays: dict[str, np.ndarray]
+    band_starts: dict[str, np.ndarray | None] = field(default_factory=dict)  # per level, for find_runs
 
     @property
     def numbers(self) -> np.ndarray:
@@ -370,7 +371,12 @@ class DiskStorage:
         needles = flat[order]
         rows, items = [], []
         for segment in self._segments:
-            r, i = band_matches(segment.arrays[f"{level}_keys"], segment.arrays[f"{level}_items"], needles)
+            table = segment.arrays[f"{level}_keys"]
+            if level not in segment.band_starts:
+                segment.band_starts[level] = band_runs(table, bands)
+            starts = segment.band_starts[level]
+            runs = find_runs(table, starts, needles) if starts is not None else None
+            r, i = band_matches(table, segment.arrays[f"{level}_items"], needles, runs)
             rows.append(order[r] // bands)
             items.append(i)
         return distinct_pairs(rows, items, self._removed)

@@ -109,6 +109,24 @@ def sorted_band_table(signatures: np.ndarray, bands: int, rows: int,
     return (tags | (pairs >> np.uint64(32))).ravel(), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int32).ravel()
 
 
+def band_runs(keys: np.ndarray, bands: int) -> np.ndarray | None:
+    """Where each band starts in a sorted band-tagged key table (for :func:`find_runs`);
+    None without the kernel."""
+    if not compiled():
+        return None
+    return np.searchsorted(keys, np.arange(bands + 1, dtype=np.uint64) << np.uint64(32)).astype(np.int64)
+
+
+def find_runs(keys: np.ndarray, band_starts: np.ndarray,
+              needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) of each needle's run of equal keys in a sorted band-tagged table (as
+    ``searchsorted`` left and right), found by the kernel from where the hash value says."""
+    lo, hi = np.empty(len(needles), dtype=np.int64), np.empty(len(needles), dtype=np.int64)
+    _kernel.find_keys(np.ascontiguousarray(keys, dtype=np.uint64), band_starts,
+                      np.ascontiguousarray(needles, dtype=np.uint64), lo, hi)
+    return lo, hi
+
+
 def _join_forms(forms: list[bytes], doc_offsets: np.ndarray, docs: "range | list[int]") -> list[bytes]:
     bounds = doc_offsets.tolist()
     return [b"\n".join([f for f in forms[bounds[d]:bounds[d + 1]] if f]) for d in docs]
@@ -220,4 +238,5 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     return prints, dirty, data, bounds
 
 
-__all__ = ["ParagraphPrints", "compiled", "merge_rows", "sign_paragraphs", "sorted_band_table"]
+__all__ = ["ParagraphPrints", "band_runs", "compiled", "find_runs", "merge_rows", "sign_paragraphs",
+           "sorted_band_table"]

@@ -67,20 +67,30 @@ def fold32(keys: np.ndarray) -> np.ndarray:
     return ((keys >> _U64(32)) ^ keys).astype(np.uint32)
 
 
-def band_matches(table_keys: np.ndarray, table_items: np.ndarray,
-                 query_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def band_matches(table_keys: np.ndarray, table_items: np.ndarray, query_keys: np.ndarray,
+                 runs: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All (query row, item) pairs whose key equals a key of one sorted band table.
 
+    ``runs`` are the (lo, hi) bounds of each query key's run of equal keys when the
+    caller found them already (the compiled look-up); otherwise they are searched here.
     Sorted ``query_keys`` make the searches walk the table in order (several times
-    faster for large batches); callers with many keys sort them once.
+    faster for large batches); callers with many keys sort them once. Most keys
+    of a query find nothing, so the end of a run is searched only for keys found.
     """
-    lo = np.searchsorted(table_keys, query_keys, "left")
-    hi = np.searchsorted(table_keys, query_keys, "right")
-    counts = hi - lo
+    if len(table_keys) == 0 or len(query_keys) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if runs is not None:
+        found = np.flatnonzero(runs[1] > runs[0])
+        lo, counts = runs[0][found], (runs[1] - runs[0])[found]
+    else:
+        lo = np.searchsorted(table_keys, query_keys, "left")
+        found = np.flatnonzero(table_keys[np.minimum(lo, len(table_keys) - 1)] == query_keys)
+        lo = lo[found]
+        counts = np.searchsorted(table_keys, query_keys[found], "right") - lo
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = np.repeat(np.arange(len(query_keys)), counts)
+    rows = np.repeat(found, counts)
     base = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     return rows, np.asarray(table_items[base + np.arange(total)], dtype=np.int64)
 
