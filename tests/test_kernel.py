@@ -215,3 +215,19 @@ def test_find_runs_equals_searchsorted(bands: int, size: int, queries: int, seed
     lo, hi = kernel.find_runs(keys, kernel.band_runs(keys, bands), needles)
     np.testing.assert_array_equal(lo, np.searchsorted(keys, needles, "left"))
     np.testing.assert_array_equal(hi, np.searchsorted(keys, needles, "right"))
+
+
+@needs_kernel
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 500), st.integers(0, 60), st.integers(0, 2**32 - 1), st.sampled_from([3, 2**20, 2**64]))
+def test_count_equal_equals_searchsorted(monkeypatch: pytest.MonkeyPatch, size: int, queries: int, seed: int,
+                                         spread: int) -> None:
+    rng = np.random.default_rng(seed)
+    keys = np.sort(rng.integers(0, spread, size, dtype=np.uint64, endpoint=False) if spread < 2**64
+                   else rng.integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True))
+    needles = np.concatenate((keys[rng.integers(0, size, queries)] if size else np.zeros(0, np.uint64),
+                              rng.integers(0, 2**64 - 1, queries, dtype=np.uint64, endpoint=True),
+                              np.array([0, 2**64 - 1], dtype=np.uint64)))
+    counts = kernel.count_equal(keys, needles)
+    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    np.testing.assert_array_equal(counts, kernel.count_equal(keys, needles))

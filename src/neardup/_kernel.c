@@ -877,11 +877,51 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(find_sorted_doc,
+"find_sorted(keys, needles, lo_out, hi_out)\n\n"
+"keys: sorted uint64 hashes (spread evenly over 64 bits). For each uint64 needle, writes the run\n"
+"of equal keys keys[lo:hi], as numpy.searchsorted left/right would, searching from where the\n"
+"needle's value says it lies.");
+
+static PyObject *find_sorted(PyObject *self, PyObject *args) {
+    Py_buffer keys = {0}, needles = {0}, lo_out = {0}, hi_out = {0};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &keys, &needles, &lo_out, &hi_out)) return NULL;
+    Py_ssize_t n = keys.len / 8, count = needles.len / 8;
+    const uint64_t *k = (const uint64_t *)keys.buf, *q = (const uint64_t *)needles.buf;
+    int64_t *lo = (int64_t *)lo_out.buf, *hi = (int64_t *)hi_out.buf;
+    if (lo_out.len < count * 8 || hi_out.len < count * 8) {
+        PyErr_SetString(PyExc_ValueError, "find_sorted: bad shapes");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (n == 0) {
+            lo[i] = hi[i] = 0;
+            continue;
+        }
+        uint64_t needle = q[i];
+        Py_ssize_t guess = n < ((Py_ssize_t)1 << 31) ? (Py_ssize_t)(((needle >> 32) * (uint64_t)n) >> 32) : n / 2;
+        Py_ssize_t start = lower_bound_from(k, 0, n, guess, needle), end = start;
+        if (start < n && k[start] == needle)
+            end = needle == UINT64_MAX ? n : lower_bound_from(k, start, n, start + 1, needle + 1);
+        lo[i] = start;
+        hi[i] = end;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&needles);
+    PyBuffer_Release(&lo_out);
+    PyBuffer_Release(&hi_out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"min_rows", min_rows, METH_VARARGS, min_rows_doc},
     {"split_paragraphs", split_paragraphs, METH_O, split_doc},
     {"band_table", band_table, METH_VARARGS, band_table_doc},
     {"find_keys", find_keys, METH_VARARGS, find_keys_doc},
+    {"find_sorted", find_sorted, METH_VARARGS, find_sorted_doc},
     {"sign_paragraphs", sign_paragraphs, METH_VARARGS, sign_doc},
     {NULL, NULL, 0, NULL},
 };

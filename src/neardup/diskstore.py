@@ -43,7 +43,7 @@ from .config import Config
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint_with_sets
-from .kernel import band_runs, find_runs, sorted_band_table
+from .kernel import band_runs, count_equal, find_runs, sorted_band_table
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 
@@ -385,7 +385,7 @@ class DiskStorage:
         counts = np.zeros(len(digests), dtype=np.int64)
         for segment in self._segments:
             table = segment.arrays["paragraph_digests"]
-            counts += np.searchsorted(table, digests, "right") - np.searchsorted(table, digests, "left")
+            counts += count_equal(table, digests)
         return counts
 
     # -- statistics --------------------------------------------------------------------------------

@@ -127,6 +127,16 @@ def find_runs(keys: np.ndarray, band_starts: np.ndarray,
     return lo, hi
 
 
+def count_equal(keys: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """How many times each needle occurs in ``keys`` (sorted uint64 hashes)."""
+    if not compiled():
+        return np.searchsorted(keys, needles, "right") - np.searchsorted(keys, needles, "left")
+    lo, hi = np.empty(len(needles), dtype=np.int64), np.empty(len(needles), dtype=np.int64)
+    _kernel.find_sorted(np.ascontiguousarray(keys, dtype=np.uint64), np.ascontiguousarray(needles, dtype=np.uint64),
+                        lo, hi)
+    return hi - lo
+
+
 def _join_forms(forms: list[bytes], doc_offsets: np.ndarray, docs: "range | list[int]") -> list[bytes]:
     bounds = doc_offsets.tolist()
     return [b"\n".join([f for f in forms[bounds[d]:bounds[d + 1]] if f]) for d in docs]
@@ -238,5 +248,5 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     return prints, dirty, data, bounds
 
 
-__all__ = ["ParagraphPrints", "band_runs", "compiled", "find_runs", "merge_rows", "sign_paragraphs",
+__all__ = ["ParagraphPrints", "band_runs", "compiled", "count_equal", "find_runs", "merge_rows", "sign_paragraphs",
            "sorted_band_table"]
