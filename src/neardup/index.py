@@ -184,7 +184,9 @@ class Index:
         """
         config = self.config.with_options(threshold=threshold, min_containment=min_containment)
         prints, sets = fingerprint_with_sets(documents, config)
-        sides = [self._side_of(prints, row, config) for row in range(len(documents))]
+        frequencies = self.storage.paragraph_frequencies(prints.paragraph_digests)  # one look-up per batch
+        sides = [self._side_of(prints, row, config, frequencies[prints.paragraph_rows(row)])
+                 for row in range(len(documents))]
         candidates = self._candidates(prints, np.concatenate([side.paragraph_weights for side in sides]
                                                              ) if sides else np.zeros(0))
         results = []
@@ -254,10 +256,14 @@ class Index:
         return self._shingle_cache.get(number, lambda _: _shingle_set(Document(stored.id, stored.text or "", spans),
                                                                       config.shingle_size))
 
-    def _side_of(self, prints: Fingerprints, row: int, config: Config) -> Side:
+    def _side_of(self, prints: Fingerprints, row: int, config: Config,
+                 frequencies: np.ndarray | None = None) -> Side:
+        """A query's side of verification; ``frequencies``: its paragraphs' document frequencies
+        when the caller looked them up for a whole batch."""
         rows = prints.paragraph_rows(row)
         digest = prints.doc_digests[row]
-        frequencies = self.storage.paragraph_frequencies(prints.paragraph_digests[rows])
+        if frequencies is None:
+            frequencies = self.storage.paragraph_frequencies(prints.paragraph_digests[rows])
         weights = boilerplate_weights(frequencies, prints.paragraph_words[rows], config)
         return Side(prints.doc_signatures[row], (int(digest[0]), int(digest[1])), prints.paragraph_signatures[rows],
                     prints.paragraph_sizes[rows], prints.paragraph_words[rows], prints.paragraph_spans[rows], weights)
