@@ -194,27 +194,38 @@ def test_compiled_band_table_equals_numpy(monkeypatch: pytest.MonkeyPatch, n: in
     np_keys, np_owners = kernel.sorted_band_table(signatures, bands, rows, items)
     np.testing.assert_array_equal(keys, np_keys)
     np.testing.assert_array_equal(owners, np_owners)
-    # The table holds exactly each row's band keys, tagged with their band, sorted.
-    expected = sorted((b << 32 | int(k), int(i)) for row, i in zip(fold32(band_keys(signatures, bands, rows)), items)
-                      for b, k in enumerate(row))
-    assert list(zip(keys.tolist(), owners.tolist())) == expected
+    # The table holds exactly each row's band keys, band after band, each band sorted by (key, item).
+    band_keys_of = fold32(band_keys(signatures, bands, rows))
+    expected = [pair for b in range(bands) for pair in sorted(zip(band_keys_of[:, b].tolist(), items.tolist()))]
+    assert keys.dtype == np.uint32 and list(zip(keys.tolist(), owners.tolist())) == expected
 
 
 @needs_kernel
-@settings(max_examples=150, deadline=None)
-@given(st.integers(1, 6), st.integers(0, 400), st.integers(0, 60), st.integers(0, 2**32 - 1),
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(1, 6), st.integers(0, 80), st.integers(0, 60), st.integers(0, 2**32 - 1),
        st.sampled_from([4, 2**8, 2**32]))
-def test_find_runs_equals_searchsorted(bands: int, size: int, queries: int, seed: int, spread: int) -> None:
+def test_band_table_runs_find_every_equal_key(monkeypatch: pytest.MonkeyPatch, bands: int, width: int,
+                                              queries: int, seed: int, spread: int) -> None:
     rng = np.random.default_rng(seed)
-    tags = rng.integers(0, bands, size).astype(np.uint64) << np.uint64(32)
-    keys = np.sort(tags | rng.integers(0, spread, size).astype(np.uint64))  # small spreads: long runs
-    picks = keys[rng.integers(0, size, queries)] if size else np.zeros(0, np.uint64)
+    keys = np.sort(rng.integers(0, spread, (bands, width), dtype=np.uint64), axis=1).astype(np.uint32).ravel()
+    picks = rng.integers(0, bands * width, queries) if width else np.zeros(0, np.int64)
+    picked = (picks // max(width, 1)).astype(np.uint64) << np.uint64(32) | keys[picks].astype(np.uint64)
     others = (rng.integers(0, bands + 2, queries).astype(np.uint64) << np.uint64(32)) | \
-        rng.integers(0, spread, queries).astype(np.uint64)
-    needles = np.concatenate((picks, others))
-    lo, hi = kernel.find_runs(keys, kernel.band_runs(keys, bands), needles)
-    np.testing.assert_array_equal(lo, np.searchsorted(keys, needles, "left"))
-    np.testing.assert_array_equal(hi, np.searchsorted(keys, needles, "right"))
+        rng.integers(0, spread, queries, dtype=np.uint64)
+    needles = np.concatenate((picked, others))
+    lo, hi = kernel.band_table_runs(keys, bands, needles)
+    for needle, a, b in zip(needles.tolist(), lo.tolist(), hi.tolist()):
+        band, key = needle >> 32, needle & 0xFFFFFFFF
+        if band >= bands:
+            assert a == b == len(keys)
+            continue
+        table = keys[band * width:(band + 1) * width]
+        assert a == band * width + int(np.searchsorted(table, key, "left"))
+        assert b == band * width + int(np.searchsorted(table, key, "right"))
+    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    np_lo, np_hi = kernel.band_table_runs(keys, bands, needles)
+    np.testing.assert_array_equal(lo, np_lo)
+    np.testing.assert_array_equal(hi, np_hi)
 
 
 @needs_kernel

@@ -722,7 +722,7 @@ PyDoc_STRVAR(band_table_doc,
 "For n signatures (uint32, width values a row) with items (int64, 0 <= item < 2^31): band b of\n"
 "row i hashes its rows values (fmix64 chain, as lsh.band_keys) and folds them to 32 bits (as\n"
 "lsh.fold32). Writes every band's (key, item) pairs sorted by key then item, band after band:\n"
-"keys_out (uint64, bands * n) = band << 32 | key, items_out (int32, bands * n).");
+"keys_out (uint32, bands * n), items_out (int32, bands * n).");
 
 static PyObject *band_table(PyObject *self, PyObject *args) {
     Py_buffer sig = {0}, items = {0}, keys_out = {0}, items_out = {0};
@@ -733,7 +733,7 @@ static PyObject *band_table(PyObject *self, PyObject *args) {
         return NULL;
     Py_ssize_t n = items.len / 8;
     if (width < 1 || bands < 1 || rows < 1 || bands * rows > width || sig.len < n * width * 4 ||
-        keys_out.len < bands * n * 8 || items_out.len < bands * n * 4) {
+        keys_out.len < bands * n * 4 || items_out.len < bands * n * 4) {
         PyErr_SetString(PyExc_ValueError, "band_table: bad shapes");
         goto done;
     }
@@ -752,7 +752,7 @@ static PyObject *band_table(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    uint64_t *kout = (uint64_t *)keys_out.buf;
+    uint32_t *kout = (uint32_t *)keys_out.buf;
     int32_t *iout = (int32_t *)items_out.buf;
     for (Py_ssize_t i = 0; i < n; i++) {  /* row by row: each signature is read once */
         const uint32_t *values = s + i * width;
@@ -771,7 +771,7 @@ static PyObject *band_table(PyObject *self, PyObject *args) {
             goto done;
         }
         for (Py_ssize_t i = 0; i < n; i++) {
-            kout[b * n + i] = (uint64_t)b << 32 | (band[i] >> 32);
+            kout[b * n + i] = (uint32_t)(band[i] >> 32);
             iout[b * n + i] = (int32_t)(band[i] & 0xFFFFFFFFULL);
         }
     }
@@ -788,89 +788,87 @@ done:
 /* ---- band look-ups: where each needle's run of equal keys lies in a band table ---- */
 
 /* First index in [lo, hi) whose key is >= needle, starting from a guess: gallop, then bisect. */
-static inline Py_ssize_t lower_bound_from(const uint64_t *keys, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t guess,
-                                          uint64_t needle) {
-    if (guess < lo) guess = lo;
-    if (guess >= hi) guess = hi - 1;
-    Py_ssize_t left, right, step = 1;
-    if (keys[guess] < needle) {  /* the answer is after guess */
-        left = guess + 1;
-        right = left;
-        while (right < hi && keys[right] < needle) {
-            left = right + 1;
-            right += step;
-            step *= 2;
-        }
-        if (right > hi) right = hi;
-    } else {  /* the answer is at or before guess */
-        right = guess;
-        left = right;
-        while (left > lo && keys[left - 1] >= needle) {
-            right = left - 1;
-            left -= step;
-            step *= 2;
-        }
-        if (left < lo) left = lo;
+#define DEFINE_LOWER_BOUND(NAME, KEY)                                                                        \
+    static inline Py_ssize_t NAME(const KEY *keys, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t guess, KEY needle) { \
+        if (guess < lo) guess = lo;                                                                          \
+        if (guess >= hi) guess = hi - 1;                                                                     \
+        Py_ssize_t left, right, step = 1;                                                                    \
+        if (keys[guess] < needle) { /* the answer is after guess */                                        \
+            left = guess + 1;                                                                                \
+            right = left;                                                                                    \
+            while (right < hi && keys[right] < needle) {                                                     \
+                left = right + 1;                                                                            \
+                right += step;                                                                               \
+                step *= 2;                                                                                   \
+            }                                                                                                \
+            if (right > hi) right = hi;                                                                      \
+        } else { /* the answer is at or before guess */                                                     \
+            right = guess;                                                                                   \
+            left = right;                                                                                    \
+            while (left > lo && keys[left - 1] >= needle) {                                                  \
+                right = left - 1;                                                                            \
+                left -= step;                                                                                \
+                step *= 2;                                                                                   \
+            }                                                                                                \
+            if (left < lo) left = lo;                                                                        \
+        }                                                                                                    \
+        while (left < right) {                                                                               \
+            Py_ssize_t mid = left + (right - left) / 2;                                                      \
+            if (keys[mid] < needle)                                                                          \
+                left = mid + 1;                                                                              \
+            else                                                                                             \
+                right = mid;                                                                                 \
+        }                                                                                                    \
+        return left;                                                                                         \
     }
-    while (left < right) {
-        Py_ssize_t mid = left + (right - left) / 2;
-        if (keys[mid] < needle)
-            left = mid + 1;
-        else
-            right = mid;
-    }
-    return left;
-}
+
+DEFINE_LOWER_BOUND(lower_bound_from, uint64_t)
+DEFINE_LOWER_BOUND(lower_bound32_from, uint32_t)
 
 PyDoc_STRVAR(find_keys_doc,
-"find_keys(keys, band_starts, needles, lo_out, hi_out)\n\n"
-"keys: sorted band-tagged uint64 keys (band << 32 | 32-bit key); band b occupies\n"
-"keys[band_starts[b]:band_starts[b + 1]] (int64). For each uint64 needle, writes the run of\n"
-"equal keys keys[lo:hi] (hi == lo when absent), as numpy.searchsorted left/right would.\n"
-"The 32-bit keys are hashes, spread evenly over each band: the search starts where the key's\n"
-"value says it should be (a few cache misses, against ~25 for bisection of a large table).");
+"find_keys(keys, bands, needles, lo_out, hi_out)\n\n"
+"keys: a band table, uint32, bands of equal width one after the other, each sorted. A needle\n"
+"(uint64) is band << 32 | key. Writes the run of equal keys keys[lo:hi] of the needle's band\n"
+"(hi == lo when absent; both len(keys) for a band the table does not have). The keys are\n"
+"hashes, spread evenly over each band: the search starts where the key's value says it should\n"
+"be (a few cache misses, against ~25 for bisection of a large table).");
 
 static PyObject *find_keys(PyObject *self, PyObject *args) {
-    Py_buffer keys = {0}, starts = {0}, needles = {0}, lo_out = {0}, hi_out = {0};
+    Py_buffer keys = {0}, needles = {0}, lo_out = {0}, hi_out = {0};
+    Py_ssize_t bands;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*w*", &keys, &starts, &needles, &lo_out, &hi_out)) return NULL;
-    Py_ssize_t n = keys.len / 8, bands = starts.len / 8 - 1, count = needles.len / 8;
-    const uint64_t *k = (const uint64_t *)keys.buf, *q = (const uint64_t *)needles.buf;
-    const int64_t *s = (const int64_t *)starts.buf;
+    if (!PyArg_ParseTuple(args, "y*ny*w*w*", &keys, &bands, &needles, &lo_out, &hi_out)) return NULL;
+    Py_ssize_t n = keys.len / 4, count = needles.len / 8;
+    const uint32_t *k = (const uint32_t *)keys.buf;
+    const uint64_t *q = (const uint64_t *)needles.buf;
     int64_t *lo = (int64_t *)lo_out.buf, *hi = (int64_t *)hi_out.buf;
-    if (bands < 0 || lo_out.len < count * 8 || hi_out.len < count * 8) {
+    if (bands < 1 || n % bands || lo_out.len < count * 8 || hi_out.len < count * 8) {
         PyErr_SetString(PyExc_ValueError, "find_keys: bad shapes");
         goto done;
     }
-    for (Py_ssize_t b = 0; b <= bands; b++) {
-        if (s[b] < 0 || s[b] > n || (b && s[b] < s[b - 1])) {
-            PyErr_SetString(PyExc_ValueError, "find_keys: band_starts out of range");
-            goto done;
-        }
-    }
+    Py_ssize_t width = n / bands;
     for (Py_ssize_t i = 0; i < count; i++) {
-        uint64_t needle = q[i], band = needle >> 32;
-        if ((Py_ssize_t)band >= bands) {  /* a band the table does not have: after every key */
+        uint64_t band = q[i] >> 32;
+        uint32_t needle = (uint32_t)(q[i] & 0xFFFFFFFFULL);
+        if ((Py_ssize_t)band >= bands) {  /* a band the table does not have */
             lo[i] = hi[i] = n;
             continue;
         }
-        Py_ssize_t first = s[band], last = s[band + 1];
-        if (first == last) {
+        Py_ssize_t first = (Py_ssize_t)band * width, last = first + width;
+        if (width == 0) {
             lo[i] = hi[i] = first;
             continue;
         }
-        Py_ssize_t guess = first + (Py_ssize_t)(((needle & 0xFFFFFFFFULL) * (uint64_t)(last - first)) >> 32);
-        Py_ssize_t start = lower_bound_from(k, first, last, guess, needle);
-        Py_ssize_t end = start;
+        Py_ssize_t guess = first + (Py_ssize_t)(((uint64_t)needle * (uint64_t)width) >> 32);
+        Py_ssize_t start = lower_bound32_from(k, first, last, guess, needle), end = start;
         if (start < last && k[start] == needle)
-            end = lower_bound_from(k, start, last, start + 1, needle + 1);
+            end = needle == UINT32_MAX ? last : lower_bound32_from(k, start, last, start + 1, needle + 1);
         lo[i] = start;
         hi[i] = end;
     }
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&keys);
-    PyBuffer_Release(&starts);
     PyBuffer_Release(&needles);
     PyBuffer_Release(&lo_out);
     PyBuffer_Release(&hi_out);

@@ -32,7 +32,7 @@ import sqlite3
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,14 +43,15 @@ from .config import Config
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint_with_sets
-from .kernel import band_runs, count_equal, find_runs, sorted_band_table
+from .kernel import band_table_runs, count_equal, sorted_band_table
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
 
 log = logging.getLogger(__name__)
 
 #: 2: band tables as one sorted array of band-tagged keys; per-document sizes and article signatures.
-#: 3: paragraph digests are shingles.form_digests of the matching form (were xxh3-64).
+#: 3: paragraph digests are shingles.form_digests of the matching form (were xxh3-64); band tables
+#:    hold 32-bit keys, band after band, each band as wide as the table's rows (no band tag).
 FORMAT_VERSION = 3
 DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
@@ -74,7 +75,6 @@ create table if not exists removed(number integer primary key);
 class _Segment:
     name: str
     arrays: dict[str, np.ndarray]
-    band_starts: dict[str, np.ndarray | None] = field(default_factory=dict)  # per level, for find_runs
 
     @property
     def numbers(self) -> np.ndarray:
@@ -364,7 +364,7 @@ class DiskStorage:
         return self._candidates(keys, "paragraph")
 
     def _candidates(self, keys: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
-        """One ``searchsorted`` pair per segment for every band of every query at once."""
+        """Every band of every query looked up at once in each segment."""
         bands = keys.shape[1]
         flat = _band_tagged(keys).ravel()
         order = np.argsort(flat)  # sorted needles walk each table in order
@@ -372,10 +372,7 @@ class DiskStorage:
         rows, items = [], []
         for segment in self._segments:
             table = segment.arrays[f"{level}_keys"]
-            if level not in segment.band_starts:
-                segment.band_starts[level] = band_runs(table, bands)
-            starts = segment.band_starts[level]
-            runs = find_runs(table, starts, needles) if starts is not None else None
+            runs = band_table_runs(table, bands, needles)
             r, i = band_matches(table, segment.arrays[f"{level}_items"], needles, runs)
             rows.append(order[r] // bands)
             items.append(i)
@@ -434,7 +431,7 @@ class DiskStorage:
 
     def _merge(self, group: list[_Segment]) -> None:
         name = f"seg-{int(self._meta('next_segment')):06d}"
-        arrays = _merged_arrays(group, self._removed)
+        arrays = _merged_arrays(group, self._removed, self._ab, self._pb)
         checksums = self._write_segment(name, arrays)
         merged_removed = np.intersect1d(self._removed, np.concatenate([s.numbers for s in group]))
         with self._transaction():
@@ -515,7 +512,8 @@ def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.nd
     return digests[first].astype(np.uint64), owners[first].astype(np.int64)
 
 
-def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]:
+def _merged_arrays(group: list[_Segment], removed: np.ndarray, article_bands: int,
+                   paragraph_bands: int) -> dict[str, Any]:
     """The arrays of one segment replacing ``group``, without removed documents.
 
     Band tables are merged one band at a time into memory-mapped output files,
@@ -530,8 +528,8 @@ def _merged_arrays(group: list[_Segment], removed: np.ndarray) -> dict[str, Any]
     rows = np.flatnonzero(keep)[np.argsort(numbers[keep])]
     out: dict[str, Any] = {"numbers": numbers[rows], "sizes": sizes[rows],
                            "article_signatures": _signature_merger(group, rows)}
-    for level in ("article", "paragraph"):
-        keys_writer, items_writer = _band_merger(group, level, removed)
+    for level, bands in (("article", article_bands), ("paragraph", paragraph_bands)):
+        keys_writer, items_writer = _band_merger(group, level, bands, removed)
         out[f"{level}_keys"], out[f"{level}_items"] = keys_writer, items_writer
     digests = np.concatenate([s.arrays["paragraph_digests"] for s in group])
     owners = np.concatenate([s.arrays["paragraph_digest_owners"] for s in group])
@@ -561,22 +559,20 @@ def _signature_merger(group: list[_Segment], rows: np.ndarray) -> Any:
     return write
 
 
-def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tuple[Any, Any]:
+def _band_merger(group: list[_Segment], level: str, bands: int, removed: np.ndarray) -> tuple[Any, Any]:
     """Two writers (keys, items) that merge the group's band tables one band at a time.
 
     Memory stays bounded by one band of the merged table; the keys writer
     computes each merged band and keeps it for the items writer.
     """
     tables = [(s.arrays[f"{level}_keys"], s.arrays[f"{level}_items"]) for s in group]
-    bands = int(max((int(k[-1] >> np.uint64(32)) + 1 for k, _ in tables if len(k)), default=0))
 
     def band(b: int) -> tuple[np.ndarray, np.ndarray]:
-        low, high = np.uint64(b) << np.uint64(32), np.uint64(b + 1) << np.uint64(32)
         keys, items = [], []
         for table_keys, table_items in tables:
-            lo, hi = np.searchsorted(table_keys, [low, high])
-            keys.append(table_keys[lo:hi])
-            items.append(table_items[lo:hi])
+            width = len(table_keys) // bands
+            keys.append(table_keys[b * width:(b + 1) * width])
+            items.append(table_items[b * width:(b + 1) * width])
         merged_keys, merged_items = np.concatenate(keys), np.concatenate(items)
         if len(removed):
             alive = ~np.isin(merged_items, removed)
@@ -587,17 +583,16 @@ def _band_merger(group: list[_Segment], level: str, removed: np.ndarray) -> tupl
     merged: list[np.ndarray] = []
 
     def write_keys(path: Path) -> None:
-        widths = [len(band(b)[0]) for b in range(bands)] if len(removed) else \
-            [sum(int(np.diff(np.searchsorted(k, [np.uint64(b) << np.uint64(32), np.uint64(b + 1) << np.uint64(32)]))[0])
-                 for k, _ in tables) for b in range(bands)]
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint64, shape=(sum(widths),))
-        items = np.lib.format.open_memmap(str(path) + ".items", mode="w+", dtype=np.int32, shape=(sum(widths),))
-        position = 0
+        # A removed document leaves every band alike, so each merged band has the first one's width.
+        width = len(band(0)[0]) if len(removed) else sum(len(k) // bands for k, _ in tables)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(bands * width,))
+        items = np.lib.format.open_memmap(str(path) + ".items", mode="w+", dtype=np.int32, shape=(bands * width,))
         for b in range(bands):
             keys, owners = band(b)
-            out[position:position + len(keys)] = keys
-            items[position:position + len(keys)] = owners
-            position += len(keys)
+            if len(keys) != width:
+                raise IndexFormatError(f"{level} band {b} has {len(keys)} entries, band 0 has {width}")
+            out[b * width:(b + 1) * width] = keys
+            items[b * width:(b + 1) * width] = owners
         out.flush()
         items.flush()
         merged.append(items)
@@ -620,8 +615,10 @@ def _check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: i
     keys = arrays["paragraph_keys"]
     if keys.ndim != 1 or keys.shape != arrays["paragraph_items"].shape or len(keys) % pb:
         raise IndexFormatError(f"{name}: paragraph band tables are inconsistent")
-    if len(keys) and int(keys[-1] >> np.uint64(32)) >= pb:
-        raise IndexFormatError(f"{name}: paragraph band table has a band beyond {pb}")
+    for level in ("article", "paragraph"):
+        if arrays[f"{level}_keys"].dtype != np.uint32 or arrays[f"{level}_items"].dtype != np.int32:
+            raise IndexFormatError(f"{name}: {level} band table has types {arrays[f'{level}_keys'].dtype}, "
+                                   f"{arrays[f'{level}_items'].dtype}; expected uint32, int32")
 
 
 def _pack_paragraphs(prints: Fingerprints, rows: slice) -> bytes:

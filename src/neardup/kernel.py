@@ -94,36 +94,38 @@ def merge_rows(signatures: np.ndarray, doc_offsets: np.ndarray) -> np.ndarray:
 
 def sorted_band_table(signatures: np.ndarray, bands: int, rows: int,
                       items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A stored band table: every band's 32-bit keys (``fold32(band_keys(...))``) tagged with
-    the band in the high 32 bits, with their items (int32), sorted by (band, key, item)."""
+    """A stored band table: each band's 32-bit keys (``fold32(band_keys(...))``, uint32) with their
+    items (int32), sorted by (key, item), band after band — every band has one entry per row,
+    so band ``b`` is entries ``b * n:(b + 1) * n`` and needs no tag."""
     n = len(items)
     items = np.ascontiguousarray(items, dtype=np.int64)
     if compiled():
-        keys_out, items_out = np.empty(bands * n, dtype=np.uint64), np.empty(bands * n, dtype=np.int32)
+        keys_out, items_out = np.empty(bands * n, dtype=np.uint32), np.empty(bands * n, dtype=np.int32)
         _kernel.band_table(np.ascontiguousarray(signatures, dtype=np.uint32), signatures.shape[1], bands, rows,
                            items, keys_out, items_out)
         return keys_out, items_out
     keys = fold32(band_keys(signatures, bands, rows)).T.astype(np.uint64)  # (bands, n)
     pairs = np.sort((keys << np.uint64(32)) | items.astype(np.uint64)[None, :], axis=1)
-    tags = np.arange(bands, dtype=np.uint64)[:, None] << np.uint64(32)
-    return (tags | (pairs >> np.uint64(32))).ravel(), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int32).ravel()
+    return (pairs >> np.uint64(32)).astype(np.uint32).ravel(), (pairs & np.uint64(0xFFFFFFFF)).astype(np.int32).ravel()
 
 
-def band_runs(keys: np.ndarray, bands: int) -> np.ndarray | None:
-    """Where each band starts in a sorted band-tagged key table (for :func:`find_runs`);
-    None without the kernel."""
-    if not compiled():
-        return None
-    return np.searchsorted(keys, np.arange(bands + 1, dtype=np.uint64) << np.uint64(32)).astype(np.int64)
-
-
-def find_runs(keys: np.ndarray, band_starts: np.ndarray,
-              needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) of each needle's run of equal keys in a sorted band-tagged table (as
-    ``searchsorted`` left and right), found by the kernel from where the hash value says."""
+def band_table_runs(keys: np.ndarray, bands: int, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi): where each needle (``band << 32 | key``, uint64) has its run of equal keys in a
+    band table of :func:`sorted_band_table` (``lo == hi`` when absent). The kernel starts each
+    search where the key's value says it lies; the numpy path bisects band by band."""
+    needles = np.ascontiguousarray(needles, dtype=np.uint64)
     lo, hi = np.empty(len(needles), dtype=np.int64), np.empty(len(needles), dtype=np.int64)
-    _kernel.find_keys(np.ascontiguousarray(keys, dtype=np.uint64), band_starts,
-                      np.ascontiguousarray(needles, dtype=np.uint64), lo, hi)
+    if compiled():
+        _kernel.find_keys(np.ascontiguousarray(keys, dtype=np.uint32), bands, needles, lo, hi)
+        return lo, hi
+    width = len(keys) // bands
+    band, key = needles >> np.uint64(32), (needles & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    lo[:], hi[:] = len(keys), len(keys)
+    for b in range(bands):
+        picked = np.flatnonzero(band == b)
+        table = keys[b * width:(b + 1) * width]
+        lo[picked] = b * width + np.searchsorted(table, key[picked], "left")
+        hi[picked] = b * width + np.searchsorted(table, key[picked], "right")
     return lo, hi
 
 
@@ -248,5 +250,5 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     return prints, dirty, data, bounds
 
 
-__all__ = ["ParagraphPrints", "band_runs", "compiled", "count_equal", "find_runs", "merge_rows", "sign_paragraphs",
+__all__ = ["ParagraphPrints", "band_table_runs", "compiled", "count_equal", "merge_rows", "sign_paragraphs",
            "sorted_band_table"]
