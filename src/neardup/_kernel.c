@@ -926,7 +926,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "neardup._kernel",
-    "Compiled fast path of neardup's fingerprint stage (see kernel.py).", -1, methods,
+    "Compiled fast path of neardup's fingerprint stage (see kernel.py).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__kernel(void) {
