@@ -578,3 +578,11 @@ def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
     path = _write(tmp_path / "d.parquet", b"PAR1")
     with pytest.raises(InputError, match=r"neardup\[parquet\]"):
         list(Reader().documents([path]))
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x3000), max_size=300))
+def test_control_share_counts_controls_text_does_not_hold(text: str) -> None:
+    from neardup.inputs import _control_share
+
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f\v")
+    assert _control_share(text) == controls / max(len(text), 1)
