@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from neardup import Config, Document, Index
-from neardup.index import _shingle_set
+from neardup.fingerprint import fingerprint_with_sets
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -70,7 +70,7 @@ def report_unlabelled(originals, results, truth, by_id, config) -> None:
     of another story whose *original* shares at least ``min_containment`` of its shingles with
     the queried original (exact sets) is a real copy the labels do not know about."""
     def shingles(id):
-        return _shingle_set(by_id[id], config.shingle_size)
+        return fingerprint_with_sets([by_id[id]], config)[1][0]
     wrong, explained = 0, 0
     for query, matches in zip(originals, results):
         for m in matches:

@@ -18,7 +18,6 @@ import xxhash
 from .config import Config
 from .document import Document
 from .kernel import compiled, merge_rows, replacement_table, sign_paragraphs
-from .normalize import normalize_many
 
 #: The numpy path fingerprints documents in slices of about this many bytes of text to bound its
 #: temporary arrays; the compiled kernel needs no temporaries beyond its outputs.
@@ -87,12 +86,6 @@ def _fingerprint_slices(documents: Sequence[Document], config: Config,
         parts.append(prints)
         sets += slice_sets
     return Fingerprints.concatenate(parts), sets
-
-
-def matching_paragraphs(document: Document) -> list[str]:
-    """The matching form of each paragraph of ``document``."""
-    text = document.text
-    return normalize_many([text[start:end] for start, end in document.paragraphs])
 
 
 def _layout(documents: Sequence[Document]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -21,8 +21,7 @@ from .config import Config
 from .document import Document, as_document
 from .errors import ConfigError
 from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, decide_kind
-from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, fingerprint_with_sets, matching_paragraphs
-from .shingles import shingle_paragraphs
+from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, fingerprint_with_sets
 from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
 from .storage import LruCache, MemoryStorage, ParagraphArrays, Storage, StoredDocument
 
@@ -191,7 +190,7 @@ class Index:
                                                              ) if sides else np.zeros(0))
         results = []
         for row, document in enumerate(documents):
-            query = _Query(document, sides[row], config.shingle_size, sets[row])
+            query = _Query(document, sides[row], sets[row])
             numbers = sorted(candidates.get(row, ()))
             if candidate_filter is not None:
                 numbers = [n for n in numbers if candidate_filter(row, n)]
@@ -253,8 +252,8 @@ class Index:
         if from_storage is not None:
             return from_storage(number)
         spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
-        return self._shingle_cache.get(number, lambda _: _shingle_set(Document(stored.id, stored.text or "", spans),
-                                                                      config.shingle_size))
+        document = Document(stored.id, stored.text or "", spans)
+        return self._shingle_cache.get(number, lambda _: fingerprint_with_sets([document], config)[1][0])
 
     def _side_of(self, prints: Fingerprints, row: int, config: Config,
                  frequencies: np.ndarray | None = None) -> Side:
@@ -276,12 +275,12 @@ class Index:
         """
         config = config or self.config
         document = self.document(a)
-        prints = fingerprint([document], config)
+        prints, sets = fingerprint_with_sets([document], config)
         number = self.storage.number_of(b)
         if number is None:
             raise KeyError(b)
-        match = self._verify(_Query(document, self._side_of(prints, 0, config), config.shingle_size), number,
-                             config, always=True)
+        match = self._verify(_Query(document, self._side_of(prints, 0, config), sets[0]), number, config,
+                             always=True)
         assert match is not None  # always=True
         return match
 
@@ -324,24 +323,14 @@ class Index:
 
 
 
+@dataclass(frozen=True)
 class _Query:
-    """One query document, its fingerprints, and its shingle set computed on first use."""
+    """One query document, its side of verification and its sorted distinct shingle hashes
+    (from the same fingerprint pass)."""
 
-    def __init__(self, document: Document, side: Side, shingle_size: int, shingles: np.ndarray | None = None) -> None:
-        self.document, self.side, self._size = document, side, shingle_size
-        self._set: np.ndarray | None = shingles
-
-    @property
-    def shingle_set(self) -> np.ndarray:
-        if self._set is None:
-            self._set = _shingle_set(self.document, self._size)
-        return self._set
-
-
-def _shingle_set(document: Document, size: int) -> np.ndarray:
-    """Sorted distinct shingle hashes of a document."""
-    hashes = np.sort(shingle_paragraphs(matching_paragraphs(document), size).hashes)
-    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
+    document: Document
+    side: Side
+    shingle_set: np.ndarray
 
 
 def _exact_jaccard(left: np.ndarray, right: np.ndarray) -> float:
