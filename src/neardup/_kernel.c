@@ -825,6 +825,20 @@ done:
 DEFINE_LOWER_BOUND(lower_bound_from, uint64_t)
 DEFINE_LOWER_BOUND(lower_bound32_from, uint32_t)
 
+/* The run of keys equal to needle in sorted keys[first:last), searched from a guess. */
+#define DEFINE_EQUAL_RUN(NAME, KEY, LOWER, KEY_MAX)                                                         \
+    static inline void NAME(const KEY *keys, Py_ssize_t first, Py_ssize_t last, Py_ssize_t guess, KEY needle, \
+                            int64_t *lo, int64_t *hi) {                                                      \
+        Py_ssize_t start = LOWER(keys, first, last, guess, needle), end = start;                            \
+        if (start < last && keys[start] == needle)                                                           \
+            end = needle == KEY_MAX ? last : LOWER(keys, start, last, start + 1, (KEY)(needle + 1));         \
+        *lo = start;                                                                                         \
+        *hi = end;                                                                                           \
+    }
+
+DEFINE_EQUAL_RUN(equal_run, uint64_t, lower_bound_from, UINT64_MAX)
+DEFINE_EQUAL_RUN(equal_run32, uint32_t, lower_bound32_from, UINT32_MAX)
+
 PyDoc_STRVAR(find_keys_doc,
 "find_keys(keys, bands, needles, lo_out, hi_out)\n\n"
 "keys: a band table, uint32, bands of equal width one after the other, each sorted. A needle\n"
@@ -860,11 +874,7 @@ static PyObject *find_keys(PyObject *self, PyObject *args) {
             continue;
         }
         Py_ssize_t guess = first + (Py_ssize_t)(((uint64_t)needle * (uint64_t)width) >> 32);
-        Py_ssize_t start = lower_bound32_from(k, first, last, guess, needle), end = start;
-        if (start < last && k[start] == needle)
-            end = needle == UINT32_MAX ? last : lower_bound32_from(k, start, last, start + 1, needle + 1);
-        lo[i] = start;
-        hi[i] = end;
+        equal_run32(k, first, last, guess, needle, &lo[i], &hi[i]);
     }
     result = Py_NewRef(Py_None);
 done:
@@ -899,11 +909,7 @@ static PyObject *find_sorted(PyObject *self, PyObject *args) {
         }
         uint64_t needle = q[i];
         Py_ssize_t guess = n < ((Py_ssize_t)1 << 31) ? (Py_ssize_t)(((needle >> 32) * (uint64_t)n) >> 32) : n / 2;
-        Py_ssize_t start = lower_bound_from(k, 0, n, guess, needle), end = start;
-        if (start < n && k[start] == needle)
-            end = needle == UINT64_MAX ? n : lower_bound_from(k, start, n, start + 1, needle + 1);
-        lo[i] = start;
-        hi[i] = end;
+        equal_run(k, 0, n, guess, needle, &lo[i], &hi[i]);
     }
     result = Py_NewRef(Py_None);
 done:
