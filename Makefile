@@ -9,15 +9,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate pyproject.toml src/neardup/_kernel.c
+$(VENV)/.installed: $(BIN)/activate pyproject.toml src/neardup/_kernel.c src/neardup/_pairs.c
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/activate pyproject.toml src/neardup/_kernel.c
+$(VENV)/.installed-test: $(BIN)/activate pyproject.toml src/neardup/_kernel.c src/neardup/_pairs.c
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.installed-bench: $(BIN)/activate pyproject.toml src/neardup/_kernel.c
+$(VENV)/.installed-bench: $(BIN)/activate pyproject.toml src/neardup/_kernel.c src/neardup/_pairs.c
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 

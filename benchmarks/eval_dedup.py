@@ -94,10 +94,14 @@ class Timer:
 
 # ---------------------------------------------------------------- the two methods
 
+#: The configuration neardup runs with (defaults unless --set NAME=VALUE).
+CONFIG = Config()
+
+
 def neardup_clusters(documents: list[Document]) -> tuple[dict[str, str], list[Any], float]:
-    """``dedup`` with default settings: id -> cluster, the assignments, seconds."""
+    """``dedup`` with the configuration: id -> cluster, the assignments, seconds."""
     with Timer() as timer:
-        assignments, _ = dedup(documents)
+        assignments = list(dedup(documents, config=CONFIG))
     return {a.id: a.cluster for a in assignments}, assignments, timer.seconds
 
 
@@ -267,12 +271,17 @@ def clustered_pairs(ids: list[str], clusters: dict[str, str]) -> set[tuple[int, 
 def query_evidence(index: Index, documents: list[Document], rows: list[int]) -> dict[str, dict[int, Any]]:
     """For the documents at ``rows``: LSH candidates (storage numbers), default matches, and
     ``min_containment=0`` matches, each keyed by row."""
+    from neardup.boilerplate import paragraph_weights
+
     batch = [documents[r] for r in rows]
     config = index.config
     prints = fingerprint(batch, config)
-    sides = [index._side_of(prints, k, config) for k in range(len(batch))]
-    weights = np.concatenate([side.paragraph_weights for side in sides]) if sides else np.zeros(0)
-    candidates = index._candidates(prints, weights)
+    weights = paragraph_weights(index.storage.paragraph_frequencies(prints.paragraph_digests),
+                                prints.paragraph_words, prints.doc_offsets, config)
+    found_rows, found_numbers = index._candidates(prints, weights)
+    candidates: dict[int, set[int]] = {}
+    for k, n in zip(found_rows.tolist(), found_numbers.tolist()):
+        candidates.setdefault(k, set()).add(n)
     default = index.query_many(batch)
     everything = index.query_many(batch, min_containment=0.0)
     return {"candidates": {r: candidates.get(k, set()) for k, r in enumerate(rows)},
@@ -302,7 +311,7 @@ def section_b(data: Path, corpus: str) -> None:
     records = load(data / f"{corpus}.jsonl")
     documents = documents_of(records)
     ids = [d.id for d in documents]
-    config = Config()
+    config = CONFIG
     with Timer() as t_truth:
         sets = shingle_sets(documents, config.shingle_size)
         truth = exact_pairs(sets, NEAR)
@@ -435,7 +444,7 @@ def section_c(data: Path) -> None:
     documents = documents_of(records)
     source = {r["task"]: r["id"] for r in records if r["category"] == "orig"}
     answers = [(k, r) for k, r in enumerate(records) if r["category"] != "orig"]
-    index = Index(Config())
+    index = Index(CONFIG)
     index.add(documents)
     results = index.query_many([documents[k] for k, _ in answers])
     sets = shingle_sets(documents, index.config.shingle_size)
@@ -477,6 +486,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder (read only)")
     parser.add_argument("--only", default="A,B,C", help="sections to run, e.g. A,C")
     parser.add_argument("--corpora", default="reuters21578,bbc-news", help="section B corpora")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Config field for neardup (repeatable), e.g. --set min_coverage=0.75")
     args = parser.parse_args()
     data = args.data.resolve()
     needed = ["syndication-dev.jsonl", "syndication-dev.truth.jsonl", "clough-stevenson.jsonl"] + \
@@ -487,6 +498,14 @@ def main() -> int:
               "shared development data (../shared/data and ../shared/score.py), which is not shipped with "
               "neardup; pass --data DIR", file=sys.stderr)
         return 2
+    global CONFIG
+    changes = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        changes[name] = type(getattr(Config(), name))(json.loads(value))
+    CONFIG = Config().with_options(**changes)
+    if changes:
+        print(f"neardup configuration: {changes}")
     sections = {s.strip().upper() for s in args.only.split(",")}
     started = time.perf_counter()
     if "A" in sections:

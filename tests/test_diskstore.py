@@ -88,13 +88,19 @@ def test_remove_replace_and_resume(tmp_path):
         assert "doc-0" in {m.id for m in index.query(documents(records[1:2])[0])}
 
 
-def test_no_text_index_estimates_jaccard(tmp_path):
-    """Without stored texts, matches still come back, with estimated Jaccard and evidence."""
+def test_no_text_index_answers_exactly_from_stored_shingles(tmp_path):
+    """Without stored texts the index keeps shingle sequences: the same exact answers as with texts."""
     records = synthetic_corpus(20)
+    query = documents(records[3:4])[0]
+    with Index.open(str(tmp_path / "text"), writable=True) as with_text:
+        with_text.add(documents(records))
+        expected = [m.to_dict() for m in with_text.query(query)]
     with Index.open(str(tmp_path / "idx"), writable=True, keep_text=False) as index:
         index.add(documents(records))
-        match = {m.id: m for m in index.query(documents(records[3:4])[0])}["doc-4"]
-        assert match.jaccard_method == "estimated" and match.shared_paragraphs
+        matches = index.query(query)
+        match = {m.id: m for m in matches}["doc-4"]
+        assert match.jaccard_method == "exact" and match.shared_paragraphs
+        assert [m.to_dict() for m in matches] == expected
         assert index.get("doc-4").text is None
 
 
@@ -158,7 +164,7 @@ def check_consistent(path: str, total: dict[str, dict]) -> int:
             assert stored.text == total[id]["text"]
             assert id in {m.id for m in index.query(Document.from_text("probe", stored.text))}
             index.storage.article_signature(number)
-            assert index.storage.paragraphs(number).signatures.shape[1] == 128
+            assert index.storage.article_signature(number).shape == (128,)
         segment_numbers = np.concatenate([s.numbers for s in index.storage._segments]) \
             if index.storage._segments else np.zeros(0, np.int64)  # noqa: SLF001
         assert set(int(n) for n, _ in numbers) <= set(segment_numbers.tolist())

@@ -121,9 +121,14 @@ def test_results_are_ranked_and_never_below_the_thresholds(index):
                 max(m.query_in_match, m.match_in_query) >= containment
 
 
-def test_query_excludes_itself_and_query_many_equals_query(index):
-    """A query whose id is indexed does not return itself; a batch answers like single queries."""
-    assert "original" not in by_id(index.query(doc("original", STORY)))
+def test_query_finds_an_indexed_id_unless_asked_and_query_many_equals_query(index):
+    """A query is matched against every indexed document, also one with its own id (a feed with
+    ids "1", "2" against an archive with the same ids); exclude_self leaves that one out. A batch
+    answers like single queries."""
+    assert by_id(index.query(doc("original", STORY)))["original"].kind == "exact"
+    edited = doc("original", STORY[:-1])
+    assert by_id(index.query(edited))["original"].kind in ("near-duplicate", "partial")
+    assert "original" not in by_id(index.query_many([doc("original", STORY)], exclude_self=True)[0])
     queries = [doc("q1", STORY), doc("q2", OTHER), doc("q3", STORY[2:5])]
     batch = index.query_many(queries)
     for query, result in zip(queries, batch):
@@ -222,7 +227,7 @@ def test_bundled_wire_corpus_every_copy_found_no_distractor(wire, wire_truth):
     idx = Index()
     idx.add(Document.from_text(d["id"], d["text"], {"source": d["source"]}) for d in wire)
     originals = [Document.from_text(d["id"], d["text"]) for d in wire if wire_truth[d["id"]]["kind"] == "original"]
-    for query, matches in zip(originals, idx.query_many(originals)):
+    for query, matches in zip(originals, idx.query_many(originals, exclude_self=True)):
         expected = {id for id, t in wire_truth.items() if t["story"] == query.id and id != query.id}
         assert {m.id for m in matches} == expected
         kinds = {m.id: m.kind for m in matches}

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neardup import Config, Document, kernel
-from neardup.fingerprint import fingerprint, fingerprint_with_sets
+from neardup.fingerprint import fingerprint
 
 needs_kernel = pytest.mark.skipif(kernel._kernel is None, reason="built without a C compiler")
 
@@ -33,22 +33,19 @@ texts = st.lists(st.sampled_from(PIECES) | st.text(max_size=6), min_size=0, max_
 def _both_paths(documents: list[Document], monkeypatch: pytest.MonkeyPatch):
     config = Config()
     monkeypatch.setattr(kernel, "_TABLE_WORTH", 0)  # the full table even for tiny batches
-    compiled = fingerprint_with_sets(documents, config)
+    compiled = fingerprint(documents, config, shingles=True)
     monkeypatch.setenv("NEARDUP_KERNEL", "0")
     assert not kernel.compiled()
-    reference = fingerprint_with_sets(documents, config)
+    reference = fingerprint(documents, config, shingles=True)
     monkeypatch.delenv("NEARDUP_KERNEL")
     return compiled, reference
 
 
 def _assert_same(compiled, reference) -> None:
-    (a, a_sets), (b, b_sets) = compiled, reference
+    a, b = compiled, reference
     for name in ("doc_offsets", "paragraph_spans", "paragraph_words", "paragraph_sizes", "paragraph_digests",
-                 "paragraph_signatures", "doc_sizes", "doc_digests", "doc_signatures"):
+                 "paragraph_signatures", "doc_sizes", "doc_digests", "doc_signatures", "shingles"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    assert len(a_sets) == len(b_sets)
-    for x, y in zip(a_sets, b_sets):
-        np.testing.assert_array_equal(x, y)
 
 
 def test_kernel_is_built_where_a_compiler_is() -> None:

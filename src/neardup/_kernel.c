@@ -437,6 +437,10 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
     uint64_t *digest_out = (uint64_t *)digests.buf;
     Py_ssize_t text_count = PyList_GET_SIZE(texts);
 
+    /* Check every paragraph while holding the GIL; the pass over the characters then runs
+     * without it (it reads the str buffers in place and calls no Python API), so threads
+     * fingerprint batches in parallel. */
+    Py_ssize_t form_need = 0, hashes_need = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         int64_t which = span[3 * i], start = span[3 * i + 1], end = span[3 * i + 2];
         if (which < 0 || which >= text_count) {
@@ -453,12 +457,18 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
                          (long long)end);
             goto done;
         }
-        Py_ssize_t chars = (Py_ssize_t)(end - start);
-        if (st.form_cap - st.form_pos < chars * (normalized ? 4 : expand) + 1 ||
-            (with_hashes && st.hashes_cap - st.hashes_pos < chars * (normalized ? 1 : expand))) {
-            PyErr_SetString(PyExc_ValueError, "output buffer too small");
-            goto done;
-        }
+        form_need += (Py_ssize_t)(end - start) * (normalized ? 4 : expand) + 1;
+        hashes_need += (Py_ssize_t)(end - start) * (normalized ? 1 : expand);
+    }
+    if (st.form_cap < form_need || (with_hashes && st.hashes_cap < hashes_need)) {
+        PyErr_SetString(PyExc_ValueError, "output buffer too small");
+        goto done;
+    }
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t which = span[3 * i], start = span[3 * i + 1], end = span[3 * i + 2];
+        PyObject *text = PyList_GET_ITEM(texts, which);
         uint32_t *row = sig + i * num_perm;
         for (Py_ssize_t k = 0; k < num_perm; k++) row[k] = 0xFFFFFFFFU;
         Py_ssize_t form_start = st.form_pos, hashes_start = st.hashes_pos;
@@ -484,6 +494,7 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
         bound_out[2 * i] = form_start;
         bound_out[2 * i + 1] = status ? form_start : st.form_end;
     }
+    Py_END_ALLOW_THREADS
     result = Py_BuildValue("nn", st.form_pos, st.hashes_pos);
 done:
     PyBuffer_Release(&spans);
@@ -689,11 +700,11 @@ fail:
 /* Stable LSD radix sort of 64-bit values on bits [low, 64), 11 bits a pass (small histograms
  * stay in the L1 cache). */
 static int radix_sort(uint64_t *values, Py_ssize_t n, int low) {
-    uint64_t *buffer = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
-    Py_ssize_t *count = PyMem_Malloc(RADIX * sizeof(Py_ssize_t));
+    uint64_t *buffer = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
+    Py_ssize_t *count = PyMem_RawMalloc(RADIX * sizeof(Py_ssize_t));
     if (!buffer || !count) {
-        PyMem_Free(buffer);
-        PyMem_Free(count);
+        PyMem_RawFree(buffer);
+        PyMem_RawFree(count);
         return -1;
     }
     uint64_t *from = values, *to = buffer;
@@ -712,8 +723,8 @@ static int radix_sort(uint64_t *values, Py_ssize_t n, int low) {
         to = swap;
     }
     if (from != values) memcpy(values, from, (size_t)n * sizeof(uint64_t));
-    PyMem_Free(buffer);
-    PyMem_Free(count);
+    PyMem_RawFree(buffer);
+    PyMem_RawFree(count);
     return 0;
 }
 
@@ -754,6 +765,8 @@ static PyObject *band_table(PyObject *self, PyObject *args) {
     }
     uint32_t *kout = (uint32_t *)keys_out.buf;
     int32_t *iout = (int32_t *)items_out.buf;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {  /* row by row: each signature is read once */
         const uint32_t *values = s + i * width;
         for (Py_ssize_t b = 0; b < bands; b++) {
@@ -763,17 +776,22 @@ static PyObject *band_table(PyObject *self, PyObject *args) {
             pairs[b * n + i] = key << 32 | (uint64_t)item[i];
         }
     }
-    for (Py_ssize_t b = 0; b < bands; b++) {
+    for (Py_ssize_t b = 0; b < bands && !failed; b++) {
         uint64_t *band = pairs + b * n;
         /* Items already in order: sorting stably on the key alone gives (key, item) order. */
         if (radix_sort(band, n, ordered ? 32 : 0)) {
-            PyErr_NoMemory();
-            goto done;
+            failed = 1;
+            break;
         }
         for (Py_ssize_t i = 0; i < n; i++) {
             kout[b * n + i] = (uint32_t)(band[i] >> 32);
             iout[b * n + i] = (int32_t)(band[i] & 0xFFFFFFFFULL);
         }
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
     }
     result = Py_NewRef(Py_None);
 done:
@@ -861,6 +879,7 @@ static PyObject *find_keys(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t width = n / bands;
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         uint64_t band = q[i] >> 32;
         uint32_t needle = (uint32_t)(q[i] & 0xFFFFFFFFULL);
@@ -876,6 +895,7 @@ static PyObject *find_keys(PyObject *self, PyObject *args) {
         Py_ssize_t guess = first + (Py_ssize_t)(((uint64_t)needle * (uint64_t)width) >> 32);
         equal_run32(k, first, last, guess, needle, &lo[i], &hi[i]);
     }
+    Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&keys);
@@ -902,6 +922,7 @@ static PyObject *find_sorted(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "find_sorted: bad shapes");
         goto done;
     }
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         if (n == 0) {
             lo[i] = hi[i] = 0;
@@ -911,6 +932,7 @@ static PyObject *find_sorted(PyObject *self, PyObject *args) {
         Py_ssize_t guess = n < ((Py_ssize_t)1 << 31) ? (Py_ssize_t)(((needle >> 32) * (uint64_t)n) >> 32) : n / 2;
         equal_run(k, 0, n, guess, needle, &lo[i], &hi[i]);
     }
+    Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
     PyBuffer_Release(&keys);

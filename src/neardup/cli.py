@@ -222,8 +222,8 @@ def _add_index(commands: Any) -> None:
     parser.add_argument("index", metavar="INDEX", help="index folder")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help=".jsonl, .jsonl.gz, .txt, .csv, .parquet, folders, '-' for stdin")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="processes fingerprinting in parallel (default 1; 0 = all cores)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="threads fingerprinting in parallel (default 0 = all cores)")
     parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
                         help="documents per committed batch (default 5000)")
     parser.add_argument("--replace", action="store_true", help="replace documents whose id is already indexed")
@@ -297,53 +297,64 @@ def _add_dedup(commands: Any) -> None:
     parser.add_argument("--date-field", default="date", metavar="FIELD", help="field read by --keep earliest")
     parser.add_argument("--no-partial", action="store_true", help="cluster exact and near-duplicates only")
     parser.add_argument("--partial-containment", type=float, default=None, metavar="C",
-                        help="share of a partial copy inside the other document for it to join (default 0.7)")
+                        help="weighted share (furniture discounted) of a removed document inside its "
+                             "representative (default 0.7)")
+    parser.add_argument("--min-coverage", type=float, default=None, metavar="C",
+                        help="share of a removed document that its representative must hold, every word "
+                             "counted (default 0.75)")
     parser.add_argument("--threshold", type=float, metavar="J", help="article Jaccard for near-duplicates (0.8)")
     parser.add_argument("--drop-repeats", action="store_true",
                         help="also remove paragraphs that repeat an earlier one from the kept documents")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="processes fingerprinting and comparing in parallel (default 1; 0 = all cores)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="threads fingerprinting and comparing in parallel (default 0 = all cores)")
     _add_input_options(parser)
     parser.set_defaults(run=run_dedup)
 
 
 def run_dedup(args: argparse.Namespace, out: TextIO) -> int:
-    from .dedup import PARTIAL_CONTAINMENT, dedup
+    from .dedup import dedup
     from .outputs import open_output, write_records
 
-    partial = PARTIAL_CONTAINMENT if args.partial_containment is None else args.partial_containment
-    if not 0.0 <= partial <= 1.0:
-        raise _usage("--partial-containment must be in [0, 1]")
     config = _config(args)
+    if args.partial_containment is not None:
+        if not 0.0 <= args.partial_containment <= 1.0:
+            raise _usage("--partial-containment must be in [0, 1]")
+        config = config.with_options(partial_containment=args.partial_containment)
+    if args.min_coverage is not None:
+        if not 0.0 <= args.min_coverage <= 1.0:
+            raise _usage("--min-coverage must be in [0, 1]")
+        config = config.with_options(min_coverage=args.min_coverage)
     reader = _reader(args, unique_ids=True)
-    progress = Progress("indexing", total_bytes=_total_bytes(args.inputs))
+    progress = Progress("reading", total_bytes=_total_bytes(args.inputs))
     comparing = Progress("comparing")
 
-    def compared(count: int) -> None:
-        if progress.enabled and not comparing.documents:
-            progress.close()
-        comparing.update(count, 0)
+    def on_progress(phase: str, done: int, total: int | None) -> None:
+        if phase == "comparing":
+            if progress.enabled and not comparing.documents:
+                progress.close()
+            comparing.update(done, 0)
 
     index = Index.open(args.index, config, writable=True) if args.index else None
     try:
-        assignments, summary = dedup(
-            _with_progress(reader.documents(args.inputs), reader, progress), config=config, index=index,
-            keep=args.keep, date_field=args.date_field, include_partial=not args.no_partial,
-            partial_containment=partial, drop_repeats=args.drop_repeats, workers=_workers(args.workers),
-            on_progress=compared)
+        result = dedup(_with_progress(reader.documents(args.inputs), reader, progress), config=config, index=index,
+                       keep=args.keep, date_field=args.date_field, include_partial=not args.no_partial,
+                       drop_repeats=args.drop_repeats, workers=_workers(args.workers), on_progress=on_progress)
     finally:
         if index is not None:
             index.close()
     comparing.close()
-    kept = {a.id: a for a in assignments if a.representative}
+    if len(result) == 0:
+        raise _usage("no documents read" + (f" ({reader.stats.summary()})" if reader.stats.skipped else ""))
+    kept = {a.id: a for a in result if a.representative}
     with open_output(args.clusters) as handle:
-        for assignment in assignments:
+        for assignment in result:
             handle.write(json.dumps(assignment.to_dict(), ensure_ascii=False) + "\n")
     second = _reader(args, unique_ids=True)
     second.on_skip = None  # the first pass already reported every skipped record
     write_records(args.out, (d for d in second.documents(args.inputs) if d.id in kept), kept,
                   id_field=args.id_field, text_field=args.text_field)
     _report_skips(reader, "inputs")
+    summary = result.summary
     print(f"neardup: dedup: {summary.line()}", file=sys.stderr)
     if args.json:
         out.write(json.dumps({"documents": summary.documents, "clusters": summary.clusters,

@@ -1,137 +1,178 @@
-"""Corpus deduplication: verified pairs → clusters → one representative each.
+"""Verified pairs → clusters → one representative each, and nothing removed that it does not hold.
 
-Stages, each pure over its inputs so the same pipeline runs batch by batch or
-on a distributed engine:
+The rule that decides everything: a document is removed only in favour of a representative
+that **holds** it (:func:`neardup.verify.holds`), verified directly between the two — never
+through a chain of other documents. Clusters are built in three steps:
 
-1. every document is queried against the index of all documents, which gives
-   verified pairs (:class:`Link`) with their kind and containments;
-2. exact and near-duplicate links are joined into clusters (union-find);
-3. partial links join a partial copy to the cluster of the story it copies when
-   its containment reaches ``partial_containment``; a document that holds
-   several different stories (a page of two articles) joins only the one it
-   shares most with, so it never chains two stories into one cluster;
-4. each cluster keeps one representative, by policy, ties broken by id.
+1. **components**: documents joined by pairs where one holds the other (connected components
+   with ``scipy.sparse.csgraph``);
+2. **representatives, round by round**, in every component at once: the keep policy's
+   favourite among the documents not yet placed that no other unplaced document *dominates*.
+   A document dominates one it holds when it is not held back, or holds it clearly better
+   (the other's containment in it exceeds its containment in the other by ``fuller_margin``):
+   a full story dominates its truncated copy, its headline flash and a copy that dropped a
+   paragraph, so none of those is kept in place of the story; near-duplicates that hold each
+   other equally well are left to the policy. Every unplaced member of the component that the
+   representative holds joins it; pairs with it that no bucket proposed are verified now;
+3. whatever is left starts the next round: a document that the first representative does not
+   hold (a different story chained in through a template line) becomes a representative of
+   its own, or joins a later one that does hold it.
 
-Links are processed in sorted order and every choice breaks ties by id, so the
-clusters do not depend on input order, batch size or number of workers.
+Each round is vectorised over all components (no Python loop per document). Ties are broken
+by rank, and ranks by id, so the clusters depend on the documents and the policy only — not
+on the input order (except for ``first``, whose ranks *are* the order), batch size or threads.
+A component still unresolved after ``max_rounds`` keeps its remaining documents (nothing lost).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal
+from dataclasses import dataclass
+from typing import Callable
 
-Policy = Literal["first", "longest", "earliest"]
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
+from .arrays import run_starts
+from .verify import PairScores
 
-@dataclass(frozen=True, order=True)
-class Link:
-    """A verified pair: ``a_in_b`` is the share of ``a``'s shingles found in ``b``;
-    ``a_paragraphs`` are the paragraphs of ``a`` that match paragraphs of ``b``."""
-
-    a: str
-    b: str
-    kind: str
-    jaccard: float
-    a_in_b: float
-    b_in_a: float
-    a_paragraphs: frozenset[int] = field(default=frozenset(), compare=False)
-    b_paragraphs: frozenset[int] = field(default=frozenset(), compare=False)
-
-    def flipped(self) -> "Link":
-        return Link(self.b, self.a, self.kind, self.jaccard, self.b_in_a, self.a_in_b, self.b_paragraphs,
-                    self.a_paragraphs)
-
-    def normal(self) -> "Link":
-        """The same link with ``a < b``, so each pair has one spelling."""
-        return self if self.a <= self.b else self.flipped()
+#: Rounds in which pairs a representative needs are verified on demand; later rounds use the
+#: pairs known by then (bounds the work on a component that is a long chain).
+VERIFY_ROUNDS = 8
+#: Rounds after which a component's remaining documents are kept as they are.
+MAX_ROUNDS = 256
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
+@dataclass
+class KnownPairs:
+    """Verified pairs, with which side holds the other, looked up by (a, b) in bulk."""
 
-    def find(self, item: str) -> str:
-        parent = self.parent.setdefault(item, item)
-        if parent != item:
-            parent = self.parent[item] = self.find(parent)
-        return parent
+    keys: np.ndarray     # uint64 sorted: low << 32 | high
+    left_holds_right: np.ndarray  # bool, by key: low holds high (high may be removed for low)
+    right_holds_left: np.ndarray
+    scores: PairScores   # by key, oriented low → high (left = low)
+    margin: float = 0.05  # fuller_margin: see the module docstring
 
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+    @staticmethod
+    def build(scores: PairScores, held_left: np.ndarray, held_right: np.ndarray,
+              margin: float = 0.05) -> "KnownPairs":
+        """``held_left[i]``: right holds left; ``held_right[i]``: left holds right."""
+        low = np.minimum(scores.left, scores.right)
+        swap = scores.left > scores.right
+        oriented = _orient(scores, swap)
+        right_holds_left = np.where(swap, held_right, held_left)
+        left_holds_right = np.where(swap, held_left, held_right)
+        keys = (low.astype(np.uint64) << np.uint64(32)) | np.maximum(scores.left, scores.right).astype(np.uint64)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        first = run_starts(keys)
+        rows = order[first]
+        return KnownPairs(keys[first], left_holds_right[rows], right_holds_left[rows], oriented.select(rows), margin)
 
+    def merged(self, other: "KnownPairs") -> "KnownPairs":
+        scores = PairScores.concatenate([self.scores, other.scores])
+        held_left = np.concatenate([self.right_holds_left, other.right_holds_left])
+        held_right = np.concatenate([self.left_holds_right, other.left_holds_right])
+        return KnownPairs.build(scores, held_left, held_right, self.margin)
 
-def cluster(ids: Iterable[str], links: Iterable[Link], *, partial_containment: float,
-            include_partial: bool = True) -> dict[str, str]:
-    """Map every id to a cluster key (the smallest id of its cluster)."""
-    groups = _UnionFind()
-    for id in ids:
-        groups.find(id)
-    unique = sorted({link.normal() for link in links})
-    for link in unique:
-        if link.kind in ("exact", "near-duplicate"):
-            groups.union(link.a, link.b)
-    if include_partial:
-        for a, b in _partial_joins(unique, groups, partial_containment):
-            groups.union(a, b)
-    return {id: groups.find(id) for id in groups.parent}
+    def find(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Row of each pair (a[i], b[i]) in this table, -1 when unknown."""
+        keys = (np.minimum(a, b).astype(np.uint64) << np.uint64(32)) | np.maximum(a, b).astype(np.uint64)
+        if len(self.keys) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, at, -1)
 
+    def holds(self, holder: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Whether ``holder[i]`` holds ``held[i]`` (False when the pair is unknown)."""
+        row = self.find(holder, held)
+        known = row >= 0
+        safe = np.maximum(row, 0)
+        by_low = np.where(holder < held, self.left_holds_right[safe], self.right_holds_left[safe])
+        return known & by_low
 
-def _partial_joins(links: list[Link], groups: _UnionFind, threshold: float) -> list[tuple[str, str]]:
-    """Partial links to follow: (inside, container) pairs, at most one story per container.
-
-    The documents inside one container are one story when they match some of
-    the same paragraphs of it (truncated and trimmed copies of one article all
-    hold its lead) or share a cluster; a container holding several stories on
-    different paragraphs (a page of two articles) joins only the story that
-    covers the largest share of it.
-    """
-    inside_of: dict[str, list[Link]] = defaultdict(list)
-    for link in links:
-        if link.kind != "partial":
-            continue
-        oriented = link if link.a_in_b >= link.b_in_a else link.flipped()
-        if oriented.a_in_b >= threshold:
-            inside_of[oriented.b].append(oriented)
-    joins = []
-    for container, contained in sorted(inside_of.items()):
-        stories = _stories(contained, groups)
-        if len(set(stories.values())) > 1:
-            cover: dict[str, float] = defaultdict(float)
-            for link in contained:
-                cover[stories[link.a]] = max(cover[stories[link.a]], link.b_in_a)
-            best = max(cover, key=lambda story: (cover[story], story))
-            contained = [link for link in contained if stories[link.a] == best]
-        joins += [(link.a, container) for link in contained]
-    return joins
+    def dominance(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (dominant, dominated) edge: the first holds the second, and is not held back or
+        holds it better by ``margin``."""
+        low, high = (self.keys >> np.uint64(32)).astype(np.int64), (self.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        forward, backward = self.left_holds_right, self.right_holds_left
+        high_in_low, low_in_high = self.scores.right_in_left, self.scores.left_in_right
+        low_wins = forward & (~backward | (high_in_low - low_in_high >= self.margin))
+        high_wins = backward & (~forward | (low_in_high - high_in_low >= self.margin))
+        return np.concatenate([low[low_wins], high[high_wins]]), np.concatenate([high[low_wins], low[high_wins]])
 
 
-def _stories(contained: list[Link], groups: _UnionFind) -> dict[str, str]:
-    """Group the documents inside one container: same cluster, or overlapping paragraphs of it."""
-    local = _UnionFind()
-    for link in contained:
-        local.union(link.a, "cluster:" + groups.find(link.a))
-    for i, first in enumerate(contained):
-        for second in contained[i + 1:]:
-            if first.b_paragraphs & second.b_paragraphs:
-                local.union(first.a, second.a)
-    return {link.a: local.find(link.a) for link in contained}
+def _orient(scores: PairScores, swap: np.ndarray) -> PairScores:
+    if not swap.any():
+        return scores
+    flipped = scores.flipped()
+    return PairScores(*(np.where(swap, getattr(flipped, name), getattr(scores, name))
+                        for name in PairScores.__dataclass_fields__))
 
 
-def representatives(clusters: dict[str, str], policy: Policy, *, order: dict[str, int],
-                    lengths: dict[str, int], dates: dict[str, Any]) -> dict[str, str]:
-    """Cluster key → representative id, by policy; ties broken by input order, then id."""
-    members: dict[str, list[str]] = defaultdict(list)
-    for id, key in clusters.items():
-        members[key].append(id)
-    rank: Callable[[str], tuple[Any, ...]]
-    if policy == "first":
-        rank = lambda id: (order[id], id)  # noqa: E731
-    elif policy == "longest":
-        rank = lambda id: (-lengths[id], id)  # noqa: E731
-    else:
-        rank = lambda id: (dates.get(id) is None, str(dates.get(id) or ""), id)  # noqa: E731
-    return {key: min(ids, key=rank) for key, ids in members.items()}
+#: verify(a, b) -> KnownPairs of those pairs (measured now).
+Verifier = Callable[[np.ndarray, np.ndarray], KnownPairs]
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Each node's representative node; ``kept_unresolved`` counts documents kept because a
+    component ran out of rounds; ``verified_late`` the pairs verified on demand."""
+
+    representative: np.ndarray  # int64 per node
+    known: KnownPairs
+    verified_late: int
+    kept_unresolved: int
+
+
+def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | None = None, *,
+            verify_rounds: int = VERIFY_ROUNDS, max_rounds: int = MAX_ROUNDS) -> Clusters:
+    """Representatives of ``count`` nodes from verified pairs; ``rank`` (lower first, distinct)
+    is the keep policy. See the module docstring."""
+    rank = np.asarray(rank, dtype=np.int64)
+    representative = np.arange(count, dtype=np.int64)
+    component = _components(count, known)
+    unplaced = np.bincount(component, minlength=count)[component] > 1
+    late = rounds = 0
+    while unplaced.any() and rounds < max_rounds:
+        reps = _round_representatives(component, unplaced, rank, known)
+        unplaced[reps] = False
+        rep_of = np.full(count, -1, dtype=np.int64)
+        rep_of[component[reps]] = reps
+        members = np.flatnonzero(unplaced & (rep_of[component] >= 0))
+        holder = rep_of[component[members]]
+        if verify is not None and rounds < verify_rounds:
+            unknown = known.find(holder, members) < 0
+            if unknown.any():
+                known = known.merged(verify(holder[unknown], members[unknown]))
+                late += int(unknown.sum())
+        held = known.holds(holder, members)
+        representative[members[held]] = holder[held]
+        unplaced[members[held]] = False
+        rounds += 1
+    return Clusters(representative, known, late, int(unplaced.sum()))
+
+
+def _components(count: int, known: KnownPairs) -> np.ndarray:
+    """Connected components over pairs where one side holds the other."""
+    linked = known.left_holds_right | known.right_holds_left
+    low = (known.keys[linked] >> np.uint64(32)).astype(np.int64)
+    high = (known.keys[linked] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    graph = coo_matrix((np.ones(len(low), dtype=np.int8), (low, high)), shape=(count, count))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _round_representatives(component: np.ndarray, unplaced: np.ndarray, rank: np.ndarray,
+                           known: KnownPairs) -> np.ndarray:
+    """One representative per component with unplaced nodes: the best-ranked unplaced node that
+    no unplaced node dominates (the best-ranked unplaced node if every one is dominated: a cycle)."""
+    holder, held = known.dominance()
+    blocking = unplaced[holder] & unplaced[held]
+    blocked = np.zeros(len(component), dtype=bool)
+    blocked[held[blocking]] = True
+    eligible = unplaced & ~blocked
+    has_eligible = np.bincount(component[eligible], minlength=len(component)) > 0
+    candidates = np.flatnonzero(eligible | (unplaced & ~has_eligible[component]))
+    order = np.lexsort((rank[candidates], component[candidates]))
+    chosen = candidates[order]
+    return chosen[run_starts(component[chosen])]

@@ -1,32 +1,51 @@
 """``dedup``: reduce a corpus to one document per story, and say what was removed and why.
 
-Streams the documents into an index (a temporary one on disk unless given),
-then queries every document against all the others in batches, clusters the
-verified pairs (:mod:`neardup.clustering`) and picks representatives.
+The job is a chain of pure stages over columnar batches (:mod:`neardup.stages`): fingerprint
+each document once → paragraph document frequencies and weights → band keys → candidate pairs
+(grouped by key) → exact verification of the pairs → clusters and representatives
+(:mod:`neardup.clustering`). This module is the *local executor*: it streams the documents
+once, runs the batch stages on threads, keeps what does not fit in memory in spill files of
+its own temporary folder, and assembles the result. A distributed engine runs the same stage
+functions and gets the same clusters.
+
+A document is removed only in favour of a representative that holds it (same text, Jaccard
+≥ ``threshold``, or contained ≥ ``partial_containment`` with ``min_coverage`` of its words
+covered), verified between the two. Exact duplicates (same matching form) are collapsed first
+and counted once in every later stage.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal
 
-from .clustering import Link, Policy, cluster, representatives
+import numpy as np
+
+from . import stages
+from .arrays import sorted_unique
+from .candidates import BucketStats
+from .clustering import Clusters, cluster
 from .config import Config
 from .document import Document
+from .executor import ordered_map, parallel_map, resolve_workers
 from .index import AddReport, Index, batched
-from .repetition import repeats
+from .spill import DEFAULT_BUDGET, RecordSpill, ShingleSpill
+from .verify import KIND_NAMES, PARTIAL, PairScores
 
 log = logging.getLogger(__name__)
 
-#: Default share of a partial copy that must lie inside the other document for it to join
-#: that document's cluster: swept on the development set (README, "Quality"), 0.6/0.7/0.8 give
-#: F1 0.997/0.996/0.993 and 0.5 loses precision; 0.7 keeps a margin.
-PARTIAL_CONTAINMENT = 0.7
+Policy = Literal["first", "longest", "earliest"]
+POLICIES = ("first", "longest", "earliest")
+#: Kept only for callers of the 0.1 API; the value lives in Config.partial_containment.
+PARTIAL_CONTAINMENT = Config().partial_containment
+#: Progress callback: (phase, done, total or None).
+ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,7 @@ class Assignment:
     jaccard: float | None = None
     doc_in_representative: float | None = None
     representative_in_doc: float | None = None
+    coverage: float | None = None
     dropped_paragraphs: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,6 +69,7 @@ class Assignment:
             record["jaccard"] = round(self.jaccard, 4)
             record["containment"] = {"doc_in_representative": round(self.doc_in_representative or 0.0, 4),
                                      "representative_in_doc": round(self.representative_in_doc or 0.0, 4)}
+            record["coverage"] = round(self.coverage or 0.0, 4)
         if self.dropped_paragraphs:
             record["dropped_paragraphs"] = list(self.dropped_paragraphs)
         return record
@@ -56,143 +77,249 @@ class Assignment:
 
 @dataclass
 class DedupSummary:
+    """Counts of one run, for the summary line and for people tuning it."""
+
     documents: int = 0
     clusters: int = 0
     removed: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
-    added: AddReport = field(default_factory=AddReport)
+    skipped: Counter[str] = field(default_factory=Counter)
+    exact_classes: int = 0
+    candidate_pairs: int = 0
+    verified_late: int = 0
+    large_buckets: int = 0
+    largest_bucket: int = 0
+    kept_unresolved: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.by_kind.items()))
-        return (f"{self.documents} documents, {self.clusters} clusters, {self.removed} removed"
-                + (f" ({kinds})" if kinds else ""))
+        kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(self.by_kind.items()))
+        skipped = sum(self.skipped.values())
+        return (f"{self.documents:,} documents, {self.clusters:,} clusters, {self.removed:,} removed"
+                + (f" ({kinds})" if kinds else "")
+                + (f", {skipped:,} skipped" if skipped else ""))
 
 
-def dedup(documents: Iterable[Document], *, config: Config | None = None, index: Index | None = None,
-          keep: Policy = "first", date_field: str = "date", include_partial: bool = True,
-          partial_containment: float = PARTIAL_CONTAINMENT, drop_repeats: bool = False, workers: int = 1,
-          batch_size: int = 2000, on_progress: Callable[[int], None] | None = None
-          ) -> tuple[list[Assignment], DedupSummary]:
-    """Cluster ``documents`` and choose a representative for each cluster."""
-    owned = index is None
-    folder = tempfile.mkdtemp(prefix="neardup-dedup-") if owned else None
-    index = Index.open(folder, config, writable=True) if owned else index  # type: ignore[arg-type]
-    try:
-        return _dedup(documents, index, keep, date_field, include_partial, partial_containment, drop_repeats,
-                      workers, batch_size, on_progress)
-    finally:
-        if owned:
-            index.close()
-            shutil.rmtree(folder, ignore_errors=True)  # type: ignore[arg-type]
+@dataclass
+class DedupResult:
+    """The assignment of every document, as columns (``result[i]`` or iteration gives
+    :class:`Assignment` objects), and the summary."""
+
+    ids: list[str]
+    representative: np.ndarray   # int64: row of each document's representative
+    kind: np.ndarray             # int8: verify kind codes; -1 for representatives
+    jaccard: np.ndarray          # float64 (nan for representatives)
+    doc_in_representative: np.ndarray
+    representative_in_doc: np.ndarray
+    coverage: np.ndarray
+    summary: DedupSummary
+    dropped_paragraphs: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: int) -> Assignment:
+        rep = int(self.representative[row])
+        dropped = self.dropped_paragraphs.get(row, ())
+        if rep == row:
+            return Assignment(self.ids[row], self.ids[row], True, "representative", dropped_paragraphs=dropped)
+        return Assignment(self.ids[row], self.ids[rep], False, KIND_NAMES[int(self.kind[row])],
+                          float(self.jaccard[row]), float(self.doc_in_representative[row]),
+                          float(self.representative_in_doc[row]), float(self.coverage[row]))
+
+    def __iter__(self) -> Iterator[Assignment]:
+        return (self[row] for row in range(len(self.ids)))
+
+    @property
+    def kept(self) -> np.ndarray:
+        """True for the documents kept (the representatives), by input row."""
+        return self.representative == np.arange(len(self.ids))
 
 
-def _dedup(documents: Iterable[Document], index: Index, keep: Policy, date_field: str, include_partial: bool,
-           partial_containment: float, drop_repeats: bool, workers: int, batch_size: int,
-           on_progress: Callable[[int], None] | None) -> tuple[list[Assignment], DedupSummary]:
-    summary = DedupSummary()
-    order: dict[str, int] = {}
-    lengths: dict[str, int] = {}
-    dates: dict[str, Any] = {}
+def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: Policy = "first",
+          date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
+          workers: int | None = 0, batch_size: int = 2000, index: Index | None = None,
+          on_progress: ProgressCallback | None = None, tmp_dir: str | None = None,
+          memory_budget: int = DEFAULT_BUDGET) -> DedupResult:
+    """Cluster ``documents`` and keep one representative per cluster (see the module docstring).
 
-    def remember(stream: Iterable[Document]) -> Iterator[Document]:
-        for document in stream:
-            if document.id not in order:
-                order[document.id] = len(order)
-                lengths[document.id] = len(document.text)
-                dates[document.id] = _date_key(document.metadata.get(date_field))
-            yield document
-
-    summary.added = index.add(remember(documents), batch_size=batch_size, workers=workers, on_duplicate="skip")
-    ids = [id for id in order if id in index]
-    links = _links(index, ids, partial_containment, batch_size, on_progress, workers)
-    clusters = cluster(ids, links, partial_containment=partial_containment, include_partial=include_partial)
-    chosen = representatives(clusters, keep, order=order, lengths=lengths, dates=dates)
-    by_pair = {(link.a, link.b): link for link in links}
-    assignments = [_assign(index, id, chosen[clusters[id]], by_pair, drop_repeats) for id in ids]
-    summary.documents = len(ids)
-    summary.clusters = len(chosen)
-    summary.removed = sum(not a.representative for a in assignments)
-    summary.by_kind.update(a.kind for a in assignments if not a.representative)
-    return assignments, summary
-
-
-def _links(index: Index, ids: list[str], partial_containment: float, batch_size: int,
-           on_progress: Callable[[int], None] | None, workers: int = 1) -> list[Link]:
-    """Verified pairs among ``ids``, from querying every document against the index.
-
-    With ``workers > 1`` and an index on disk, batches are queried in that many
-    processes, each opening the index read-only; links come back in batch order.
+    ``keep`` chooses among the documents no other member strictly holds: the first in input
+    order, the longest text, or the earliest ``date_field`` (missing dates last); ties go to
+    the smaller id. ``workers`` threads (0: one per core). ``index``, if given, also receives
+    every document. Spill files go to a temporary folder under ``tmp_dir`` once the records or
+    shingles held in memory exceed ``memory_budget`` bytes; the folder is removed at the end.
     """
-    wanted = set(ids)
-    chunks = list(batched(ids, batch_size))
-    path = getattr(index.storage, "path", None)
-    if workers > 1 and path is not None and len(chunks) > 1:
-        results: Iterable[list[Link]] = _parallel_links(str(path), index.config, chunks, partial_containment,
-                                                        workers)
-    else:
-        results = (_links_of(index, chunk, partial_containment) for chunk in chunks)
-    links: list[Link] = []
-    done = 0
-    for chunk, found in zip(chunks, results):
-        links += [link for link in found if link.b in wanted]
-        done += len(chunk)
-        if on_progress is not None:
-            on_progress(done)
-    return links
+    config = config or (index.config if index is not None else Config())
+    if keep not in POLICIES:
+        raise ValueError(f"keep must be one of {', '.join(POLICIES)}, got {keep!r}")
+    run = _LocalRun(config, keep, date_field, include_partial, drop_repeats, resolve_workers(workers),
+                    index, on_progress, tmp_dir, memory_budget)
+    try:
+        return run.run(documents, batch_size)
+    finally:
+        run.close()
 
 
-def _links_of(index: Index, ids: list[str], partial_containment: float) -> list[Link]:
-    """Links from one batch of documents to documents with larger numbers (each pair once)."""
-    batch = [index.document(id) for id in ids]
-    numbers = [index.storage.number_of(id) for id in ids]
-    results = index.query_many(batch, min_containment=partial_containment,
-                               candidate_filter=lambda row, number: number > numbers[row])  # type: ignore[operator]
-    return [Link(document.id, match.id, match.kind, match.jaccard, match.query_in_match, match.match_in_query,
-                 frozenset(p.query_paragraph for p in match.shared_paragraphs),
-                 frozenset(p.match_paragraph for p in match.shared_paragraphs))
-            for document, matches in zip(batch, results) for match in matches]
+class _LocalRun:
+    """One dedup run on this machine: the stages in order, state in arrays and spills."""
+
+    def __init__(self, config: Config, keep: Policy, date_field: str, include_partial: bool, drop_repeats: bool,
+                 workers: int, index: Index | None, on_progress: ProgressCallback | None, tmp_dir: str | None,
+                 memory_budget: int) -> None:
+        self.config, self.keep, self.date_field = config, keep, date_field
+        self.include_partial, self.drop_repeats, self.workers = include_partial, drop_repeats, workers
+        self.index, self.on_progress = index, on_progress
+        self._tmp_parent, self._folder = tmp_dir, None
+        self.summary = DedupSummary()
+        self.memory_budget = memory_budget
+        self.corpus = stages.CorpusColumns()
+        self.dropped: dict[int, tuple[int, ...]] = {}
+
+    # -- the spill folder ----------------------------------------------------------------------
+
+    def folder(self) -> Path:
+        """This run's temporary folder, created on first use."""
+        if self._folder is None:
+            import tempfile
+
+            self._folder = Path(tempfile.mkdtemp(prefix="neardup-dedup-", dir=self._tmp_parent))
+        return self._folder
+
+    def close(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    # -- the stages ------------------------------------------------------------------------------
+
+    def run(self, documents: Iterable[Document], batch_size: int) -> DedupResult:
+        self._timed("fingerprint", lambda: self._read(documents, batch_size))
+        corpus = self.corpus.finish()
+        weights = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
+        classes = stages.exact_classes(corpus)
+        rank = stages.policy_ranks(corpus, self.keep)
+        class_rank = stages.class_ranks(classes, rank)
+        pairs = self._timed("candidates", lambda: self._candidates(corpus, classes, weights, class_rank))
+        known = self._timed("verify", lambda: self._verify(corpus, classes, weights, pairs))
+        clusters = self._timed("cluster", lambda: cluster(
+            classes.count, known, class_rank, lambda a, b: self._verify_classes(corpus, classes, weights, a, b)))
+        return self._result(corpus, classes, rank, clusters)
+
+    def _timed(self, name: str, step: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return step()
+        finally:
+            self.summary.seconds[name] = round(time.perf_counter() - start, 3)
+
+    def _read(self, documents: Iterable[Document], batch_size: int) -> None:
+        bands = stages.band_params(self.config)
+        self._article_spill = RecordSpill(self.folder, self.memory_budget)
+        self._paragraph_spill = RecordSpill(self.folder, self.memory_budget)
+        self._shingles = ShingleSpill(self.folder, self.memory_budget)
+        seen: set[str] = set()
+        keep_signatures = self.index is not None
+
+        def accepted() -> Iterator[Document]:
+            for document in documents:
+                if document.id in seen:
+                    self.summary.skipped["duplicate id"] += 1
+                    continue
+                seen.add(document.id)
+                yield document
+
+        def work(batch: list[Document]) -> stages.PrintedBatch:
+            printed = stages.print_batch(batch, self.config, bands, keep_signatures=keep_signatures)
+            if self.drop_repeats:
+                printed.dropped = stages.repeated_paragraphs(batch, self.config)
+            return printed
+
+        for batch, printed in ordered_map(work, batched(accepted(), batch_size), self.workers):
+            first_doc, first_para = self.corpus.documents, self.corpus.paragraphs
+            self.corpus.append(batch, printed, self.keep, self.date_field)
+            self._article_spill.append(printed.article_keys, first_doc + np.arange(len(batch)))
+            self._paragraph_spill.append(printed.paragraph_keys, first_para + printed.paragraph_rows)
+            self._shingles.append(printed.prints.shingles)
+            for row, dropped in (printed.dropped or {}).items():
+                self.dropped[first_doc + row] = dropped
+            if self.index is not None:
+                self.summary_index(self.index.add_fingerprinted(batch, printed.prints))
+            if self.on_progress is not None:
+                self.on_progress("reading", self.corpus.documents, None)
+        self._shingles.finish()
+
+    def summary_index(self, report: AddReport) -> None:
+        for reason, count in report.skipped.items():
+            if reason != "duplicate id":
+                self.summary.skipped[f"index: {reason}"] += count
+
+    def _candidates(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
+                    class_rank: np.ndarray) -> np.ndarray:
+        config = self.config
+        article_class = classes.of_doc
+        paragraph_class = classes.of_doc[corpus.paragraph_owners]
+        searchable = stages.searchable_paragraphs(weights)
+
+        def group(job: tuple[RecordSpill, int]) -> tuple[np.ndarray, BucketStats]:
+            spill, p = job
+            if spill is self._article_spill:
+                return stages.group_partition(spill.partition(p), article_class, None, class_rank, config)
+            return stages.group_partition(spill.partition(p), paragraph_class, searchable, class_rank, config)
+
+        from .candidates import PARTITIONS
+
+        jobs = [(spill, p) for spill in (self._article_spill, self._paragraph_spill) for p in range(PARTITIONS)]
+        results = parallel_map(group, jobs, self.workers)
+        stats = BucketStats()
+        for _, part_stats in results:
+            stats = stats.merge(part_stats)
+        self.summary.large_buckets, self.summary.largest_bucket = stats.large_buckets, stats.largest_bucket
+        pairs = sorted_unique(np.concatenate([pairs for pairs, _ in results])) if results else np.zeros(0, np.uint64)
+        self.summary.candidate_pairs = len(pairs)
+        return pairs
+
+    def _verify(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
+                pairs: np.ndarray) -> Any:
+        from .candidates import split_pairs
+
+        low, high = split_pairs(pairs)
+        chunks = stages.pair_chunks(len(low))
+        done = [0]
+
+        def measure(chunk: slice) -> Any:
+            known = self._verify_classes(corpus, classes, weights, low[chunk], high[chunk])
+            done[0] += chunk.stop - chunk.start
+            if self.on_progress is not None:
+                self.on_progress("comparing", done[0], len(low))
+            return known
+
+        parts = parallel_map(measure, chunks, self.workers)
+        return stages.merge_known(parts, self.config)
+
+    def _verify_classes(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
+                        a: np.ndarray, b: np.ndarray) -> Any:
+        scores = stages.verify_class_pairs(corpus, self._shingles, classes, weights, a, b, self.config)
+        return stages.known_pairs(scores, self.config, self.include_partial)
+
+    def _result(self, corpus: stages.Corpus, classes: stages.ExactClasses, rank: np.ndarray,
+                clusters: Clusters) -> DedupResult:
+        result = stages.assignments(corpus, classes, rank, clusters, self.config)
+        summary = self.summary
+        summary.documents = len(corpus.ids)
+        summary.exact_classes = classes.count
+        summary.verified_late, summary.kept_unresolved = clusters.verified_late, clusters.kept_unresolved
+        kept = result.representative == np.arange(len(corpus.ids))
+        summary.clusters = int(kept.sum())
+        summary.removed = len(corpus.ids) - summary.clusters
+        removed_kinds = result.kind[~kept]
+        summary.by_kind.update({KIND_NAMES[int(code)]: int(count)
+                                for code, count in zip(*np.unique(removed_kinds, return_counts=True))})
+        return DedupResult(corpus.ids, result.representative, result.kind, result.jaccard,
+                           result.doc_in_representative, result.representative_in_doc, result.coverage, summary,
+                           {row: paragraphs for row, paragraphs in self.dropped.items() if kept[row]})
 
 
-def _parallel_links(path: str, config: Config, chunks: list[list[str]], partial_containment: float,
-                    workers: int) -> Iterator[list[Link]]:
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(_worker_links, [(path, config, chunk, partial_containment) for chunk in chunks])
-
-
-_WORKER_INDEX: Index | None = None
-
-
-def _worker_links(task: tuple[str, Config, list[str], float]) -> list[Link]:
-    """Runs in a worker process: query one batch against the index opened read-only once per process."""
-    global _WORKER_INDEX
-    path, config, ids, partial_containment = task
-    if _WORKER_INDEX is None:
-        _WORKER_INDEX = Index.open(path, config)
-    return _links_of(_WORKER_INDEX, ids, partial_containment)
-
-
-def _assign(index: Index, id: str, representative: str, links: dict[tuple[str, str], Link],
-            drop_repeats: bool) -> Assignment:
-    dropped: tuple[int, ...] = ()
-    if id == representative:
-        if drop_repeats:
-            dropped = tuple(p for group in repeats(index.document(id), index.config).groups
-                            for p in group.paragraphs[1:])
-        return Assignment(id, id, True, "representative", dropped_paragraphs=tuple(sorted(dropped)))
-    link = links.get((id, representative))
-    if link is None and (representative, id) in links:  # each pair was verified once, in one direction
-        link = links[(representative, id)].flipped()
-    if link is None:
-        match = index.compare(id, representative)
-        link = Link(id, representative, match.kind, match.jaccard, match.query_in_match, match.match_in_query)
-    return Assignment(id, representative, False, link.kind, link.jaccard, link.a_in_b, link.b_in_a)
-
-
-def _date_key(value: Any) -> Any:
+def date_key(value: Any) -> str | None:
     """A sortable date: ISO and common wire formats parsed; other values kept as text."""
     if value is None or value == "":
         return None
@@ -204,3 +331,7 @@ def _date_key(value: Any) -> Any:
         except ValueError:
             continue
     return text
+
+
+__all__ = ["Assignment", "DedupResult", "DedupSummary", "POLICIES", "Policy", "PARTIAL", "PairScores", "dedup",
+           "date_key"]

@@ -22,6 +22,7 @@ Readers never block the writer (SQLite WAL; segment files are immutable).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -34,7 +35,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import xxhash
@@ -42,17 +43,19 @@ import xxhash
 from .config import Config
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
-from .fingerprint import Fingerprints, fingerprint_with_sets
+from .fingerprint import Fingerprints, fingerprint
 from .kernel import band_table_runs, count_equal, sorted_band_table
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
-from .storage import LruCache, ParagraphArrays, StoredDocument, lsh_params
+from .storage import DocumentShingles, LruCache, StoredColumns, StoredDocument, columns_of, entries_of, lsh_params
 
 log = logging.getLogger(__name__)
 
 #: 2: band tables as one sorted array of band-tagged keys; per-document sizes and article signatures.
 #: 3: paragraph digests are shingles.form_digests of the matching form (were xxh3-64); band tables
 #:    hold 32-bit keys, band after band, each band as wide as the table's rows (no band tag).
-FORMAT_VERSION = 3
+#: 4: an index without texts keeps each document's shingle sequence (exact verification), not
+#:    its paragraph signatures.
+FORMAT_VERSION = 4
 DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4
@@ -100,12 +103,14 @@ class DiskStorage:
         self._db.execute("pragma journal_mode=wal")
         self._db.execute("pragma synchronous=full")
         self.config, self.keep_text = self._open_meta(config, keep_text)
+        self.needs_shingles = not self.keep_text
         (self._pb, self._pr), (self._ab, self._ar) = lsh_params(self.config)
         self._generation = -1
         self._segments: list[_Segment] = []
         self._removed = np.zeros(0, np.int64)
-        self._paragraph_cache: LruCache[int, ParagraphArrays] = LruCache(4096)
-        self._fingerprint_cache: LruCache[int, tuple[ParagraphArrays, np.ndarray, np.ndarray]] = LruCache(4096)
+        # Numbers are never reused, so a cached document stays right for as long as it exists.
+        self._columns_cache: LruCache[int, DocumentShingles] = LruCache(_COLUMNS_CACHE)
+        self._reading = False
         if writable:
             self._remove_orphans()
         self.refresh()
@@ -167,24 +172,29 @@ class DiskStorage:
 
     def refresh(self) -> None:
         """Load the segment list if another process committed since we last looked."""
+        for attempt in range(5):
+            with self._transaction(read_only=True):
+                try:
+                    self._refresh_in_transaction()
+                    return
+                except _SegmentGone:
+                    if attempt == 4:
+                        raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
+
+    def _refresh_in_transaction(self) -> None:
+        """Inside a read transaction: make the loaded segments those of its snapshot."""
         generation = int(self._meta("generation"))
         if generation == self._generation:
             return
-        for attempt in range(3):
-            with self._transaction(read_only=True):
-                generation = int(self._meta("generation"))
-                listed = self._db.execute("select name, checksums from segments order by name").fetchall()
-                removed = [n for (n,) in self._db.execute("select number from removed")]
-            try:
-                self._segments = [self._load_segment(name, json.loads(sums)) for name, sums in listed]
-                break
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
+        listed = self._db.execute("select name, checksums from segments order by name").fetchall()
+        removed = [n for (n,) in self._db.execute("select number from removed")]
+        try:
+            segments = [self._load_segment(name, json.loads(sums)) for name, sums in listed]
+        except FileNotFoundError:
+            raise _SegmentGone() from None
+        self._segments = segments
         self._removed = np.array(sorted(removed), dtype=np.int64)
         self._generation = generation
-        self._paragraph_cache.clear()
-        self._fingerprint_cache.clear()
 
     def _load_segment(self, name: str, checksums: dict[str, Any]) -> _Segment:
         arrays = {}
@@ -239,8 +249,12 @@ class DiskStorage:
             found.update(row[0] for row in self._db.execute(f"select id from documents where id in ({marks})", chunk))
         return found
 
-    def add(self, documents: Sequence[Document], fingerprints: Fingerprints) -> np.ndarray:
+    def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
+            replacing: Sequence[int] = ()) -> np.ndarray:
+        """Insert a batch, and remove the ``replacing`` numbers, in one transaction."""
         self._require_writable()
+        if not self.keep_text and fingerprints.shingles is None:
+            raise ValueError("an index without texts keeps shingles: fingerprint(..., shingles=True)")
         first = int(self._meta("next_number"))
         if first + len(documents) >= 2**31:
             raise IndexFormatError(f"{self.path}: more than 2^31 documents ever added; rebuild the index")
@@ -254,9 +268,13 @@ class DiskStorage:
             arrays = _segment_arrays(fingerprints, numbers, self._ab, self._ar, self._pb, self._pr, self.config)
             checksums = self._write_segment(name, arrays)
             compressed = [blob for job in jobs for blob in job.result()] if self.keep_text else [None] * len(documents)
-        rows = [self._document_row(int(n), doc, fingerprints, i, compressed[i])
+        ends = np.concatenate(([0], np.cumsum(fingerprints.paragraph_sizes)))
+        rows = [self._document_row(int(n), doc, fingerprints, i, compressed[i], ends)
                 for i, (n, doc) in enumerate(zip(numbers, documents))]
+        gone = [(int(n),) for n in replacing]
         with self._transaction():
+            self._db.executemany("delete from documents where number = ?", gone)
+            self._db.executemany("insert or ignore into removed values (?)", gone)
             self._db.executemany("insert into documents values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self._db.execute("insert into segments values (?, ?, ?)", (name, len(documents), json.dumps(checksums)))
             self._bump(next_number=first + len(documents), next_segment=int(name[4:]) + 1)
@@ -265,37 +283,58 @@ class DiskStorage:
         return numbers
 
     def _document_row(self, number: int, doc: Document, prints: Fingerprints, row: int,
-                      text: bytes | None) -> tuple[Any, ...]:
+                      text: bytes | None, ends: np.ndarray) -> tuple[Any, ...]:
         rows = prints.paragraph_rows(row)
-        paragraphs = None if self.keep_text else _pack_paragraphs(prints, rows)
+        packed = None if self.keep_text else _pack_shingles(prints, rows, ends)
         digest = prints.doc_digests[row].astype("<u8").tobytes()
         return (number, doc.id, json.dumps(doc.metadata, ensure_ascii=False, default=str), text,
-                prints.paragraph_spans[rows].astype("<i8").tobytes(), digest, int(prints.doc_sizes[row]), paragraphs)
+                prints.paragraph_spans[rows].astype("<i8").tobytes(), digest, int(prints.doc_sizes[row]), packed)
 
-    def remove(self, number: int) -> None:
+    def remove(self, numbers: Sequence[int]) -> None:
         self._require_writable()
+        gone = [(int(n),) for n in numbers]
+        if not gone:
+            return
         with self._transaction():
-            self._db.execute("delete from documents where number = ?", (number,))
-            self._db.execute("insert or ignore into removed values (?)", (number,))
+            self._db.executemany("delete from documents where number = ?", gone)
+            self._db.executemany("insert or ignore into removed values (?)", gone)
             self._bump()
         self.refresh()
 
     def document(self, number: int) -> StoredDocument:
         row = self._db.execute("select id, metadata, text, spans, digest, size from documents where number = ?",
-                               (number,)).fetchone()
+                               (int(number),)).fetchone()
         if row is None:
             raise KeyError(number)
         id, metadata, text, spans, digest, size = row
         words = np.frombuffer(digest, dtype="<u8")
-        count = len(spans) // 16
-        return StoredDocument(number, id, None if text is None else zlib.decompress(text).decode("utf-8", "surrogatepass"),
-                              json.loads(metadata), slice(0, count), (int(words[0]), int(words[1])), int(size))
+        return StoredDocument(int(number), id,
+                              None if text is None else zlib.decompress(text).decode("utf-8", "surrogatepass"),
+                              json.loads(metadata), np.frombuffer(spans, dtype="<i8").reshape(-1, 2).astype(np.int64),
+                              (int(words[0]), int(words[1])), int(size))
 
-    def paragraph_spans(self, number: int) -> np.ndarray:
-        row = self._db.execute("select spans from documents where number = ?", (number,)).fetchone()
-        if row is None:
-            raise KeyError(number)
-        return np.frombuffer(row[0], dtype="<i8").reshape(-1, 2).astype(np.int64)
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read transaction: every call inside sees one committed state of the index, also
+        while another process removes and adds documents."""
+        if self._reading:
+            yield
+            return
+        for attempt in range(5):
+            self._db.execute("begin")
+            try:
+                self._refresh_in_transaction()
+                break
+            except _SegmentGone:
+                self._db.execute("rollback")
+                if attempt == 4:
+                    raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
+        self._reading = True
+        try:
+            yield
+        finally:
+            self._reading = False
+            self._db.execute("commit")
 
     def article_signature(self, number: int) -> np.ndarray:
         signatures, _ = self.article_summaries(np.array([number], dtype=np.int64))
@@ -314,48 +353,49 @@ class DiskStorage:
             raise KeyError(int(numbers[np.argmax(sizes < 0)]))
         return signatures, sizes
 
-    def paragraphs(self, number: int) -> ParagraphArrays:
-        return self._paragraph_cache.get(number, self._paragraphs_of)
+    def columns(self, numbers: np.ndarray) -> StoredColumns:
+        """Verification columns of stored documents: shingles re-computed from the stored texts
+        (or read from the stored shingles of an index without texts), cached."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        entries: dict[int, DocumentShingles] = {}
+        missing = []
+        for number in numbers.tolist():
+            entry = self._columns_cache.peek(number)
+            if entry is None:
+                missing.append(number)
+            else:
+                entries[number] = entry
+        for number, entry in self._load_columns(missing).items():
+            self._columns_cache.put(number, entry)
+            entries[number] = entry
+        return columns_of(numbers, [entries[n] for n in numbers.tolist()])
 
-    def _paragraphs_of(self, number: int) -> ParagraphArrays:
-        row = self._db.execute("select id, text, spans, paragraphs from documents where number = ?",
-                               (number,)).fetchone()
-        if row is None:
-            raise KeyError(number)
-        id, text, spans_blob, packed = row
-        spans = np.frombuffer(spans_blob, dtype="<i8").reshape(-1, 2).astype(np.int64)
-        if packed is not None:
-            return _unpack_paragraphs(packed, spans, self.config.num_perm)
-        return self._refingerprint(number)[0]
-
-    def shingle_set(self, number: int) -> np.ndarray:
-        """Sorted distinct shingle hashes of a stored document (from its text; cached)."""
-        return self._refingerprint(number)[2]
-
-    def _refingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray, np.ndarray]:
-        """Paragraph and article fingerprints recomputed from the stored text (cached).
-
-        Indexes that keep the text store no signatures for verification: the text,
-        compressed, is smaller than its paragraph signatures, and fingerprinting one
-        candidate costs well under a millisecond.
-        """
-        return self._fingerprint_cache.get(number, self._compute_fingerprint)
-
-    def _compute_fingerprint(self, number: int) -> tuple[ParagraphArrays, np.ndarray, np.ndarray]:
-        row = self._db.execute("select id, text, spans from documents where number = ?", (number,)).fetchone()
-        if row is None:
-            raise KeyError(number)
-        id, text, spans_blob = row
-        spans = np.frombuffer(spans_blob, dtype="<i8").reshape(-1, 2)
-        document = Document(id, zlib.decompress(text).decode("utf-8", "surrogatepass"),
-                            tuple((int(s), int(e)) for s, e in spans))
-        prints, sets = fingerprint_with_sets([document], self.config)
-        paragraphs = ParagraphArrays(prints.paragraph_signatures, prints.paragraph_sizes, prints.paragraph_words,
-                                     prints.paragraph_spans, prints.paragraph_digests)
-        return paragraphs, prints.doc_signatures[0], sets[0]
+    def _load_columns(self, numbers: list[int]) -> dict[int, DocumentShingles]:
+        out: dict[int, DocumentShingles] = {}
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"select number, id, text, spans, paragraphs, digest from documents "
+                                    f"where number in ({marks})", chunk).fetchall()
+            found = {int(r[0]) for r in rows}
+            lost = [n for n in chunk if n not in found]
+            if lost:
+                raise KeyError(lost[0])
+            if self.keep_text:
+                documents = [Document(id, zlib.decompress(text).decode("utf-8", "surrogatepass"),
+                                      tuple(map(tuple, np.frombuffer(spans, dtype="<i8").reshape(-1, 2).tolist())))
+                             for _, id, text, spans, _, _ in rows]
+                for (number, *_), entry in zip(rows, entries_of(fingerprint(documents, self.config, shingles=True))):
+                    out[int(number)] = entry
+            else:
+                for number, _, _, spans, packed, digest in rows:
+                    out[int(number)] = _unpack_shingles(packed, np.frombuffer(spans, dtype="<i8").reshape(-1, 2),
+                                                        np.frombuffer(digest, dtype="<u8"))
+        return out
 
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.refresh()
+        if not self._reading:
+            self.refresh()
         keys = fold32(band_keys(signatures, self._ab, self._ar))
         return self._candidates(keys, "article")
 
@@ -477,6 +517,12 @@ class _Transaction:
 
 #: Threads compressing a batch's texts beside the main thread.
 _COMPRESS_THREADS = 2
+#: Stored documents whose verification columns are kept in memory.
+_COLUMNS_CACHE = 8192
+
+
+class _SegmentGone(Exception):
+    """A segment listed by the snapshot was deleted by a later merge: take a newer snapshot."""
 
 
 def _compress_texts(texts: list[str]) -> list[bytes]:
@@ -621,21 +667,27 @@ def _check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: i
                                    f"{arrays[f'{level}_items'].dtype}; expected uint32, int32")
 
 
-def _pack_paragraphs(prints: Fingerprints, rows: slice) -> bytes:
-    """Paragraph fingerprints of one document, for indexes that keep no text (little-endian arrays)."""
+def _pack_shingles(prints: Fingerprints, rows: slice, ends: np.ndarray) -> bytes:
+    """One document's verification columns, for indexes that keep no text (little-endian arrays)."""
+    shingles = prints.shingles[int(ends[rows.start]):int(ends[rows.stop])]  # type: ignore[index]
     return b"".join([prints.paragraph_sizes[rows].astype("<i4").tobytes(),
                      prints.paragraph_words[rows].astype("<i4").tobytes(),
                      prints.paragraph_digests[rows].astype("<u8").tobytes(),
-                     prints.paragraph_signatures[rows].astype("<u4").tobytes()])
+                     shingles.astype("<u4").tobytes()])
 
 
-def _unpack_paragraphs(packed: bytes, spans: np.ndarray, num_perm: int) -> ParagraphArrays:
+def _unpack_shingles(packed: bytes, spans: np.ndarray, digest: np.ndarray) -> DocumentShingles:
     n = len(spans)
+    if len(packed) < 16 * n:
+        raise IndexFormatError("stored shingles are shorter than their paragraph list; the index is damaged")
     sizes = np.frombuffer(packed, "<i4", n, 0).astype(np.int64)
     words = np.frombuffer(packed, "<i4", n, 4 * n).astype(np.int64)
     digests = np.frombuffer(packed, "<u8", n, 8 * n).astype(np.uint64)
-    signatures = np.frombuffer(packed, "<u4", n * num_perm, 16 * n).reshape(n, num_perm).astype(np.uint32)
-    return ParagraphArrays(signatures, sizes, words, spans, digests)
+    count = (len(packed) - 16 * n) // 4
+    if count != int(sizes.sum()) or (sizes < 0).any():
+        raise IndexFormatError("stored shingles do not match their paragraph sizes; the index is damaged")
+    hashes = np.frombuffer(packed, "<u4", count, 16 * n).astype(np.uint32)
+    return DocumentShingles(hashes, sizes, words, digests, spans.astype(np.int64), (int(digest[0]), int(digest[1])))
 
 
 def _tier(documents: int) -> int:

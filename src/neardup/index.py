@@ -1,11 +1,12 @@
 """The index: add documents, then ask where else a story appears, whole or in part.
 
-Candidates come from two LSH tables, one over article signatures and one over
-paragraph signatures, so a copy is found whether it is whole, cut short,
-embedded in a longer page, or only reuses some paragraphs. Every candidate is
-then verified: full-signature Jaccard, containment both ways from the
-paragraph signatures, and the exact Jaccard of the shingle sets where the text
-is at hand. Nothing below the thresholds asked for is returned.
+Candidates come from two LSH tables, one over article signatures and one over the signatures
+of body paragraphs, so a copy is found whether it is whole, cut short, embedded in a longer
+page, or only reuses some paragraphs. Every candidate is then verified exactly
+(:mod:`neardup.verify`: Jaccard, containment both ways, coverage, from the shingle sequences)
+and its evidence collected (:mod:`neardup.evidence`). Nothing below the thresholds asked for is
+returned, and a whole batch of queries is answered with one look-up per table and one
+verification pass.
 """
 
 from __future__ import annotations
@@ -13,28 +14,32 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from .arrays import sorted_unique
+from .boilerplate import paragraph_weights
 from .config import Config
 from .document import Document, as_document
-from .errors import ConfigError
-from .evidence import KIND_ORDER, Match, Side, boilerplate_weights, compare, decide_kind
-from .fingerprint import Fingerprints, fingerprint, fingerprint_stream, fingerprint_with_sets
+from .errors import ConfigError, InputError
+from .evidence import KIND_ORDER, Match, shared_paragraphs
+from .fingerprint import Fingerprints, fingerprint, fingerprint_stream
 from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
-from .storage import LruCache, MemoryStorage, ParagraphArrays, Storage, StoredDocument
+from .storage import MemoryStorage, Storage, StoredColumns, StoredDocument
+from .verify import KIND_NAMES, NONE, PairScores, ShingleColumns, kinds, verify_pairs
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 OnDuplicate = Literal["skip", "replace", "error"]
+ON_DUPLICATE = ("skip", "replace", "error")
 #: Skipped ids listed in an AddReport (re-running a large ingest skips every document).
 _SKIPPED_IDS_KEPT = 1000
-#: Shingle sets of indexed documents kept for exact Jaccard (a few MB).
-_SHINGLE_CACHE = 4096
 #: Share of ``min_containment`` the unweighted estimate must reach for a candidate to be verified.
 _PREFILTER = 0.5
+#: Paragraphs weighing less than this (boilerplate) propose no candidates.
+_SEARCHABLE_WEIGHT = 0.5
 DocumentLike = Document | str | Sequence[str]
 
 
@@ -59,15 +64,20 @@ class AddReport:
         self.skipped.update(other.skipped)
         self.skipped_ids.extend(other.skipped_ids[: max(0, _SKIPPED_IDS_KEPT - len(self.skipped_ids))])
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "replaced": self.replaced, "skipped": sum(self.skipped.values()),
+                "skipped_reasons": dict(self.skipped)}
+
 
 class Index:
     """Documents fingerprinted at paragraph and article level, searchable by LSH."""
 
     def __init__(self, config: Config | None = None, *, storage: Storage | None = None) -> None:
+        if config is not None and not isinstance(config, Config):
+            raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
         self.config = config or (storage.config if storage is not None else Config())
         self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
         self.config.check_compatible(self.storage.config)
-        self._shingle_cache: LruCache[int, np.ndarray] = LruCache(_SHINGLE_CACHE)
 
     @classmethod
     def open(cls, path: str, config: Config | None = None, *, writable: bool = False, keep_text: bool = True,
@@ -86,9 +96,7 @@ class Index:
 
     def close(self) -> None:
         """Release files and the write lock of a persistent index."""
-        close = getattr(self.storage, "close", None)
-        if close is not None:
-            close()
+        self.storage.close()
 
     def __enter__(self) -> "Index":
         return self
@@ -102,48 +110,59 @@ class Index:
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and self.storage.number_of(id) is not None
 
-    def add(self, documents: Iterable[Document], *, batch_size: int = 2000, on_duplicate: OnDuplicate = "skip",
-            workers: int = 1, on_batch: Callable[[AddReport], None] | None = None) -> AddReport:
+    # -- adding --------------------------------------------------------------------------------
+
+    def add(self, documents: Iterable[Document | Mapping[str, Any]], *, batch_size: int = 2000,
+            on_duplicate: OnDuplicate = "skip", workers: int = 1,
+            on_batch: Callable[[AddReport], None] | None = None) -> AddReport:
         """Fingerprint and insert documents, a batch at a time.
 
-        A document whose id is already indexed (or repeated in the input) is
-        skipped by default — so re-running an interrupted ingest resumes it;
-        ``on_duplicate="replace"`` replaces the stored one and ``"error"`` raises.
-        Documents without a single word are skipped as ``"no words"``. With
-        ``workers > 1`` batches are fingerprinted in that many processes, with at
-        most two batches per worker in flight, so memory stays bounded.
+        A document is a :class:`Document` or a mapping with ``id`` and ``text`` (a string or a
+        list of paragraphs; other keys become metadata). A document whose id is already
+        indexed (or repeated in the input) is skipped by default — so re-running an
+        interrupted ingest resumes it; ``on_duplicate="replace"`` replaces the stored one
+        (atomically, with the batch) and ``"error"`` raises. Documents without a single word
+        are skipped as ``"no words"``. Batches are fingerprinted on ``workers`` threads.
         """
+        if on_duplicate not in ON_DUPLICATE:
+            raise ConfigError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         report = AddReport()
-        for batch, prints in fingerprint_stream(batched(documents, batch_size), self.config, workers):
-            batch_report = self._add_batch(batch, on_duplicate, prints)
+        shingles = self.storage.needs_shingles
+        stream = fingerprint_stream(batched(map(_as_document, documents), batch_size), self.config, workers,
+                                    shingles=shingles)
+        for batch, prints in stream:
+            batch_report = self.add_fingerprinted(batch, prints, on_duplicate=on_duplicate)
             report.merge(batch_report)
             if on_batch is not None:
                 on_batch(batch_report)
         return report
 
-    def _add_batch(self, batch: list[Document], on_duplicate: OnDuplicate,
-                   prints: Fingerprints | None = None) -> AddReport:
-        report, rows, seen = AddReport(), [], set()
+    def add_fingerprinted(self, batch: Sequence[Document], prints: Fingerprints, *,
+                          on_duplicate: OnDuplicate = "skip") -> AddReport:
+        """Insert one batch whose fingerprints are already computed (as :meth:`add` does)."""
+        report, rows, seen, replacing = AddReport(), [], set(), []
         indexed = self.storage.present([document.id for document in batch])
         for row, document in enumerate(batch):
+            if prints.doc_sizes[row] == 0:
+                report.skip(document.id, "no words")  # never replaces what is stored
+                continue
             if document.id in seen or document.id in indexed:
                 if on_duplicate == "error":
                     raise ConfigError(f"duplicate id {document.id!r}")
                 if on_duplicate == "skip" or document.id in seen:
                     report.skip(document.id, "duplicate id")
                     continue
-                self.storage.remove(self.storage.number_of(document.id))  # type: ignore[arg-type]
-                report.replaced += 1
+                number = self.storage.number_of(document.id)
+                if number is not None:
+                    replacing.append(number)
             seen.add(document.id)
             rows.append(row)
-        accepted = [batch[row] for row in rows]
-        prints = _select(prints, rows) if prints is not None else fingerprint(accepted, self.config)
-        keep = [row for row in range(len(accepted)) if prints.doc_sizes[row] > 0]
-        for row in sorted(set(range(len(accepted))) - set(keep)):
-            report.skip(accepted[row].id, "no words")
-        if keep:
-            self.storage.add([accepted[row] for row in keep], _select(prints, keep))
-        report.added = len(keep) - report.replaced
+        if rows:
+            self.storage.add([batch[row] for row in rows], prints.select(rows), replacing=replacing)
+        report.replaced = len(replacing)
+        report.added = len(rows) - len(replacing)
         return report
 
     def remove(self, id: str) -> bool:
@@ -151,195 +170,203 @@ class Index:
         number = self.storage.number_of(id)
         if number is None:
             return False
-        self.storage.remove(number)
+        self.storage.remove([number])
         return True
 
+    # -- reading -------------------------------------------------------------------------------
+
     def get(self, id: str) -> StoredDocument:
-        number = self.storage.number_of(id)
+        """What the index keeps of ``id`` (KeyError if it is not indexed)."""
+        number = self.storage.number_of(_checked_id(id))
         if number is None:
             raise KeyError(id)
         return self.storage.document(number)
 
-    def signature(self, id: str) -> "object":
+    def document(self, id: str) -> Document:
+        """An indexed document, rebuilt from the stored text and paragraph spans."""
+        stored = self.get(id)
+        if stored.text is None:
+            raise ConfigError(f"{id!r}: this index keeps no texts")
+        spans = tuple((int(s), int(e)) for s, e in stored.spans)
+        return Document(stored.id, stored.text, spans, stored.metadata)
+
+    def signature(self, id: str) -> Any:
         """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
-        number = self.storage.number_of(id)
+        number = self.storage.number_of(_checked_id(id))
         if number is None:
             raise KeyError(id)
         return to_lean_minhash(self.storage.article_signature(number), self.config.seed)
 
-    def query(self, document: DocumentLike, *, threshold: float | None = None,
-              min_containment: float | None = None, top: int | None = None) -> list[Match]:
-        """The indexed documents holding the text of ``document``, best first."""
-        return self.query_many([as_document(document)], threshold=threshold,
-                               min_containment=min_containment, top=top)[0]
-
-    def query_many(self, documents: Sequence[Document], *, threshold: float | None = None,
-                   min_containment: float | None = None, top: int | None = None,
-                   candidate_filter: Callable[[int, int], bool] | None = None) -> list[list[Match]]:
-        """Run many queries as one batch: one fingerprint pass, one LSH look-up per table.
-
-        ``candidate_filter(row, number)`` may skip candidates before verification
-        (dedup verifies each pair once, from the document with the smaller number).
-        """
-        config = self.config.with_options(threshold=threshold, min_containment=min_containment)
-        prints, sets = fingerprint_with_sets(documents, config)
-        frequencies = self.storage.paragraph_frequencies(prints.paragraph_digests)  # one look-up per batch
-        sides = [self._side_of(prints, row, config, frequencies[prints.paragraph_rows(row)])
-                 for row in range(len(documents))]
-        candidates = self._candidates(prints, np.concatenate([side.paragraph_weights for side in sides]
-                                                             ) if sides else np.zeros(0))
-        results = []
-        for row, document in enumerate(documents):
-            query = _Query(document, sides[row], sets[row])
-            numbers = sorted(candidates.get(row, ()))
-            if candidate_filter is not None:
-                numbers = [n for n in numbers if candidate_filter(row, n)]
-            numbers = self._worth_verifying(prints, row, numbers, config)
-            matches = [m for number in numbers if (m := self._verify(query, number, config)) is not None]
-            matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
-            results.append(matches[:top] if top else matches)
-        return results
-
     def similar_to_signature(self, sketch: object) -> list[str]:
         """Ids whose article signature shares an LSH band with a datasketch MinHash."""
         values = from_lean_minhash(sketch, self.config.num_perm, self.config.seed)
-        _, numbers = self.storage.article_candidates(values[None, :])
-        return [self.storage.document(int(n)).id for n in numbers]
+        with self.storage.reading():
+            _, numbers = self.storage.article_candidates(values[None, :])
+            return [self.storage.document(int(n)).id for n in numbers]
 
-    def _candidates(self, prints: Fingerprints, weights: np.ndarray) -> dict[int, set[int]]:
-        """Candidate documents per query: article bands, and bands of paragraphs that are
+    # -- querying ------------------------------------------------------------------------------
+
+    def query(self, document: DocumentLike, *, threshold: float | None = None,
+              min_containment: float | None = None, top: int | None = None) -> list[Match]:
+        """The indexed documents holding the text of ``document``, best first."""
+        return self.query_many([_query_document(document)], threshold=threshold,
+                               min_containment=min_containment, top=top)[0]
+
+    def query_many(self, documents: Sequence[DocumentLike], *, threshold: float | None = None,
+                   min_containment: float | None = None, top: int | None = None,
+                   exclude_self: bool = False) -> list[list[Match]]:
+        """Run many queries as one batch: one fingerprint pass, one look-up per table, one
+        verification pass. ``exclude_self`` leaves out an indexed document whose id is the
+        query's (to ask "where else does this indexed story appear?")."""
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+            raise ConfigError(f"top must be a positive integer, got {top!r}")
+        config = self.config.with_options(threshold=threshold, min_containment=min_containment)
+        queries = [_query_document(document) for document in documents]
+        prints = fingerprint(queries, config, shingles=True)
+        with self.storage.reading():
+            weights = paragraph_weights(self.storage.paragraph_frequencies(prints.paragraph_digests),
+                                        prints.paragraph_words, prints.doc_offsets, config)
+            rows, numbers = self._candidates(prints, weights)
+            rows, numbers = self._worth_verifying(prints, rows, numbers, config)
+            if exclude_self and len(rows):
+                own = np.array([self.storage.number_of(q.id) for q in queries], dtype=object)
+                own = np.array([-1 if n is None else n for n in own], dtype=np.int64)
+                keep = numbers != own[rows]
+                rows, numbers = rows[keep], numbers[keep]
+            return self._verified(queries, prints, weights, rows, numbers, config, top)
+
+    def _candidates(self, prints: Fingerprints, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query row, number) pairs from article bands, and from bands of paragraphs that are
         neither short nor boilerplate (a footer would make every page of its site a candidate)."""
-        found: dict[int, set[int]] = {}
         rows, numbers = self.storage.article_candidates(prints.doc_signatures)
-        searchable = np.flatnonzero((prints.paragraph_sizes > 0) & (weights >= 0.5)
+        searchable = np.flatnonzero((prints.paragraph_sizes > 0) & (weights >= _SEARCHABLE_WEIGHT)
                                     & (prints.paragraph_words >= self.config.min_paragraph_words))
         par_rows, par_numbers = self.storage.paragraph_candidates(prints.paragraph_signatures[searchable])
-        owner = np.repeat(np.arange(len(prints)), np.diff(prints.doc_offsets))
-        all_rows = np.concatenate([rows, owner[searchable][par_rows]])
-        all_numbers = np.concatenate([numbers, par_numbers])
-        for row, number in zip(all_rows.tolist(), all_numbers.tolist()):
-            found.setdefault(row, set()).add(number)
-        return found
+        all_rows = np.concatenate([rows, prints.paragraph_owners[searchable][par_rows]]).astype(np.int64)
+        all_numbers = np.concatenate([numbers, par_numbers]).astype(np.int64)
+        if len(all_rows) == 0:
+            return all_rows, all_numbers
+        keys = sorted_unique(all_rows * (int(all_numbers.max()) + 1) + all_numbers)
+        width = int(all_numbers.max()) + 1
+        return keys // width, keys % width
 
-    def _worth_verifying(self, prints: Fingerprints, row: int, numbers: list[int], config: Config) -> list[int]:
+    def _worth_verifying(self, prints: Fingerprints, rows: np.ndarray, numbers: np.ndarray,
+                         config: Config) -> tuple[np.ndarray, np.ndarray]:
         """Drop candidates whose article signatures show too little overlap to reach any threshold.
 
-        From an upper confidence bound ``J+`` of the estimated article Jaccard and the
-        shingle counts, the shared shingles are at most about ``J+(a+b)/(1+J+)``; a
-        candidate is verified only if that is at least ``PREFILTER`` × ``min_containment``
-        of either document, or ``J`` is near the near-duplicate threshold. Boilerplate
-        discounts can raise the weighted containment above this unweighted bound, hence
-        the margin.
+        From an upper confidence bound ``J+`` of the estimated article Jaccard and the shingle
+        counts, the shared shingles are at most about ``J+(a+b)/(1+J+)``; a candidate is
+        verified only if that is at least ``PREFILTER`` × ``min_containment`` of either
+        document, or ``J`` is near the near-duplicate threshold. Boilerplate discounts can
+        raise the weighted containment above this unweighted bound, hence the margin.
         """
-        if len(numbers) < 2:
-            return numbers
-        candidates = np.array(numbers, dtype=np.int64)
-        signatures, sizes = self.storage.article_summaries(candidates)
-        jaccard = estimate_jaccard(signatures, prints.doc_signatures[row][None, :])
-        # an upper confidence bound: a small document inside a large one has a tiny, noisy J
+        if len(rows) == 0:
+            return rows, numbers
+        signatures, sizes = self.storage.article_summaries(numbers)
+        jaccard = estimate_jaccard(signatures, prints.doc_signatures[rows])
         perms = signatures.shape[1]
         upper = np.minimum(1.0, jaccard + 3.0 * np.sqrt(np.maximum(jaccard, 1.0 / perms) * (1 - jaccard) / perms))
-        own = float(prints.doc_sizes[row])
+        own = prints.doc_sizes[rows].astype(float)
         shared = upper * (own + sizes) / (1.0 + upper)
-        best = np.maximum(shared / max(own, 1.0), shared / np.maximum(sizes, 1))
-        keep = (best >= _PREFILTER * config.min_containment) | (jaccard >= config.threshold - 0.2)
-        return candidates[keep].tolist()
+        best = np.maximum(shared / np.maximum(own, 1.0), shared / np.maximum(sizes, 1))
+        keep = (best >= _PREFILTER * min(config.min_containment, config.partial_containment)) \
+            | (jaccard >= config.threshold - 0.2)
+        return rows[keep], numbers[keep]
 
-    def _stored_shingles(self, number: int, stored: StoredDocument, paragraphs: ParagraphArrays,
-                         config: Config) -> np.ndarray:
-        """The shingle set of an indexed document, cached: popular documents are candidates often."""
-        from_storage = getattr(self.storage, "shingle_set", None)
-        if from_storage is not None:
-            return from_storage(number)
-        spans = tuple((int(s), int(e)) for s, e in paragraphs.spans)
-        document = Document(stored.id, stored.text or "", spans)
-        return self._shingle_cache.get(number, lambda _: fingerprint_with_sets([document], config)[1][0])
+    def _verified(self, queries: list[Document], prints: Fingerprints, weights: np.ndarray, rows: np.ndarray,
+                  numbers: np.ndarray, config: Config, top: int | None) -> list[list[Match]]:
+        """Verify every (query row, number) pair at once and build the matches."""
+        results: list[list[Match]] = [[] for _ in queries]
+        if len(rows) == 0:
+            return results
+        distinct = sorted_unique(numbers)
+        stored = self.storage.columns(distinct)
+        columns = ShingleColumns.concatenate([prints.shingle_columns(weights), self._weighed(stored, config)])
+        local = np.searchsorted(distinct, numbers)
+        same = (prints.doc_digests[rows] == stored.doc_digests[local]).all(axis=1)
+        scores = verify_pairs(columns, rows, len(queries) + local, config.shingle_size, same)
+        codes = kinds(scores, config)
+        for k in np.flatnonzero(codes > NONE).tolist():
+            results[int(rows[k])].append(self._match(scores, k, codes[k], columns, prints, stored,
+                                                     int(local[k]), config))
+        for matches in results:
+            matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
+            if top is not None:
+                del matches[top:]
+        return results
 
-    def _side_of(self, prints: Fingerprints, row: int, config: Config,
-                 frequencies: np.ndarray | None = None) -> Side:
-        """A query's side of verification; ``frequencies``: its paragraphs' document frequencies
-        when the caller looked them up for a whole batch."""
-        rows = prints.paragraph_rows(row)
-        digest = prints.doc_digests[row]
-        if frequencies is None:
-            frequencies = self.storage.paragraph_frequencies(prints.paragraph_digests[rows])
-        weights = boilerplate_weights(frequencies, prints.paragraph_words[rows], config)
-        return Side(prints.doc_signatures[row], (int(digest[0]), int(digest[1])), prints.paragraph_signatures[rows],
-                    prints.paragraph_sizes[rows], prints.paragraph_words[rows], prints.paragraph_spans[rows], weights)
+    def _weighed(self, stored: StoredColumns, config: Config) -> ShingleColumns:
+        frequencies = self.storage.paragraph_frequencies(stored.paragraph_digests)
+        weights = paragraph_weights(frequencies, stored.shingles.para_words, stored.shingles.doc_offsets, config)
+        return stored.shingles.with_weights(weights)
+
+    def _match(self, scores: PairScores, k: int, code: int, columns: ShingleColumns, prints: Fingerprints,
+               stored: StoredColumns, local: int, config: Config) -> Match:
+        row, doc = int(scores.left[k]), int(scores.right[k])
+        number = int(stored.numbers[local])
+        document = self.storage.document(number)
+        first, last = int(stored.shingles.doc_offsets[local]), int(stored.shingles.doc_offsets[local + 1])
+        evidence = shared_paragraphs(columns, row, doc, prints.paragraph_spans[prints.paragraph_rows(row)],
+                                     stored.paragraph_spans[first:last], config)
+        return Match(document.id, KIND_NAMES[code], float(scores.jaccard[k]), "exact",  # type: ignore[arg-type]
+                     float(scores.left_in_right[k]), float(scores.right_in_left[k]), evidence, document.metadata)
 
     def compare(self, a: str, b: str, *, config: Config | None = None) -> Match:
         """How indexed document ``a`` relates to indexed document ``b`` (``b`` is the match).
 
-        Unlike :meth:`query` this always answers; kind ``"linked"`` means the pair is
-        below every threshold (two documents joined only through others).
-        """
+        Unlike :meth:`query` this always answers; kind ``"linked"`` means the pair is below
+        every threshold."""
         config = config or self.config
-        document = self.document(a)
-        prints, sets = fingerprint_with_sets([document], config)
-        number = self.storage.number_of(b)
-        if number is None:
-            raise KeyError(b)
-        match = self._verify(_Query(document, self._side_of(prints, 0, config), sets[0]), number, config,
-                             always=True)
-        assert match is not None  # always=True
-        return match
-
-    def document(self, id: str) -> Document:
-        """An indexed document, rebuilt from the stored text and paragraph spans."""
-        number = self.storage.number_of(id)
-        if number is None:
-            raise KeyError(id)
-        stored = self.storage.document(number)
-        if stored.text is None:
-            raise ConfigError(f"{id!r}: this index keeps no texts")
-        return Document(stored.id, stored.text, self._spans(number, stored), stored.metadata)
-
-    def _spans(self, number: int, stored: StoredDocument) -> tuple[tuple[int, int], ...]:
-        spans = getattr(self.storage, "paragraph_spans", None)
-        array = spans(number) if spans is not None else self.storage.paragraphs(number).spans
-        return tuple((int(s), int(e)) for s, e in array)
-
-    def _verify(self, query: "_Query", number: int, config: Config, always: bool = False) -> Match | None:
-        stored = self.storage.document(number)
-        if stored.id == query.document.id and not always:
-            return None
-        paragraphs = self.storage.paragraphs(number)
-        weights = boilerplate_weights(self.storage.paragraph_frequencies(paragraphs.digests), paragraphs.words, config)
-        other = Side(self.storage.article_signature(number), stored.digest, paragraphs.signatures,
-                     paragraphs.sizes, paragraphs.words, paragraphs.spans, weights)
-        comparison = compare(query.side, other, config)
-        jaccard, method = comparison.jaccard, "estimated"
-        if stored.text is not None:
-            jaccard, method = _exact_jaccard(query.shingle_set, self._stored_shingles(number, stored, paragraphs,
-                                                                                       config)), "exact"
-        kind = decide_kind(comparison, jaccard, config)
-        if kind is None:
-            if not always:
-                return None
-            kind = "linked"
-        return Match(stored.id, kind, jaccard, method, comparison.query_in_match,  # type: ignore[arg-type]
-                     comparison.match_in_query, comparison.shared, stored.metadata)
+        with self.storage.reading():
+            numbers = [self.storage.number_of(_checked_id(x)) for x in (a, b)]
+            if numbers[0] is None or numbers[1] is None:
+                raise KeyError(a if numbers[0] is None else b)
+            stored = self.storage.columns(np.array(numbers, dtype=np.int64))
+            columns = self._weighed(stored, config)
+            same = np.array([bool((stored.doc_digests[0] == stored.doc_digests[1]).all())])
+            scores = verify_pairs(columns, np.array([0]), np.array([1]), config.shingle_size, same)
+            code = int(kinds(scores, config)[0])
+            document = self.storage.document(numbers[1])
+            spans = stored.paragraph_spans
+            split = int(stored.shingles.doc_offsets[1])
+            evidence = shared_paragraphs(columns, 0, 1, spans[:split], spans[split:], config)
+        kind = KIND_NAMES.get(code, "linked")
+        return Match(document.id, kind, float(scores.jaccard[0]), "exact",  # type: ignore[arg-type]
+                     float(scores.left_in_right[0]), float(scores.right_in_left[0]), evidence, document.metadata)
 
 
+def _checked_id(id: object) -> str:
+    if not isinstance(id, str):
+        raise InputError(f"an id must be a string, got {type(id).__name__}")
+    return id
 
 
-@dataclass(frozen=True)
-class _Query:
-    """One query document, its side of verification and its sorted distinct shingle hashes
-    (from the same fingerprint pass)."""
+def _query_document(value: object) -> Document:
+    """A query: a Document, a text, or a list of paragraphs (anything else is an InputError)."""
+    if isinstance(value, Document):
+        return value
+    if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value)):
+        return as_document(value)  # type: ignore[arg-type]
+    raise InputError(f"a query must be a Document, a text or a list of paragraphs, got {type(value).__name__}")
 
-    document: Document
-    side: Side
-    shingle_set: np.ndarray
 
-
-def _exact_jaccard(left: np.ndarray, right: np.ndarray) -> float:
-    """|A ∩ B| / |A ∪ B| of two sorted sets of distinct shingle hashes."""
-    if len(left) == 0 or len(right) == 0:
-        return 0.0
-    where = np.minimum(np.searchsorted(right, left), len(right) - 1)
-    shared = int((right[where] == left).sum())
-    return shared / (len(left) + len(right) - shared)
+def _as_document(value: object) -> Document:
+    """What :meth:`Index.add` accepts: a Document, or a mapping with ``id`` and ``text``."""
+    if isinstance(value, Document):
+        return value
+    if isinstance(value, Mapping):
+        if "id" not in value or "text" not in value:
+            raise InputError("a document given as a mapping needs 'id' and 'text'")
+        id, text = value["id"], value["text"]
+        if isinstance(id, bool) or not isinstance(id, (str, int)) or str(id) == "":
+            raise InputError(f"document id must be a non-empty string or integer, got {id!r}")
+        metadata = {k: v for k, v in value.items() if k not in ("id", "text")}
+        if isinstance(text, str):
+            return Document.from_text(str(id), text, metadata)
+        if isinstance(text, (list, tuple)):
+            return Document.from_paragraphs(str(id), list(text), metadata)
+        raise InputError(f"document {id!r}: text must be a string or a list of paragraphs")
+    raise InputError(f"Index.add takes Documents or mappings with 'id' and 'text', got {type(value).__name__}")
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -352,19 +379,3 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
-
-
-def _select(prints: Fingerprints, rows: list[int]) -> Fingerprints:
-    if len(rows) == len(prints):
-        return prints
-    if not rows:
-        return fingerprint([], Config(num_perm=prints.doc_signatures.shape[1]))
-    paragraph_rows = np.concatenate([np.arange(prints.doc_offsets[r], prints.doc_offsets[r + 1]) for r in rows]
-                                    ).astype(np.int64)
-    counts = np.diff(prints.doc_offsets)[rows]
-    return Fingerprints(np.concatenate(([0], np.cumsum(counts))), prints.paragraph_spans[paragraph_rows],
-                        prints.paragraph_words[paragraph_rows], prints.paragraph_sizes[paragraph_rows],
-                        prints.paragraph_digests[paragraph_rows], prints.paragraph_signatures[paragraph_rows],
-                        prints.doc_sizes[rows], prints.doc_digests[rows], prints.doc_signatures[rows])
-
-

@@ -22,13 +22,18 @@ import numpy as np
 
 from .config import Config
 from .document import Document, as_document
-from .evidence import PARAGRAPH_CONTAINMENT, paragraph_jaccard, shared_shingles
+from .evidence import PARAGRAPH_CONTAINMENT
 from .fingerprint import Fingerprints, fingerprint
 from .lsh import BandTable
 from .normalize import normalize
 from .shingles import ngram_hashes, token_hashes
+from .signatures import estimate_jaccard
 from .storage import lsh_params
 
+#: Paragraph Jaccard estimates below this are chance agreement, not shared text.
+NOISE_FLOOR = 0.1
+#: Paragraph pairs compared per chunk (bounds the temporary boolean array).
+_PAIR_CHUNK = 1 << 18
 #: Above this many paragraphs, candidate pairs come from LSH instead of all pairs.
 _ALL_PAIRS_LIMIT = 2000
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
@@ -233,3 +238,21 @@ def _duplicate_ngram_share(tokens: np.ndarray, lengths: np.ndarray, n: int, tota
     np.add.at(cover, repeat + n, -1)
     covered = np.cumsum(cover)[:-1] > 0
     return float(lengths[covered].sum() / total)
+
+
+def paragraph_jaccard(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard of every paragraph signature of ``left`` with every one of ``right``."""
+    out = np.zeros((len(left), len(right)))
+    if len(left) == 0 or len(right) == 0:
+        return out
+    step = max(1, _PAIR_CHUNK // max(1, len(right)))
+    for lo in range(0, len(left), step):
+        out[lo:lo + step] = estimate_jaccard(left[lo:lo + step, None, :], right[None, :, :])
+    return out
+
+
+def shared_shingles(jaccard: np.ndarray, left_sizes: np.ndarray, right_sizes: np.ndarray) -> np.ndarray:
+    """Estimated shingles two paragraphs have in common: ``J (a + b) / (1 + J)`` (0 below the noise floor)."""
+    sums = left_sizes[:, None].astype(float) + right_sizes[None, :].astype(float)
+    shared = np.where(jaccard >= NOISE_FLOOR, jaccard * sums / (1.0 + jaccard), 0.0)
+    return np.minimum(shared, np.minimum(left_sizes[:, None], right_sizes[None, :]))

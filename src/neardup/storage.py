@@ -1,15 +1,17 @@
-"""Where an index keeps documents, signatures and band tables.
+"""Where an index keeps documents, signatures, shingles and band tables.
 
-:class:`Storage` is the narrow interface the index talks to; the in-memory
-:class:`MemoryStorage` implements it for corpora that fit in RAM and for
-tests. A persistent backend implements the same methods.
+:class:`Storage` states everything :class:`~neardup.index.Index` uses of a backend — nothing is
+probed for with ``getattr``. :class:`MemoryStorage` implements it in RAM (for corpora that fit,
+and for tests); :class:`~neardup.diskstore.DiskStorage` on disk. One conformance suite
+(``tests/test_storage.py``) runs against both.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterator, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -17,6 +19,7 @@ from .config import Config
 from .document import Document
 from .fingerprint import Fingerprints
 from .lsh import BandTable, optimal_bands
+from .verify import ShingleColumns
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -30,39 +33,51 @@ class StoredDocument:
     id: str
     text: str | None
     metadata: dict[str, Any]
-    paragraphs: slice
+    spans: np.ndarray          # int64 (paragraphs, 2): paragraph spans of the text
     digest: tuple[int, int]
     size: int
 
 
 @dataclass(frozen=True)
-class ParagraphArrays:
-    """The paragraph fingerprints of one stored document."""
+class StoredColumns:
+    """What verification reads of some stored documents, in the order they were asked for."""
 
-    signatures: np.ndarray
-    sizes: np.ndarray
-    words: np.ndarray
-    spans: np.ndarray
-    digests: np.ndarray
+    numbers: np.ndarray
+    shingles: ShingleColumns       # weights 1: the index weighs them with current frequencies
+    paragraph_digests: np.ndarray  # uint64, one per paragraph of ``shingles``
+    paragraph_spans: np.ndarray    # int64 (paragraphs, 2)
+    doc_digests: np.ndarray        # uint64 (docs, 2)
 
 
 class Storage(Protocol):
-    """What an index needs from a backend."""
+    """Everything an :class:`~neardup.index.Index` needs from a backend."""
 
     config: Config
+    #: Whether texts are kept (evidence can quote them; ``Index.document`` works).
+    keep_text: bool
+    #: Whether :meth:`add` needs ``Fingerprints.shingles`` (it keeps them instead of the text).
+    needs_shingles: bool
 
     def __len__(self) -> int: ...
     def number_of(self, id: str) -> int | None: ...
     def present(self, ids: Sequence[str]) -> set[str]: ...
-    def add(self, documents: Sequence[Document], fingerprints: Fingerprints) -> np.ndarray: ...
-    def remove(self, number: int) -> None: ...
+    def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
+            replacing: Sequence[int] = ()) -> np.ndarray:
+        """Insert documents (and remove ``replacing`` numbers) in one atomic step; their numbers."""
+        ...
+    def remove(self, numbers: Sequence[int]) -> None: ...
     def document(self, number: int) -> StoredDocument: ...
     def article_signature(self, number: int) -> np.ndarray: ...
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-    def paragraphs(self, number: int) -> ParagraphArrays: ...
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray: ...
+    def columns(self, numbers: np.ndarray) -> StoredColumns: ...
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        """One consistent snapshot for the calls made inside (another process may be writing)."""
+        ...
+    def stats(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 
 def lsh_params(config: Config) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -71,6 +86,12 @@ def lsh_params(config: Config) -> tuple[tuple[int, int], tuple[int, int]]:
                                                        config.lsh_weights)
     article = config.article_bands or optimal_bands(config.article_lsh_threshold, config.num_perm, config.lsh_weights)
     return paragraph, article
+
+
+def searchable_rows(fingerprints: Fingerprints, config: Config) -> np.ndarray:
+    """Paragraphs worth a paragraph-level band entry: not empty, not a short line."""
+    return np.flatnonzero((fingerprints.paragraph_sizes > 0)
+                          & (fingerprints.paragraph_words >= config.min_paragraph_words))
 
 
 class LruCache(Generic[K, V]):
@@ -85,13 +106,192 @@ class LruCache(Generic[K, V]):
             self._items.move_to_end(key)
             return self._items[key]
         value = compute(key)
+        self.put(key, value)
+        return value
+
+    def peek(self, key: K) -> V | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def put(self, key: K, value: V) -> None:
         self._items[key] = value
         if len(self._items) > self.size:
             self._items.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         self._items.clear()
+
+
+@dataclass(frozen=True)
+class DocumentShingles:
+    """One document's verification columns (a cache entry)."""
+
+    hashes: np.ndarray
+    paragraph_sizes: np.ndarray
+    paragraph_words: np.ndarray
+    paragraph_digests: np.ndarray
+    paragraph_spans: np.ndarray
+    digest: tuple[int, int]
+
+
+def columns_of(numbers: np.ndarray, entries: Sequence[DocumentShingles]) -> StoredColumns:
+    """Stored columns assembled from per-document entries."""
+    para_counts = np.array([len(e.paragraph_sizes) for e in entries], dtype=np.int64)
+    sizes = np.concatenate([e.paragraph_sizes for e in entries]) if entries else np.zeros(0, np.int64)
+    shingles = ShingleColumns(
+        hashes=np.concatenate([e.hashes for e in entries]).astype(np.uint32) if entries else np.zeros(0, np.uint32),
+        para_offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+        para_words=(np.concatenate([e.paragraph_words for e in entries]) if entries else np.zeros(0)).astype(np.int64),
+        para_weights=np.ones(len(sizes)),
+        doc_offsets=np.concatenate(([0], np.cumsum(para_counts))).astype(np.int64),
+    )
+    return StoredColumns(
+        numbers=np.asarray(numbers, dtype=np.int64),
+        shingles=shingles,
+        paragraph_digests=(np.concatenate([e.paragraph_digests for e in entries]) if entries
+                           else np.zeros(0)).astype(np.uint64),
+        paragraph_spans=(np.concatenate([e.paragraph_spans for e in entries]) if entries
+                         else np.zeros((0, 2))).astype(np.int64).reshape(-1, 2),
+        doc_digests=np.array([e.digest for e in entries], dtype=np.uint64).reshape(-1, 2),
+    )
+
+
+def entries_of(fingerprints: Fingerprints) -> list[DocumentShingles]:
+    """Per-document verification entries of a fingerprinted batch (with shingles)."""
+    assert_shingles(fingerprints)
+    ends = np.concatenate(([0], np.cumsum(fingerprints.paragraph_sizes)))
+    out = []
+    for row in range(len(fingerprints)):
+        rows = fingerprints.paragraph_rows(row)
+        digest = fingerprints.doc_digests[row]
+        out.append(DocumentShingles(
+            fingerprints.shingles[ends[rows.start]:ends[rows.stop]].copy(),  # type: ignore[index]
+            fingerprints.paragraph_sizes[rows].copy(), fingerprints.paragraph_words[rows].copy(),
+            fingerprints.paragraph_digests[rows].copy(), fingerprints.paragraph_spans[rows].copy(),
+            (int(digest[0]), int(digest[1]))))
+    return out
+
+
+def assert_shingles(fingerprints: Fingerprints) -> None:
+    if fingerprints.shingles is None:
+        raise ValueError("these fingerprints were computed without shingles (fingerprint(..., shingles=True))")
+
+
+@dataclass
+class MemoryStorage:
+    """Everything in RAM: documents and their shingles in lists, signatures in growing arrays."""
+
+    config: Config
+    keep_text: bool = True
+    needs_shingles: bool = True
+    _docs: list[StoredDocument | None] = field(default_factory=list)
+    _entries: list[DocumentShingles | None] = field(default_factory=list)
+    _numbers: dict[str, int] = field(default_factory=dict)
+    _frequencies: Counter[int] = field(default_factory=Counter)
+    _paragraph_owner: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        (pb, pr), (ab, ar) = lsh_params(self.config)
+        self._paragraph_table, self._article_table = BandTable(pb, pr), BandTable(ab, ar)
+        self._article_sigs = _Growable(self.config.num_perm, np.uint32)
+        self._sizes = _Growable(1, np.int64)
+        self._paragraphs = 0
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def number_of(self, id: str) -> int | None:
+        return self._numbers.get(id)
+
+    def present(self, ids: Sequence[str]) -> set[str]:
+        return {id for id in ids if id in self._numbers}
+
+    def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
+            replacing: Sequence[int] = ()) -> np.ndarray:
+        entries = entries_of(fingerprints)  # checks the shingles first: nothing changes on error
+        self.remove(replacing)
+        first = len(self._docs)
+        numbers = np.arange(first, first + len(documents), dtype=np.int64)
+        for row, doc in enumerate(documents):
+            entry = entries[row]
+            self._docs.append(StoredDocument(int(numbers[row]), doc.id, doc.text if self.keep_text else None,
+                                             doc.metadata, entry.paragraph_spans, entry.digest,
+                                             int(fingerprints.doc_sizes[row])))
+            self._entries.append(entry)
+            self._numbers[doc.id] = int(numbers[row])
+            self._frequencies.update(set(entry.paragraph_digests.tolist()))
+        self._article_sigs.append(fingerprints.doc_signatures)
+        self._sizes.append(fingerprints.doc_sizes[:, None])
+        self._article_table.insert(fingerprints.doc_signatures, numbers)
+        searchable = searchable_rows(fingerprints, self.config)
+        owners = np.repeat(numbers, np.diff(fingerprints.doc_offsets))
+        self._paragraph_owner.append(owners)
+        self._paragraph_table.insert(fingerprints.paragraph_signatures[searchable], self._paragraphs + searchable)
+        self._paragraphs += len(owners)
+        return numbers
+
+    def remove(self, numbers: Sequence[int]) -> None:
+        for number in numbers:
+            stored = self._docs[number]
+            entry = self._entries[number]
+            if stored is None or entry is None:
+                continue
+            self._frequencies.subtract(set(entry.paragraph_digests.tolist()))
+            self._docs[number] = self._entries[number] = None
+            del self._numbers[stored.id]
+            self._article_table.remove(np.array([number]))
+            owners = self._owners()
+            self._paragraph_table.remove(np.flatnonzero(owners == number))
+
+    def _owners(self) -> np.ndarray:
+        if len(self._paragraph_owner) > 1:
+            self._paragraph_owner = [np.concatenate(self._paragraph_owner)]
+        return self._paragraph_owner[0] if self._paragraph_owner else np.zeros(0, np.int64)
+
+    def document(self, number: int) -> StoredDocument:
+        stored = self._docs[number] if 0 <= number < len(self._docs) else None
+        if stored is None:
+            raise KeyError(number)
+        return stored
+
+    def article_signature(self, number: int) -> np.ndarray:
+        self.document(number)
+        return self._article_sigs.array[number]
+
+    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._article_sigs.array[numbers], self._sizes.array[numbers, 0]
+
+    def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._article_table.query(signatures)
+
+    def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows, paragraphs = self._paragraph_table.query(signatures)
+        return rows, self._owners()[paragraphs] if len(paragraphs) else paragraphs
+
+    def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
+        return np.array([self._frequencies.get(d, 0) for d in np.asarray(digests).tolist()], dtype=np.int64)
+
+    def columns(self, numbers: np.ndarray) -> StoredColumns:
+        entries = []
+        for number in np.asarray(numbers).tolist():
+            entry = self._entries[number] if 0 <= number < len(self._entries) else None
+            if entry is None:
+                raise KeyError(number)
+            entries.append(entry)
+        return columns_of(numbers, entries)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        yield
+
+    def stats(self) -> dict[str, Any]:
+        return {"documents": len(self), "paragraphs": self._paragraphs, "keep_text": self.keep_text,
+                "config": self.config.to_dict()}
+
+    def close(self) -> None:
+        pass
 
 
 class _Growable:
@@ -110,107 +310,3 @@ class _Growable:
             self._array = np.concatenate([self._array] + self._chunks)
             self._chunks.clear()
         return self._array
-
-
-@dataclass
-class MemoryStorage:
-    """Everything in RAM: documents in a list, signatures in growing numpy arrays."""
-
-    config: Config
-    keep_text: bool = True
-    _docs: list[StoredDocument | None] = field(default_factory=list)
-    _numbers: dict[str, int] = field(default_factory=dict)
-    _frequencies: Counter[int] = field(default_factory=Counter)
-
-    def __post_init__(self) -> None:
-        (pb, pr), (ab, ar) = lsh_params(self.config)
-        self._paragraph_table, self._article_table = BandTable(pb, pr), BandTable(ab, ar)
-        p = self.config.num_perm
-        self._article_sigs = _Growable(p, np.uint32)
-        self._sizes = _Growable(1, np.int64)
-        self._para_sigs = _Growable(p, np.uint32)
-        self._para_info = _Growable(5, np.int64)   # size, words, start, end, owner
-        self._para_digests = _Growable(1, np.uint64)
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
-    def number_of(self, id: str) -> int | None:
-        return self._numbers.get(id)
-
-    def present(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are indexed (one call per batch, not one per document)."""
-        return {id for id in ids if id in self._numbers}
-
-    def add(self, documents: Sequence[Document], fingerprints: Fingerprints) -> np.ndarray:
-        first_doc = len(self._docs)
-        first_par = self._para_sigs.array.shape[0]
-        numbers = np.arange(first_doc, first_doc + len(documents), dtype=np.int64)
-        owners = np.repeat(numbers, np.diff(fingerprints.doc_offsets))
-        for row, doc in enumerate(documents):
-            rows = fingerprints.paragraph_rows(row)
-            digest = fingerprints.doc_digests[row]
-            self._docs.append(StoredDocument(
-                int(numbers[row]), doc.id, doc.text if self.keep_text else None, doc.metadata,
-                slice(first_par + rows.start, first_par + rows.stop), (int(digest[0]), int(digest[1])),
-                int(fingerprints.doc_sizes[row])))
-            self._numbers[doc.id] = int(numbers[row])
-        self._article_sigs.append(fingerprints.doc_signatures)
-        self._sizes.append(fingerprints.doc_sizes[:, None])
-        self._para_sigs.append(fingerprints.paragraph_signatures)
-        self._para_info.append(np.column_stack([fingerprints.paragraph_sizes, fingerprints.paragraph_words,
-                                                fingerprints.paragraph_spans, owners]))
-        self._para_digests.append(fingerprints.paragraph_digests[:, None])
-        for row in range(len(documents)):
-            self._frequencies.update(set(fingerprints.paragraph_digests[fingerprints.paragraph_rows(row)].tolist()))
-        self._article_table.insert(fingerprints.doc_signatures, numbers)
-        searchable = self._searchable_paragraphs(fingerprints)
-        self._paragraph_table.insert(fingerprints.paragraph_signatures[searchable], first_par + searchable)
-        return numbers
-
-    def _searchable_paragraphs(self, fingerprints: Fingerprints) -> np.ndarray:
-        """Paragraphs worth a paragraph-level look-up: not empty, not a short line."""
-        return np.flatnonzero((fingerprints.paragraph_sizes > 0)
-                              & (fingerprints.paragraph_words >= self.config.min_paragraph_words))
-
-    def remove(self, number: int) -> None:
-        stored = self._docs[number]
-        if stored is None:
-            return
-        self._frequencies.subtract(set(self._para_digests.array[stored.paragraphs, 0].tolist()))
-        self._docs[number] = None
-        del self._numbers[stored.id]
-        self._article_table.remove(np.array([number]))
-        self._paragraph_table.remove(np.arange(stored.paragraphs.start, stored.paragraphs.stop))
-
-    def document(self, number: int) -> StoredDocument:
-        stored = self._docs[number]
-        if stored is None:
-            raise KeyError(number)
-        return stored
-
-    def article_signature(self, number: int) -> np.ndarray:
-        return self._article_sigs.array[number]
-
-    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Article signatures and shingle counts of many documents."""
-        return self._article_sigs.array[numbers], self._sizes.array[numbers, 0]
-
-    def paragraphs(self, number: int) -> ParagraphArrays:
-        rows = self.document(number).paragraphs
-        info = self._para_info.array[rows]
-        return ParagraphArrays(self._para_sigs.array[rows], info[:, 0], info[:, 1], info[:, 2:4],
-                               self._para_digests.array[rows, 0])
-
-    def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._article_table.query(signatures)
-
-    def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
-        """How many indexed documents hold each paragraph (by digest of its matching form)."""
-        return np.array([self._frequencies.get(d, 0) for d in digests.tolist()], dtype=np.int64)
-
-    def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, document number) pairs sharing a paragraph band."""
-        rows, paragraphs = self._paragraph_table.query(signatures)
-        owners = self._para_info.array[paragraphs, 4] if len(paragraphs) else paragraphs
-        return rows, owners

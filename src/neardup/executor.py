@@ -1,0 +1,54 @@
+"""Where stages run on one machine: threads that share one address space.
+
+The stages' heavy parts (the fingerprint kernel, band keys, grouping, verification) release
+the GIL, so threads keep every core busy without copying a batch's results between
+processes. Results always come back in input order, so the number of threads never changes
+an answer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``None`` or 0: one thread per core; otherwise at least 1."""
+    if not workers:
+        return max(1, os.cpu_count() or 1)
+    return max(1, int(workers))
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int,
+                in_flight: int | None = None) -> Iterator[tuple[T, R]]:
+    """``(item, function(item))`` in input order, computed on ``workers`` threads with at most
+    ``in_flight`` items (default two per thread) started ahead, so memory stays bounded."""
+    if workers <= 1:
+        for item in items:
+            yield item, function(item)
+        return
+    limit = in_flight or 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neardup") as pool:
+        pending: deque[tuple[T, Future[R]]] = deque()
+        try:
+            for item in items:
+                pending.append((item, pool.submit(function, item)))
+                if len(pending) >= limit:
+                    done, job = pending.popleft()
+                    yield done, job.result()
+            while pending:
+                done, job = pending.popleft()
+                yield done, job.result()
+        finally:  # stopped early: drop what has not started
+            for _, job in pending:
+                job.cancel()
+
+
+def parallel_map(function: Callable[[T], R], items: list[T], workers: int) -> list[R]:
+    """``[function(item) for item in items]`` on ``workers`` threads."""
+    return [result for _, result in ordered_map(function, items, workers)]
