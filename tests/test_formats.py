@@ -68,8 +68,8 @@ def test_compressed_inputs_are_read_like_plain_ones(tmp_path, suffix, inner):
 
 
 def test_compressed_without_the_suffix_is_recognised(tmp_path):
-    """A gzip or zstd file named plain .jsonl is recognised from its first bytes and decompressed."""
-    for name, compress in (("g.jsonl", gzip.compress), ("z.jsonl", _zstd)):
+    """gzip or zstd data under a name without a known suffix is recognised from its first bytes and read."""
+    for name, compress in (("g-export", gzip.compress), ("z-export.data", _zstd)):
         path = _write(tmp_path / name, compress(_jsonl(*RECORDS)))
         assert [d.id for d in _read([path])[0]] == ["r0", "r1", "r2"]
 
@@ -303,9 +303,9 @@ BINARIES = {
 
 
 @pytest.mark.parametrize("name", list(BINARIES))
-@pytest.mark.parametrize("suffix", ["", ".txt", ".jsonl", ".csv"])
+@pytest.mark.parametrize("suffix", ["", ".txt", ".md", ".pdf", ".dat"])
 def test_binary_formats_are_refused_naming_what_is_read(tmp_path, name, suffix):
-    """A PDF, zip, PNG or SQLite file (whatever its name says) is an InputError listing the formats read."""
+    """A PDF, zip, PNG or SQLite file named as text or as nothing known is an InputError listing the formats read."""
     path = _write(tmp_path / f"file{suffix}", BINARIES[name] + bytes(range(256)))
     with pytest.raises(InputError) as info:
         list(Reader().documents([path]))
@@ -313,6 +313,13 @@ def test_binary_formats_are_refused_naming_what_is_read(tmp_path, name, suffix):
     assert not isinstance(info.value, RecordError)
     assert message.startswith(f"{path}: a ") and name in message
     assert all(word in message for word in ("JSON Lines", "CSV", "Parquet", "Arrow", "text"))
+
+
+def test_binary_under_a_json_lines_name_is_read_line_by_line(tmp_path):
+    """A .jsonl name is trusted: a PDF under it costs one counted skip a line, not a refusal."""
+    path = _write(tmp_path / "odd.jsonl", BINARIES["PDF"] + b"\n" + _jsonl(RECORDS[0]))
+    documents, skips, _ = _read([path])
+    assert [d.id for d in documents] == ["r0"] and [s.line for s in skips] == [1, 2, 3]  # the sample has 3 lines
 
 
 def test_unknown_binary_without_signature_is_refused(tmp_path):

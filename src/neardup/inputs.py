@@ -581,8 +581,15 @@ def _refused(source: str, name: str) -> InputError:
 
 
 def _detect(source: str, head: bytes) -> tuple[str | None, str | None]:
-    """(format, compression) of a file from its name and first bytes; refuses binary formats."""
+    """(format, compression) of a file from its name, and for plain-text or unknown names its first bytes.
+
+    A name saying JSON Lines, JSON or CSV is trusted, so that whatever bytes such a file
+    holds, each record is read or counted as skipped; a .txt or a name without a known
+    suffix holding a PDF, a zip, an image... is refused, and compressed data is decompressed.
+    """
     family, compression = _family_of(source)
+    if family in ("jsonl", "json", "csv"):
+        return family, compression  # the name is trusted: any bytes are read (or skipped) record by record
     kind, name = _signature(head)
     if kind == "refused":
         raise _refused(source, name)
