@@ -495,3 +495,25 @@ def test_spill_holds_records_on_disk_not_in_memory(tmp_path):
         assert len(spill) == 20_000 and peak < 10 << 20
         out = tmp_path / "kept.jsonl"
         assert spill.write(str(out), lambda k: k % 1000 == 0) == 20
+
+
+@given(st.lists(st.sampled_from(["good", "dup", "bad", "many", "blank"]), min_size=1, max_size=20))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_property_spill_record_k_is_document_k(tmp_path, kinds):
+    """Whatever is skipped, and where (bad JSON, duplicate ids, too many paragraphs), record k is document k."""
+    lines = []
+    for i, kind in enumerate(kinds):
+        lines.append({"good": json.dumps({"id": i, "text": f"Text {i}."}),
+                      "dup": json.dumps({"id": 0, "text": "Same id as the first."}),
+                      "bad": "{not json",
+                      "many": json.dumps({"id": f"m{i}", "text": ["p"] * 5}),
+                      "blank": "  "}[kind])
+    folder = tmp_path / "case"
+    folder.mkdir(exist_ok=True)
+    with RecordSpill(folder) as spill:
+        reader = Reader(spill=spill, unique_ids=True, max_paragraphs=3,
+                        stdin=io.BytesIO(b'{"id": "head", "text": "Head."}\n' + "\n".join(lines).encode()))
+        ids = [d.id for d in reader.documents(["-"])]
+        out = folder / "kept.jsonl"
+        spill.write(str(out))
+        assert [str(json.loads(line)["id"]) for line in _lines(out)] == ids

@@ -71,14 +71,15 @@ DEFAULT_MAX_PARAGRAPHS = 100_000
 _BINARY_SHARE = 0.05
 #: Bytes read at a time; a line or record is cut from chunks of this size.
 _CHUNK = 1 << 16
-#: Bytes looked at to recognise a format (stdin, names without a known suffix).
-_SNIFF = 1 << 16
+#: Bytes looked at to recognise a format (stdin, names without a known suffix): enough for
+#: every signature, and little enough that a slow producer on stdin is not waited for.
+_SNIFF = 512
 #: Rows converted to Python at a time from an Arrow batch.
 _BATCH_ROWS = 1000
 #: Errors of a compressed or damaged stream: the rest of that file cannot be read.
 _READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class _Readable(Protocol):
@@ -398,8 +399,8 @@ class Reader:
         _check_text(source, number, text)
         return Document.from_text(str(id), text, metadata)
 
-    def _admit(self, source: str, number: int | None, parse: Callable[[str, int | None, T], Document],
-               payload: T) -> Document | None:
+    def _admit(self, source: str, number: int | None, parse: Callable[[str, int | None, _T], Document],
+               payload: _T) -> Document | None:
         """The parsed, checked and counted document, or None when it was skipped (and counted)."""
         try:
             return self._accept(source, number, parse(source, number, payload))
@@ -638,24 +639,30 @@ def _sniff(source: str, content: _Stream) -> str:
 
 def _first_significant(content: _Stream) -> bytes:
     """The first byte that is not a byte-order mark or white space (b'' for none), without consuming it."""
-    size = _SNIFF
-    while True:
-        head = content.peek(size)
-        first = head.removeprefix(_BOM).lstrip()[:1]
-        if first or len(head) < size or size >= (1 << 20):
-            return first
-        size *= 4
+    return _significant(content, 0)
 
 
 def _opens_records(content: _Stream) -> bool:
     """Does '[' open an array of records ('[{' or '[]'), rather than a text such as '[Update] ...'?"""
-    after = content.peek(_SNIFF).removeprefix(_BOM).lstrip()[1:].lstrip()[:1]
-    return after in (b"{", b"]")
+    return _significant(content, 1) in (b"{", b"]")
+
+
+def _significant(content: _Stream, index: int) -> bytes:
+    """The ``index``-th byte that is not a byte-order mark or white space, peeking further only through white space."""
+    size = _SNIFF
+    while True:
+        head = content.peek(size)
+        rest = head.removeprefix(_BOM).lstrip()
+        for _ in range(index):
+            rest = rest[1:].lstrip()
+        if rest or len(head) < size or size >= (1 << 20):
+            return rest[:1]
+        size *= 4
 
 
 def _first_line_is_json(content: _Stream, limit: int) -> bool:
     """Is the first line of a .json file a whole JSON value (JSON Lines), rather than the start of one object?"""
-    size = min(_SNIFF, limit + 1)
+    size = min(_CHUNK, limit + 1)
     while True:
         head = content.peek(size)
         end = head.find(b"\n")
@@ -729,13 +736,21 @@ class _Stream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1, /) -> bytes:
-        if self._head and 0 <= size < len(self._head):
+        """``size`` bytes, fewer only at the end (as a buffered file reads: pyarrow takes less for the end)."""
+        if size < 0:
+            data, self._head = self._head + self._pull(-1), b""
+            return data
+        if len(self._head) >= size:
             data, self._head = self._head[:size], self._head[size:]
             return data
-        if self._head:
-            data, self._head = self._head, b""
-            return data + self._pull(-1) if size < 0 else data
-        return self._pull(size)
+        parts, have, self._head = [self._head], len(self._head), b""
+        while have < size:
+            data = self._pull(size - have)
+            if not data:
+                break
+            parts.append(data)
+            have += len(data)
+        return b"".join(parts)
 
     def readinto(self, buffer: Any, /) -> int:
         data = self.read(len(buffer))
