@@ -566,15 +566,9 @@ def test_parquet_rows_are_documents(tmp_path):
 
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
     """Without pyarrow, reading Parquet is an input error that names the extra to install."""
-    import builtins
-    real_import = builtins.__import__
-
-    def no_pyarrow(name, *args, **kwargs):
-        if name.startswith("pyarrow"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    import sys
+    for name in ("pyarrow", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # 'import pyarrow' now raises ImportError
     path = _write(tmp_path / "d.parquet", b"PAR1")
     with pytest.raises(InputError, match=r"neardup\[parquet\]"):
         list(Reader().documents([path]))
