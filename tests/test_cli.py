@@ -198,12 +198,13 @@ def test_query_table_output(capsys):
 
 
 def test_query_unrelated_text_has_no_match(tmp_path, capsys):
-    """A query sharing no text with the corpus gives no JSON lines and a '0 matches' table line."""
+    """A query sharing no text with the corpus gives one {"query", "matches": 0} JSON line (so a batch
+    shows every query asked) and a '0 matches' table line."""
     query = tmp_path / "unrelated.txt"
     query.write_text("Completely unrelated words about quantum gardening and purple submarines in winter.\n"
                      "Another sentence entirely invented for this test without overlap anywhere.\n", encoding="utf-8")
     code, out, _ = run(["query", "--corpus", WIRE, str(query), "--json"], capsys)
-    assert code == 0 and out == ""
+    assert code == 0 and json_lines(out) == [{"query": str(query), "matches": 0}]
     code, out, _ = run(["query", "--corpus", WIRE, str(query)], capsys)
     assert code == 0 and out.strip() == f"{query}: 0 matches"
 

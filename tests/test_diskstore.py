@@ -130,9 +130,8 @@ def test_format_version_and_damage_are_detected(tmp_path):
     data = bytearray(keys.read_bytes())
     data[-8] ^= 0x01  # the low byte of the last key: a valid-looking table, wrong content
     keys.write_bytes(bytes(data))
-    with Index.open(str(path)) as index:
-        with pytest.raises(IndexFormatError):
-            index.storage.verify()
+    with pytest.raises(IndexFormatError, match="checksum"):  # checked when first read: before any answer
+        Index.open(str(path))
     keys.write_bytes(bytes(data[:-8]))
     with pytest.raises(IndexFormatError):
         Index.open(str(path))
@@ -165,11 +164,11 @@ def check_consistent(path: str, total: dict[str, dict]) -> int:
             assert id in {m.id for m in index.query(Document.from_text("probe", stored.text))}
             index.storage.article_signature(number)
             assert index.storage.article_signature(number).shape == (128,)
-        segment_numbers = np.concatenate([s.numbers for s in index.storage._segments]) \
-            if index.storage._segments else np.zeros(0, np.int64)  # noqa: SLF001
+        segment_numbers = np.concatenate([s.numbers for s in index.storage._tables.segments]) \
+            if index.storage._tables.segments else np.zeros(0, np.int64)  # noqa: SLF001
         assert set(int(n) for n, _ in numbers) <= set(segment_numbers.tolist())
         leftovers = [p.name for p in Path(path).glob("seg-*") if p.name not in
-                     {s.name for s in index.storage._segments}]  # noqa: SLF001
+                     {s.name for s in index.storage._tables.segments}]  # noqa: SLF001
     return count, leftovers
 
 
@@ -240,8 +239,8 @@ def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
             assert index.remove(id)
         index.add(documents(records[30:]), batch_size=10)  # enough batches to merge tiers
         assert index.storage.stats()["segments"] < 8
-        assert not index.storage._removed.size or all(  # noqa: SLF001
-            n not in np.concatenate([s.numbers for s in index.storage._segments]) for n in index.storage._removed)
+        assert not index.storage._tables.removed.size or all(  # noqa: SLF001
+            n not in np.concatenate([s.numbers for s in index.storage._tables.segments]) for n in index.storage._tables.removed)
     kept = [r for r in records if r["id"] not in ("doc-3", "doc-4", "doc-12")]
     memory = Index()
     memory.add(documents(kept))
@@ -255,15 +254,16 @@ def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
 def test_interleaved_number_ranges_merge_correctly(tmp_path, monkeypatch):
     """Segments whose document numbers interleave (after merges of different tiers) merge in number order."""
     import neardup.diskstore as diskstore
+    import neardup.segments as segments
     monkeypatch.setattr(diskstore, "MERGE_FANOUT", 2)
-    monkeypatch.setattr(diskstore, "_MERGE_CHUNK", 7)  # signatures copied in many small chunks
+    monkeypatch.setattr(segments, "_CHUNK", 7)  # signatures copied in many small chunks
     records = synthetic_corpus(90)
     path = str(tmp_path / "idx")
     with Index.open(path, writable=True) as index:
         for size in (30, 5, 5, 30, 5, 5, 5, 5):
             start = len(index)
             index.add(documents(records[start:start + size]))
-        numbers = [s.numbers for s in index.storage._segments]  # noqa: SLF001
+        numbers = [s.numbers for s in index.storage._tables.segments]  # noqa: SLF001
         assert all(np.all(np.diff(n) > 0) for n in numbers)
         total = len(index)
     memory = Index()

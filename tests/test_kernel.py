@@ -239,3 +239,13 @@ def test_count_equal_equals_searchsorted(monkeypatch: pytest.MonkeyPatch, size: 
     counts = kernel.count_equal(keys, needles)
     monkeypatch.setenv("NEARDUP_KERNEL", "0")
     np.testing.assert_array_equal(counts, kernel.count_equal(keys, needles))
+
+
+@needs_kernel
+def test_text_with_more_words_than_half_its_characters_is_fingerprinted_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'½' is two words ("1 2") in one character: the shingle buffer sized for plain text overflows,
+    the kernel says so and runs again with room for every shingle; the result equals the numpy path."""
+    documents = [Document.from_text("halves", " ".join(["½½½½"] * 3000)), Document.from_text("plain", "a b c d e f")]
+    compiled, reference = _both_paths(documents, monkeypatch)
+    _assert_same(compiled, reference)
+    assert compiled.shingles is not None and len(compiled.shingles) > 12000

@@ -137,21 +137,21 @@ def test_failed_segment_write_leaves_the_index_as_it_was(tmp_path, monkeypatch):
             for i in range(40)]
     with Index.open(path, writable=True) as index:
         index.add(docs[:20])
-    import neardup.diskstore as diskstore
+    import neardup.segments as segments
     calls = {"n": 0}
-    real_save = np.save
+    real_write = segments._write_array
 
-    def failing_save(handle, array, **kwargs):
+    def failing_write(path, value):
         calls["n"] += 1
         if calls["n"] == 4:
             raise OSError(28, "No space left on device")
-        return real_save(handle, array, **kwargs)
+        return real_write(path, value)
 
-    monkeypatch.setattr(diskstore.np, "save", failing_save)
+    monkeypatch.setattr(segments, "_write_array", failing_write)
     with Index.open(path, writable=True) as index:
         with pytest.raises(OSError):
             index.add(docs[20:])
-    monkeypatch.setattr(diskstore.np, "save", real_save)
+    monkeypatch.setattr(segments, "_write_array", real_write)
     with Index.open(path, writable=True) as index:
         assert len(index) == 20 and not list(Path(path).glob("seg-*.tmp"))
         assert index.add(docs[20:]).added == 20 and len(index) == 40

@@ -131,9 +131,11 @@ static inline void emit_shingle(State *st, uint32_t *row, int64_t paragraph, int
     for (int o = 0; o < length; o++) acc += st->ring[(first + o) & (MAX_SHINGLE - 1)] * st->position[o];
     uint64_t mixed = fmix64(acc ^ ((uint64_t)length * st->len_salt));
     uint32_t h = (uint32_t)(mixed >> 32) ^ (uint32_t)mixed;
-    if (st->hashes) {
-        st->hashes[st->hashes_pos] = h;
-        st->hash_owner[st->hashes_pos] = paragraph;
+    if (st->hashes) {  /* past the capacity only counted: the caller retries with room for all */
+        if (st->hashes_pos < st->hashes_cap) {
+            st->hashes[st->hashes_pos] = h;
+            st->hash_owner[st->hashes_pos] = paragraph;
+        }
         st->hashes_pos++;
     }
     st->mixed[st->pending++] = fmix32(h);
@@ -359,7 +361,8 @@ PyDoc_STRVAR(sign_doc,
 "hashes is None, every shingle hash (uint32) with its paragraph (int64 hash_owner).\n"
 "In raw mode, non-ASCII character c contributes replace_bytes[replace_start[c]:][:replace_len[c]]\n"
 "(int32, uint8; start -1 or c beyond the table: the paragraph is dirty). expand bounds the\n"
-"bytes (and tokens) one character can produce; the outputs must hold that many per character.");
+"bytes (and tokens) one character can produce; the form buffer must hold that many per character.\n"
+"hashes may be smaller: hashes_used beyond its length means it was too small (call again).");
 
 static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
     PyObject *texts;
@@ -460,7 +463,8 @@ static PyObject *sign_paragraphs(PyObject *self, PyObject *args) {
         form_need += (Py_ssize_t)(end - start) * (normalized ? 4 : expand) + 1;
         hashes_need += (Py_ssize_t)(end - start) * (normalized ? 1 : expand);
     }
-    if (st.form_cap < form_need || (with_hashes && st.hashes_cap < hashes_need)) {
+    (void)hashes_need;
+    if (st.form_cap < form_need) {
         PyErr_SetString(PyExc_ValueError, "output buffer too small");
         goto done;
     }

@@ -90,6 +90,8 @@ class DedupSummary:
     large_buckets: int = 0
     largest_bucket: int = 0
     kept_unresolved: int = 0
+    #: Documents without a date, with ``keep="earliest"`` (ranked after every dated one).
+    undated: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -306,6 +308,7 @@ class _LocalRun:
         result = stages.assignments(corpus, classes, rank, clusters, self.config)
         summary = self.summary
         summary.documents = len(corpus.ids)
+        summary.undated = sum(date is None for date in corpus.dates)
         summary.exact_classes = classes.count
         summary.verified_late, summary.kept_unresolved = clusters.verified_late, clusters.kept_unresolved
         kept = result.representative == np.arange(len(corpus.ids))

@@ -1,23 +1,31 @@
 """A persistent index on disk: SQLite for documents and the segment list, immutable numpy segments for bands.
 
-Why this design (measured by ``benchmarks/bench_band_store.py``): a corpus of
-1M articles holds ~345M (band key, document) rows; SQLite stores them at
-~0.6M rows/s and ~75 bytes a row, sorted numpy segments at ~5M rows/s and
-12 bytes a row, looked up for whole batches with ``searchsorted``.
+Why this design (measured by ``benchmarks/bench_band_store.py``): a corpus of 1M articles holds
+~345M (band key, document) rows; SQLite stores them at ~0.6M rows/s and ~75 bytes a row, sorted
+numpy segments at ~5M rows/s and 8 bytes a row, looked up for whole batches.
 
-Layout of an index folder::
+Layout of an index folder (:mod:`neardup.folder` lists and guards every entry)::
 
-    neardup.sqlite   documents (id, metadata, compressed text, paragraph spans),
-                     segments (the manifest: names, sizes, checksums), meta (format, config)
+    neardup.sqlite   documents (id, metadata, compressed text, paragraph spans, a checksum per row),
+                     segments (the manifest: names, checksums of every file), meta (format, config)
     config.json      the Config, for people; the copy in SQLite is the one checked
     write.lock       held with flock by the one writer
-    seg-000001/      an immutable segment of .npy arrays (never pickled)
+    seg-000001/      an immutable segment of .npy arrays (never pickled; :mod:`neardup.segments`)
 
-Crash safety: a segment is written to ``seg-N.tmp``, fsynced and renamed; it
-exists for readers only once the SQLite transaction that lists it (with its
-documents) commits. A kill at any moment leaves either the old state or the
-new one; unlisted folders are removed when a writer next opens the index.
-Readers never block the writer (SQLite WAL; segment files are immutable).
+Guarantees, and how they hold:
+
+* **crash safety** — a segment is written to ``seg-N.tmp``, fsynced and renamed; it exists for
+  readers only once the SQLite transaction listing it (with its documents, and the removal of
+  the documents it replaces) commits. A kill at any moment leaves the old state or the new one.
+* **integrity** — every segment file is compared with its checksum when a process first reads it;
+  every document row with its own checksum whenever it is read; the schema, the format version
+  and the configuration (with a checksum, and a digest in every segment's manifest entry) when
+  the index is opened. Damage is :class:`~neardup.errors.IndexFormatError` (exit 3) naming the
+  file or document, never an answer. ``verify()`` checks everything at once.
+* **snapshots** — :meth:`DiskStorage.reading` holds one read transaction: a query sees one
+  committed state while another process removes and adds documents.
+* **its own files only** — see :mod:`neardup.folder`. Readers open the database read-only and
+  never change it.
 """
 
 from __future__ import annotations
@@ -26,62 +34,59 @@ import contextlib
 import fcntl
 import json
 import logging
-import math
 import os
-import shutil
 import sqlite3
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import quote
 
 import numpy as np
 import xxhash
 
 from .config import Config
 from .document import Document
-from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
+from .errors import ConfigError, IndexFormatError, IndexLockedError
 from .fingerprint import Fingerprints, fingerprint
-from .kernel import band_table_runs, count_equal, sorted_band_table
-from .lsh import band_keys, band_matches, distinct_pairs, fold32
+from .folder import CONFIG, IndexFolder, check_segment_name, is_segment_name
+from .segments import (Segment, Tables, build_arrays, check_shapes, config_digest, file_digest, load_segment,
+                       merged_arrays, tier, write_segment)
 from .storage import DocumentShingles, LruCache, StoredColumns, StoredDocument, columns_of, entries_of, lsh_params
 
 log = logging.getLogger(__name__)
 
 #: 2: band tables as one sorted array of band-tagged keys; per-document sizes and article signatures.
-#: 3: paragraph digests are shingles.form_digests of the matching form (were xxh3-64); band tables
-#:    hold 32-bit keys, band after band, each band as wide as the table's rows (no band tag).
-#: 4: an index without texts keeps each document's shingle sequence (exact verification), not
-#:    its paragraph signatures.
+#: 3: paragraph digests are shingles.form_digests of the matching form; band tables hold 32-bit keys.
+#: 4: an index without texts keeps each document's shingle sequence (exact verification); every
+#:    document row and the meta table carry checksums; segment entries name their configuration.
 FORMAT_VERSION = 4
-DATABASE = "neardup.sqlite"
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4
-#: Article signatures copied per step of a merge (64k × 512 bytes at 128 permutations).
-_MERGE_CHUNK = 1 << 16
-_SEGMENT_FILES = ("numbers", "sizes", "article_signatures", "article_keys", "article_items", "paragraph_keys",
-                  "paragraph_items", "paragraph_digests", "paragraph_digest_owners")
+#: Threads compressing a batch's texts beside the main thread.
+_COMPRESS_THREADS = 2
+#: Stored documents whose verification columns are kept in memory.
+_COLUMNS_CACHE = 8192
+_TABLES = {"meta", "segments", "documents", "removed"}
 _SCHEMA = """
 create table if not exists meta(key text primary key, value text not null);
 create table if not exists segments(name text primary key, documents integer not null,
                                     checksums text not null);
 create table if not exists documents(number integer primary key, id text not null unique,
     metadata text not null, text blob, spans blob not null, digest blob not null, size integer not null,
-    paragraphs blob);
+    paragraphs blob, checksum integer not null);
 create table if not exists removed(number integer primary key);
 """
+_IMMUTABLE_META = ("format_version", "config", "keep_text")
 
 
-@dataclass(frozen=True)
-class _Segment:
-    name: str
-    arrays: dict[str, np.ndarray]
+def is_index(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is (or claims to be) a neardup index folder."""
+    return IndexFolder(path).state() == "index"
 
-    @property
-    def numbers(self) -> np.ndarray:
-        return self.arrays["numbers"]
+
+class _SegmentGone(Exception):
+    """A segment listed by the snapshot was deleted by a later merge: take a newer snapshot."""
 
 
 class DiskStorage:
@@ -89,86 +94,147 @@ class DiskStorage:
 
     def __init__(self, path: str | os.PathLike[str], config: Config | None = None, *, writable: bool = False,
                  keep_text: bool = True, wait: float = 0.0) -> None:
-        self.path = Path(path)
+        if config is not None and not isinstance(config, Config):
+            raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
+        self.folder = IndexFolder(path)
+        self.path = self.folder.path
         self.writable = writable
-        self._lock_handle: Any = None
-        database = self.path / DATABASE
-        if not database.exists():
-            if not writable:
-                raise InputError(f"{self.path}: not a neardup index (create one with 'neardup index')")
-            self.path.mkdir(parents=True, exist_ok=True)
-        if writable:
+        self._lock_fd: int | None = None
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._open(config, keep_text, wait)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, config: Config | None, keep_text: bool, wait: float) -> None:
+        if self.writable:
+            new = self.folder.prepare_for_writing()
             self._lock(wait)
-        self._db = sqlite3.connect(database, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.execute("pragma synchronous=full")
+        else:
+            self.folder.require_index()
+            new = False
+        self._db = self._connect(new)
+        self._check_schema(creating=new)
         self.config, self.keep_text = self._open_meta(config, keep_text)
         self.needs_shingles = not self.keep_text
-        (self._pb, self._pr), (self._ab, self._ar) = lsh_params(self.config)
+        (pb, pr), (ab, ar) = lsh_params(self.config)
+        self._bands = (ab, ar, pb, pr)
+        self._config_digest = config_digest(self.config, self._bands)
+        self._tables = Tables(self._bands, self.config.num_perm)
         self._generation = -1
-        self._segments: list[_Segment] = []
-        self._removed = np.zeros(0, np.int64)
+        self._verified: set[str] = set()
         # Numbers are never reused, so a cached document stays right for as long as it exists.
         self._columns_cache: LruCache[int, DocumentShingles] = LruCache(_COLUMNS_CACHE)
         self._reading = False
-        if writable:
+        if self.writable:
             self._remove_orphans()
         self.refresh()
 
     # -- opening ---------------------------------------------------------------------------------
 
+    def _connect(self, new: bool) -> sqlite3.Connection:
+        database = self.folder.database()
+        if self.writable:
+            db = sqlite3.connect(database, timeout=60, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("pragma journal_mode=wal")
+                db.execute("pragma synchronous=full")
+            except sqlite3.DatabaseError as err:
+                db.close()
+                raise IndexFormatError(f"{database}: not a readable neardup index ({err})") from None
+            return db
+        # Read-only: the database is never changed (no journal mode set, no table created). A
+        # folder this process cannot write to cannot hold a writer either: read it as immutable.
+        uri = f"file:{quote(str(database.resolve()))}?mode=ro"
+        for suffix in ("", "&immutable=1"):
+            db = sqlite3.connect(uri + suffix, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("select count(*) from sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError:
+                db.close()
+            except sqlite3.DatabaseError as err:
+                db.close()
+                raise IndexFormatError(f"{database}: not a readable neardup index ({err})") from None
+        raise IndexFormatError(f"{database}: cannot be read (permissions?)")
+
+    def _check_schema(self, creating: bool) -> None:
+        """Our four tables and their own indexes, nothing else: a trigger or view would change
+        what is stored behind the index's back."""
+        db = self._database()
+        try:
+            if creating:
+                db.executescript(_SCHEMA)
+            objects = db.execute("select type, name, tbl_name from sqlite_master").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise IndexFormatError(f"{self.path}: not a readable neardup index ({err})") from None
+        tables = {name for kind, name, _ in objects if kind == "table"}
+        strange = [f"{kind} {name}" for kind, name, table in objects
+                   if kind not in ("table", "index") or (kind == "table" and name not in _TABLES)
+                   or (kind == "index" and not name.startswith("sqlite_autoindex_"))]
+        if strange or tables != _TABLES:
+            raise IndexFormatError(f"{self.path}: the database is not a neardup index of this version "
+                                   f"({', '.join(strange) or 'tables ' + ', '.join(sorted(tables))})")
+
     def _lock(self, wait: float) -> None:
-        handle = open(self.path / "write.lock", "a+")
+        fd = self.folder.open_lock()
         deadline = time.monotonic() + wait
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    handle.close()
+                    os.close(fd)
                     raise IndexLockedError(f"{self.path}: another process is writing to this index "
                                            f"(retry later, or pass a longer wait)") from None
                 time.sleep(0.1)
-        self._lock_handle = handle
+        self._lock_fd = fd
 
     def _open_meta(self, config: Config | None, keep_text: bool) -> tuple[Config, bool]:
-        if self.writable:
-            self._db.executescript(_SCHEMA)
-        try:
-            rows = dict(self._db.execute("select key, value from meta").fetchall())
-        except sqlite3.DatabaseError as err:
-            raise IndexFormatError(f"{self.path}: not a readable neardup index ({err})") from None
+        rows = dict(self._database().execute("select key, value from meta").fetchall())
         if not rows:
             if not self.writable:
                 raise IndexFormatError(f"{self.path}: index has no metadata")
             return self._create_meta(config or Config(), keep_text), keep_text
-        if int(rows.get("format_version", -1)) != FORMAT_VERSION:
-            raise IndexFormatError(f"{self.path}: index format {rows.get('format_version')} is not "
-                                   f"{FORMAT_VERSION}; rebuild it with this version of neardup")
-        stored = Config.from_json(rows["config"])
+        version = rows.get("format_version")
+        if version != str(FORMAT_VERSION):
+            raise IndexFormatError(f"{self.path}: index format {version!r} is not {FORMAT_VERSION}; rebuild it "
+                                   "with this version of neardup")
+        if rows.get("meta_checksum") != _meta_checksum(rows):
+            raise IndexFormatError(f"{self.path}: the index metadata (configuration, format) does not match its "
+                                   "checksum; the index is damaged")
+        for key in ("generation", "next_number", "next_segment"):
+            if not str(rows.get(key, "")).isdigit():
+                raise IndexFormatError(f"{self.path}: index metadata {key!r} is damaged")
+        try:
+            stored = Config.from_json(rows["config"])
+        except ConfigError as err:
+            raise IndexFormatError(f"{self.path}: stored configuration is damaged ({err})") from None
         if config is not None:
             stored.check_compatible(config)
             if lsh_params(config) != lsh_params(stored):
                 raise ConfigError(f"{self.path}: index was built with LSH bands/rows {lsh_params(stored)}, "
                                   f"not {lsh_params(config)}")
             stored = config
-        return stored, rows.get("keep_text", "1") == "1"
+        return stored, rows.get("keep_text") == "1"
 
     def _create_meta(self, config: Config, keep_text: bool) -> Config:
+        rows = {"format_version": str(FORMAT_VERSION), "config": config.to_json(),
+                "keep_text": "1" if keep_text else "0", "generation": "0", "next_number": "0", "next_segment": "1"}
+        rows["meta_checksum"] = _meta_checksum(rows)
         with self._transaction():
-            self._db.executemany("insert into meta values (?, ?)", [
-                ("format_version", str(FORMAT_VERSION)), ("config", config.to_json()),
-                ("keep_text", "1" if keep_text else "0"), ("generation", "0"), ("next_number", "0"),
-                ("next_segment", "1")])
-        _write_atomically(self.path / "config.json", config.to_json().encode())
+            self._database().executemany("insert into meta values (?, ?)", list(rows.items()))
+        _write_atomically(self.folder, CONFIG, config.to_json().encode())
         return config
 
     def _remove_orphans(self) -> None:
-        listed = {name for (name,) in self._db.execute("select name from segments")}
-        for entry in self.path.glob("seg-*"):
-            if entry.is_dir() and entry.name not in listed:
-                shutil.rmtree(entry, ignore_errors=True)
+        """Segment folders no committed manifest lists (a batch killed before its commit)."""
+        listed = {name for (name,) in self._database().execute("select name from segments")}
+        for name in self.folder.segment_entries():
+            if name not in listed:
+                self.folder.remove_segment(name)
 
     def refresh(self) -> None:
         """Load the segment list if another process committed since we last looked."""
@@ -186,58 +252,89 @@ class DiskStorage:
         generation = int(self._meta("generation"))
         if generation == self._generation:
             return
-        listed = self._db.execute("select name, checksums from segments order by name").fetchall()
-        removed = [n for (n,) in self._db.execute("select number from removed")]
-        try:
-            segments = [self._load_segment(name, json.loads(sums)) for name, sums in listed]
-        except FileNotFoundError:
-            raise _SegmentGone() from None
-        self._segments = segments
-        self._removed = np.array(sorted(removed), dtype=np.int64)
+        db = self._database()
+        listed = db.execute("select name, documents, checksums from segments order by name").fetchall()
+        removed = [n for (n,) in db.execute("select number from removed")]
+        loaded = {segment.name: segment for segment in self._tables.segments}
+        segments = []
+        for name, count, sums in listed:
+            name = check_segment_name(name, self.path)
+            segment = loaded.get(name) or self._load_segment(name, sums)
+            if len(segment) != count:
+                raise IndexFormatError(f"{self.path}/{name}: {len(segment)} documents, the manifest says {count}")
+            segments.append(segment)
+        if not all(isinstance(n, int) for n in removed):
+            raise IndexFormatError(f"{self.path}: the list of removed documents is damaged")
+        self._tables.replace(segments, np.array(sorted(removed), dtype=np.int64))
         self._generation = generation
 
-    def _load_segment(self, name: str, checksums: dict[str, Any]) -> _Segment:
-        arrays = {}
-        for key in _SEGMENT_FILES:
-            path = self.path / name / f"{key}.npy"
-            try:
-                # a plain ndarray view of the mapping: memmap's Python-level wrappers cost more than the look-ups
-                arrays[key] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
-            except FileNotFoundError:
-                raise
-            except (ValueError, OSError) as err:
-                raise IndexFormatError(f"{path}: damaged segment file ({err})") from None
-            if path.stat().st_size != checksums[key][1]:
-                raise IndexFormatError(f"{path}: size differs from the manifest; the index is damaged")
-        _check_shapes(name, arrays, self.config.num_perm, self._ab, self._pb)
-        return _Segment(name, arrays)
+    def _load_segment(self, name: str, sums: Any) -> Segment:
+        try:
+            checksums = json.loads(sums)
+        except (TypeError, ValueError):
+            checksums = None
+        if not isinstance(checksums, dict):
+            raise IndexFormatError(f"{self.path}: the manifest entry of {name} is damaged")
+        if checksums.get("config") != self._config_digest:
+            raise IndexFormatError(f"{self.path}/{name}: built with another configuration than the index "
+                                   "metadata says; the index is damaged")
+        try:
+            segment = load_segment(self.folder, name, checksums, self._verified)
+        except FileNotFoundError:
+            raise _SegmentGone() from None
+        ab, _, pb, _ = self._bands
+        check_shapes(name, segment.arrays, self.config.num_perm, ab, pb)
+        return segment
 
-    def verify(self) -> None:
-        """Read every segment file and compare its checksum with the manifest."""
-        for name, sums in self._db.execute("select name, checksums from segments"):
-            for key, (digest, _) in json.loads(sums).items():
-                path = self.path / name / f"{key}.npy"
-                if _file_digest(path) != digest:
-                    raise IndexFormatError(f"{path}: checksum mismatch; the index is damaged")
+    def verify(self) -> dict[str, Any]:
+        """Check everything: the database's own integrity, every document row against its
+        checksum, every segment file against the manifest, and that the segments list exactly
+        the stored documents. Returns counts; raises IndexFormatError at the first damage."""
+        db = self._database()
+        result = db.execute("pragma integrity_check").fetchone()[0]
+        if result != "ok":
+            raise IndexFormatError(f"{self.path}/neardup.sqlite: the database is damaged ({result})")
+        documents = 0
+        numbers = []
+        for row in db.execute("select number, id, metadata, text, spans, digest, size, paragraphs, checksum "
+                              "from documents order by number"):
+            _check_row(self.path, row)
+            numbers.append(int(row[0]))
+            documents += 1
+        files = size = 0
+        self._verified.clear()
+        for name, _, sums in db.execute("select name, documents, checksums from segments").fetchall():
+            segment = self._load_segment(check_segment_name(name, self.path), sums)
+            files += len(segment.arrays)
+            size += sum(a.nbytes for a in segment.arrays.values())
+        self.refresh()
+        live = np.setdiff1d(np.concatenate([s.numbers for s in self._tables.segments] or [np.zeros(0, np.int64)]),
+                            self._tables.removed)
+        if not np.array_equal(np.sort(live), np.array(numbers, dtype=np.int64)):
+            raise IndexFormatError(f"{self.path}: the segments and the document table disagree "
+                                   f"({len(live):,} live documents in segments, {documents:,} stored)")
+        return {"documents": documents, "segments": len(self._tables.segments), "files": files, "bytes": size}
 
     def close(self) -> None:
-        if self.writable:
-            try:
-                self._db.execute("pragma wal_checkpoint(truncate)")
-            except sqlite3.DatabaseError as err:  # a reader holds the log; it is checkpointed later
-                log.debug("checkpoint skipped: %s", err)
-        self._db.close()
-        if self._lock_handle is not None:
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._db is not None:
+            if self.writable:
+                try:
+                    self._db.execute("pragma wal_checkpoint(truncate)")
+                except sqlite3.DatabaseError as err:  # a reader holds the log; it is checkpointed later
+                    log.debug("checkpoint skipped: %s", err)
+            self._db.close()
+            self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- the Storage interface -----------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self._db.execute("select count(*) from documents").fetchone()[0])
+        return int(self._database().execute("select count(*) from documents").fetchone()[0])
 
     def number_of(self, id: str) -> int | None:
-        row = self._db.execute("select number from documents where id = ?", (id,)).fetchone()
+        row = self._database().execute("select number from documents where id = ?", (id,)).fetchone()
         return None if row is None else int(row[0])
 
     def present(self, ids: Sequence[str]) -> set[str]:
@@ -246,7 +343,8 @@ class DiskStorage:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self._db.execute(f"select id from documents where id in ({marks})", chunk))
+            found.update(row[0] for row in self._database().execute(
+                f"select id from documents where id in ({marks})", chunk))
         return found
 
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
@@ -265,19 +363,29 @@ class DiskStorage:
             texts = [doc.text for doc in documents] if self.keep_text else []
             step = max(1, -(-len(texts) // _COMPRESS_THREADS))
             jobs = [pool.submit(_compress_texts, texts[i:i + step]) for i in range(0, len(texts), step)]
-            arrays = _segment_arrays(fingerprints, numbers, self._ab, self._ar, self._pb, self._pr, self.config)
+            arrays = build_arrays(fingerprints, numbers, self._bands, self.config)
             checksums = self._write_segment(name, arrays)
             compressed = [blob for job in jobs for blob in job.result()] if self.keep_text else [None] * len(documents)
         ends = np.concatenate(([0], np.cumsum(fingerprints.paragraph_sizes)))
         rows = [self._document_row(int(n), doc, fingerprints, i, compressed[i], ends)
                 for i, (n, doc) in enumerate(zip(numbers, documents))]
         gone = [(int(n),) for n in replacing]
-        with self._transaction():
-            self._db.executemany("delete from documents where number = ?", gone)
-            self._db.executemany("insert or ignore into removed values (?)", gone)
-            self._db.executemany("insert into documents values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.execute("insert into segments values (?, ?, ?)", (name, len(documents), json.dumps(checksums)))
-            self._bump(next_number=first + len(documents), next_segment=int(name[4:]) + 1)
+        try:
+            with self._transaction():
+                db = self._database()
+                db.executemany("delete from documents where number = ?", gone)
+                db.executemany("insert or ignore into removed values (?)", gone)
+                db.executemany("insert into documents values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                stored = db.execute("select count(*) from documents where number >= ? and number < ?",
+                                    (first, first + len(documents))).fetchone()[0]
+                if stored != len(documents):
+                    raise IndexFormatError(f"{self.path}: {stored} of {len(documents)} documents were stored; "
+                                           "the database does not behave as an index (nothing committed)")
+                db.execute("insert into segments values (?, ?, ?)", (name, len(documents), json.dumps(checksums)))
+                self._bump(next_number=first + len(documents), next_segment=int(name[4:]) + 1)
+        except BaseException:
+            self.folder.remove_segment(name)
+            raise
         self.refresh()
         self._merge_tiers()
         return numbers
@@ -286,9 +394,10 @@ class DiskStorage:
                       text: bytes | None, ends: np.ndarray) -> tuple[Any, ...]:
         rows = prints.paragraph_rows(row)
         packed = None if self.keep_text else _pack_shingles(prints, rows, ends)
-        digest = prints.doc_digests[row].astype("<u8").tobytes()
-        return (number, doc.id, json.dumps(doc.metadata, ensure_ascii=False, default=str), text,
-                prints.paragraph_spans[rows].astype("<i8").tobytes(), digest, int(prints.doc_sizes[row]), packed)
+        values = (number, doc.id, json.dumps(doc.metadata, ensure_ascii=False, default=str), text,
+                  prints.paragraph_spans[rows].astype("<i8").tobytes(), prints.doc_digests[row].astype("<u8").tobytes(),
+                  int(prints.doc_sizes[row]), packed)
+        return values + (_row_checksum(values),)
 
     def remove(self, numbers: Sequence[int]) -> None:
         self._require_writable()
@@ -296,20 +405,20 @@ class DiskStorage:
         if not gone:
             return
         with self._transaction():
-            self._db.executemany("delete from documents where number = ?", gone)
-            self._db.executemany("insert or ignore into removed values (?)", gone)
+            self._database().executemany("delete from documents where number = ?", gone)
+            self._database().executemany("insert or ignore into removed values (?)", gone)
             self._bump()
         self.refresh()
 
     def document(self, number: int) -> StoredDocument:
-        row = self._db.execute("select id, metadata, text, spans, digest, size from documents where number = ?",
-                               (int(number),)).fetchone()
+        row = self._database().execute("select number, id, metadata, text, spans, digest, size, paragraphs, "
+                                       "checksum from documents where number = ?", (int(number),)).fetchone()
         if row is None:
             raise KeyError(number)
-        id, metadata, text, spans, digest, size = row
+        _check_row(self.path, row)
+        _, id, metadata, text, spans, digest, size, _, _ = row
         words = np.frombuffer(digest, dtype="<u8")
-        return StoredDocument(int(number), id,
-                              None if text is None else zlib.decompress(text).decode("utf-8", "surrogatepass"),
+        return StoredDocument(int(number), id, None if text is None else _decompress(self.path, id, text),
                               json.loads(metadata), np.frombuffer(spans, dtype="<i8").reshape(-1, 2).astype(np.int64),
                               (int(words[0]), int(words[1])), int(size))
 
@@ -320,38 +429,25 @@ class DiskStorage:
         if self._reading:
             yield
             return
+        db = self._database()
         for attempt in range(5):
-            self._db.execute("begin")
+            db.execute("begin")
             try:
                 self._refresh_in_transaction()
                 break
             except _SegmentGone:
-                self._db.execute("rollback")
+                db.execute("rollback")
                 if attempt == 4:
                     raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
+            except BaseException:
+                db.execute("rollback")
+                raise
         self._reading = True
         try:
             yield
         finally:
             self._reading = False
-            self._db.execute("commit")
-
-    def article_signature(self, number: int) -> np.ndarray:
-        signatures, _ = self.article_summaries(np.array([number], dtype=np.int64))
-        return signatures[0]
-
-    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Article signatures and shingle counts of many documents, gathered from the segments."""
-        signatures = np.zeros((len(numbers), self.config.num_perm), dtype=np.uint32)
-        sizes = np.full(len(numbers), -1, dtype=np.int64)
-        for segment in self._segments:
-            rows = np.minimum(np.searchsorted(segment.numbers, numbers), len(segment.numbers) - 1)
-            found = segment.numbers[rows] == numbers if len(segment.numbers) else np.zeros(len(numbers), bool)
-            signatures[found] = segment.arrays["article_signatures"][rows[found]]
-            sizes[found] = segment.arrays["sizes"][rows[found]]
-        if (sizes < 0).any():
-            raise KeyError(int(numbers[np.argmax(sizes < 0)]))
-        return signatures, sizes
+            db.execute("commit")
 
     def columns(self, numbers: np.ndarray) -> StoredColumns:
         """Verification columns of stored documents: shingles re-computed from the stored texts
@@ -375,129 +471,123 @@ class DiskStorage:
         for start in range(0, len(numbers), 500):
             chunk = numbers[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"select number, id, text, spans, paragraphs, digest from documents "
-                                    f"where number in ({marks})", chunk).fetchall()
+            rows = self._database().execute(
+                f"select number, id, metadata, text, spans, digest, size, paragraphs, checksum from documents "
+                f"where number in ({marks})", chunk).fetchall()
             found = {int(r[0]) for r in rows}
             lost = [n for n in chunk if n not in found]
             if lost:
                 raise KeyError(lost[0])
+            for row in rows:
+                _check_row(self.path, row)
             if self.keep_text:
-                documents = [Document(id, zlib.decompress(text).decode("utf-8", "surrogatepass"),
-                                      tuple(map(tuple, np.frombuffer(spans, dtype="<i8").reshape(-1, 2).tolist())))
-                             for _, id, text, spans, _, _ in rows]
-                for (number, *_), entry in zip(rows, entries_of(fingerprint(documents, self.config, shingles=True))):
-                    out[int(number)] = entry
+                documents = [Document(row[1], _decompress(self.path, row[1], row[3]),
+                                      _spans_of(self.path, row[1], row[4], row[3])) for row in rows]
+                for row, entry in zip(rows, entries_of(fingerprint(documents, self.config, shingles=True))):
+                    out[int(row[0])] = entry
             else:
-                for number, _, _, spans, packed, digest in rows:
-                    out[int(number)] = _unpack_shingles(packed, np.frombuffer(spans, dtype="<i8").reshape(-1, 2),
-                                                        np.frombuffer(digest, dtype="<u8"))
+                for row in rows:
+                    out[int(row[0])] = _unpack_shingles(self.path, row[1], row[7],
+                                                        np.frombuffer(row[4], dtype="<i8").reshape(-1, 2),
+                                                        np.frombuffer(row[5], dtype="<u8"))
         return out
+
+    def article_signature(self, number: int) -> np.ndarray:
+        signatures, _ = self._tables.article_summaries(np.array([number], dtype=np.int64))
+        return signatures[0]
+
+    def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._tables.article_summaries(numbers)
 
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self._reading:
             self.refresh()
-        keys = fold32(band_keys(signatures, self._ab, self._ar))
-        return self._candidates(keys, "article")
+        return self._tables.article_candidates(signatures)
 
     def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keys = fold32(band_keys(signatures, self._pb, self._pr))
-        return self._candidates(keys, "paragraph")
-
-    def _candidates(self, keys: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
-        """Every band of every query looked up at once in each segment."""
-        bands = keys.shape[1]
-        flat = _band_tagged(keys).ravel()
-        order = np.argsort(flat)  # sorted needles walk each table in order
-        needles = flat[order]
-        rows, items = [], []
-        for segment in self._segments:
-            table = segment.arrays[f"{level}_keys"]
-            runs = band_table_runs(table, bands, needles)
-            r, i = band_matches(table, segment.arrays[f"{level}_items"], needles, runs)
-            rows.append(order[r] // bands)
-            items.append(i)
-        return distinct_pairs(rows, items, self._removed)
+        return self._tables.paragraph_candidates(signatures)
 
     def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
-        counts = np.zeros(len(digests), dtype=np.int64)
-        for segment in self._segments:
-            table = segment.arrays["paragraph_digests"]
-            counts += count_equal(table, digests)
-        return counts
+        return self._tables.paragraph_frequencies(digests)
 
     # -- statistics --------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        paragraphs = sum(len(s.arrays["paragraph_digest_owners"]) for s in self._segments)
-        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        ab, ar, pb, pr = self._bands
+        size = 0
+        for root, _, files in os.walk(self.path):
+            size += sum(os.lstat(os.path.join(root, f)).st_size for f in files)
         return {"path": str(self.path), "format_version": FORMAT_VERSION, "documents": len(self),
-                "paragraphs": paragraphs, "segments": len(self._segments), "bytes_on_disk": size,
-                "keep_text": self.keep_text, "config": json.loads(self.config.to_json()),
-                "lsh": {"paragraph_bands_rows": [self._pb, self._pr], "article_bands_rows": [self._ab, self._ar]}}
+                "paragraphs": self._tables.paragraph_count(), "segments": len(self._tables.segments),
+                "bytes_on_disk": size, "keep_text": self.keep_text, "config": json.loads(self.config.to_json()),
+                "lsh": {"paragraph_bands_rows": [pb, pr], "article_bands_rows": [ab, ar]}}
 
     # -- writing segments --------------------------------------------------------------------------
 
-    def _write_segment(self, name: str, arrays: dict[str, Any]) -> dict[str, list[Any]]:
-        """Write a segment folder; a value is an array, or a function that writes the file at a path."""
-        temporary, final = self.path / f"{name}.tmp", self.path / name
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
-        checksums = {}
-        for key in _SEGMENT_FILES:
-            path = temporary / f"{key}.npy"
-            value = arrays[key]
-            if callable(value):
-                value(path)
-            else:
-                with open(path, "wb") as handle:
-                    np.save(handle, np.ascontiguousarray(value), allow_pickle=False)
-            _fsync_file(path)
-            checksums[key] = [_file_digest(path), path.stat().st_size]
-        _fsync_dir(temporary)
-        os.rename(temporary, final)
-        _fsync_dir(self.path)
+    def _write_segment(self, name: str, arrays: dict[str, Any]) -> dict[str, Any]:
+        try:
+            checksums: dict[str, Any] = write_segment(self.folder, name, arrays)
+        except BaseException:
+            self.folder.remove_segment(f"{name}.tmp")
+            raise
+        checksums["config"] = self._config_digest
         return checksums
 
     def _merge_tiers(self) -> None:
         """Merge segments of similar size, MERGE_FANOUT at a time, so look-ups touch few segments."""
         while True:
-            tiers: dict[int, list[_Segment]] = {}
-            for segment in self._segments:
-                tiers.setdefault(_tier(len(segment.numbers)), []).append(segment)
+            tiers: dict[int, list[Segment]] = {}
+            for segment in self._tables.segments:
+                tiers.setdefault(tier(len(segment), MERGE_FANOUT), []).append(segment)
             group = next((g for _, g in sorted(tiers.items()) if len(g) >= MERGE_FANOUT), None)
             if group is None:
                 return
             self._merge(group)
 
-    def _merge(self, group: list[_Segment]) -> None:
+    def _merge(self, group: list[Segment]) -> None:
         name = f"seg-{int(self._meta('next_segment')):06d}"
-        arrays = _merged_arrays(group, self._removed, self._ab, self._pb)
-        checksums = self._write_segment(name, arrays)
-        merged_removed = np.intersect1d(self._removed, np.concatenate([s.numbers for s in group]))
-        with self._transaction():
-            self._db.executemany("delete from segments where name = ?", [(s.name,) for s in group])
-            self._db.execute("insert into segments values (?, ?, ?)",
-                             (name, int(len(arrays["numbers"])), json.dumps(checksums)))
-            self._db.executemany("delete from removed where number = ?", [(int(n),) for n in merged_removed])
-            self._bump(next_segment=int(name[4:]) + 1)
+        removed = self._tables.removed
+        ab, _, pb, _ = self._bands
+        checksums = self._write_segment(name, merged_arrays(group, removed, ab, pb))
+        merged_removed = np.intersect1d(removed, np.concatenate([s.numbers for s in group]))
+        count = len(np.setdiff1d(np.concatenate([s.numbers for s in group]), removed))
+        try:
+            with self._transaction():
+                db = self._database()
+                db.executemany("delete from segments where name = ?", [(s.name,) for s in group])
+                db.execute("insert into segments values (?, ?, ?)", (name, count, json.dumps(checksums)))
+                db.executemany("delete from removed where number = ?", [(int(n),) for n in merged_removed])
+                self._bump(next_segment=int(name[4:]) + 1)
+        except BaseException:
+            self.folder.remove_segment(name)
+            raise
         for segment in group:
-            shutil.rmtree(self.path / segment.name, ignore_errors=True)
+            self.folder.remove_segment(segment.name)
         self.refresh()
 
     # -- SQLite helpers ----------------------------------------------------------------------------
 
+    def _database(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise IndexFormatError(f"{self.path}: the index is closed")
+        return self._db
+
     def _meta(self, key: str) -> str:
-        row = self._db.execute("select value from meta where key = ?", (key,)).fetchone()
+        row = self._database().execute("select value from meta where key = ?", (key,)).fetchone()
         if row is None:
             raise IndexFormatError(f"{self.path}: index metadata lacks {key!r}")
-        return str(row[0])
+        value = str(row[0])
+        if key in ("generation", "next_number", "next_segment") and not value.isdigit():
+            raise IndexFormatError(f"{self.path}: index metadata {key!r} is damaged")
+        return value
 
     def _bump(self, **values: int) -> None:
         values["generation"] = int(self._meta("generation")) + 1
-        self._db.executemany("update meta set value = ? where key = ?", [(str(v), k) for k, v in values.items()])
+        self._database().executemany("update meta set value = ? where key = ?",
+                                     [(str(v), k) for k, v in values.items()])
 
     def _transaction(self, read_only: bool = False) -> "_Transaction":
-        return _Transaction(self._db, read_only)
+        return _Transaction(self._database(), read_only)
 
     def _require_writable(self) -> None:
         if not self.writable:
@@ -512,159 +602,56 @@ class _Transaction:
         self.db.execute("begin" if self.read_only else "begin immediate")
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
-        self.db.execute("commit" if kind is None else "rollback")
+        if kind is None:
+            self.db.execute("commit")
+            return
+        try:
+            self.db.execute("rollback")
+        except sqlite3.DatabaseError as err:  # the failed statement may have rolled back already
+            log.debug("rollback: %s", err)
 
 
-#: Threads compressing a batch's texts beside the main thread.
-_COMPRESS_THREADS = 2
-#: Stored documents whose verification columns are kept in memory.
-_COLUMNS_CACHE = 8192
+# -- rows -------------------------------------------------------------------------------------------------
 
 
-class _SegmentGone(Exception):
-    """A segment listed by the snapshot was deleted by a later merge: take a newer snapshot."""
+def _row_checksum(values: Sequence[Any]) -> int:
+    """xxh3 of a document row's values (number, id, metadata, text, spans, digest, size, shingles),
+    as a signed 64-bit SQLite integer."""
+    digest = xxhash.xxh3_64()
+    for value in values:
+        if value is None:
+            digest.update(b"\x00N")
+            continue
+        data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.intdigest() - (1 << 63)
+
+
+def _check_row(path: object, row: Sequence[Any]) -> None:
+    if _row_checksum(row[:8]) != row[8]:
+        raise IndexFormatError(f"{path}: the stored document {row[1]!r} does not match its checksum; "
+                               "the index is damaged")
+
+
+def _meta_checksum(rows: dict[str, Any]) -> str:
+    return xxhash.xxh3_64_hexdigest("\x00".join(str(rows.get(k, "")) for k in _IMMUTABLE_META).encode())
+
+
+def _decompress(path: object, id: str, blob: bytes) -> str:
+    try:
+        return zlib.decompress(blob).decode("utf-8", "surrogatepass")
+    except (zlib.error, UnicodeDecodeError) as err:
+        raise IndexFormatError(f"{path}: the stored text of {id!r} is damaged ({err})") from None
+
+
+def _spans_of(path: object, id: str, blob: bytes, text: bytes) -> tuple[tuple[int, int], ...]:
+    spans = np.frombuffer(blob, dtype="<i8").reshape(-1, 2)
+    return tuple((int(s), int(e)) for s, e in spans.tolist())
 
 
 def _compress_texts(texts: list[str]) -> list[bytes]:
     return [zlib.compress(text.encode("utf-8", "surrogatepass"), 6) for text in texts]
-
-
-def _segment_arrays(prints: Fingerprints, numbers: np.ndarray, ab: int, ar: int, pb: int, pr: int,
-                    config: Config) -> dict[str, np.ndarray]:
-    owners = np.repeat(numbers, np.diff(prints.doc_offsets))
-    searchable = (prints.paragraph_sizes > 0) & (prints.paragraph_words >= config.min_paragraph_words)
-    article_keys, article_items = sorted_band_table(prints.doc_signatures, ab, ar, numbers)
-    paragraph_keys, paragraph_items = sorted_band_table(prints.paragraph_signatures[searchable], pb, pr,
-                                                        owners[searchable])
-    digests, digest_owners = _unique_per_document(prints.paragraph_digests, owners)
-    return {"numbers": numbers, "sizes": prints.doc_sizes.astype(np.int32),
-            "article_signatures": prints.doc_signatures, "article_keys": article_keys,
-            "article_items": article_items, "paragraph_keys": paragraph_keys, "paragraph_items": paragraph_items,
-            "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}
-
-
-def _band_tagged(keys: np.ndarray) -> np.ndarray:
-    """(n, bands) 32-bit band keys tagged with their band in the high 32 bits: one sorted order for all bands."""
-    bands = np.arange(keys.shape[1], dtype=np.uint64) << np.uint64(32)
-    return bands[None, :] | keys.astype(np.uint64)
-
-
-def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Paragraph digests, once per document, sorted: their counts are document frequencies."""
-    order = np.lexsort((owners, digests))
-    digests, owners = digests[order], owners[order]
-    first = np.ones(len(digests), dtype=bool)
-    first[1:] = (digests[1:] != digests[:-1]) | (owners[1:] != owners[:-1])
-    return digests[first].astype(np.uint64), owners[first].astype(np.int64)
-
-
-def _merged_arrays(group: list[_Segment], removed: np.ndarray, article_bands: int,
-                   paragraph_bands: int) -> dict[str, Any]:
-    """The arrays of one segment replacing ``group``, without removed documents.
-
-    Band tables are merged one band at a time into memory-mapped output files,
-    so memory stays bounded by one band of the merged segment.
-    """
-    group = sorted(group, key=lambda segment: int(segment.numbers[0]) if len(segment.numbers) else 0)
-    numbers = np.concatenate([s.numbers for s in group])
-    keep = ~np.isin(numbers, removed)
-    sizes = np.concatenate([s.arrays["sizes"] for s in group])
-    # rows of the concatenated segments, in document-number order (number ranges of merged segments of
-    # different tiers can interleave), without removed documents
-    rows = np.flatnonzero(keep)[np.argsort(numbers[keep])]
-    out: dict[str, Any] = {"numbers": numbers[rows], "sizes": sizes[rows],
-                           "article_signatures": _signature_merger(group, rows)}
-    for level, bands in (("article", article_bands), ("paragraph", paragraph_bands)):
-        keys_writer, items_writer = _band_merger(group, level, bands, removed)
-        out[f"{level}_keys"], out[f"{level}_items"] = keys_writer, items_writer
-    digests = np.concatenate([s.arrays["paragraph_digests"] for s in group])
-    owners = np.concatenate([s.arrays["paragraph_digest_owners"] for s in group])
-    alive = ~np.isin(owners, removed)
-    order3 = np.argsort(digests[alive])
-    out["paragraph_digests"], out["paragraph_digest_owners"] = digests[alive][order3], owners[alive][order3]
-    return out
-
-
-def _signature_merger(group: list[_Segment], rows: np.ndarray) -> Any:
-    """A writer gathering article signatures by row of the concatenated segments, a chunk at a time,
-    into the output mapping: memory stays at one chunk whatever the segments' sizes."""
-    starts = np.cumsum([0] + [len(segment.numbers) for segment in group])
-
-    def write(path: Path) -> None:
-        width = group[0].arrays["article_signatures"].shape[1]
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(len(rows), width))
-        for lo in range(0, len(rows), _MERGE_CHUNK):
-            chunk = rows[lo:lo + _MERGE_CHUNK]
-            owner = np.searchsorted(starts, chunk, "right") - 1
-            for index in np.unique(owner):
-                picked = owner == index
-                out[lo:lo + len(chunk)][picked] = group[index].arrays["article_signatures"][
-                    chunk[picked] - starts[index]]
-        out.flush()
-        del out
-    return write
-
-
-def _band_merger(group: list[_Segment], level: str, bands: int, removed: np.ndarray) -> tuple[Any, Any]:
-    """Two writers (keys, items) that merge the group's band tables one band at a time.
-
-    Memory stays bounded by one band of the merged table; the keys writer
-    computes each merged band and keeps it for the items writer.
-    """
-    tables = [(s.arrays[f"{level}_keys"], s.arrays[f"{level}_items"]) for s in group]
-
-    def band(b: int) -> tuple[np.ndarray, np.ndarray]:
-        keys, items = [], []
-        for table_keys, table_items in tables:
-            width = len(table_keys) // bands
-            keys.append(table_keys[b * width:(b + 1) * width])
-            items.append(table_items[b * width:(b + 1) * width])
-        merged_keys, merged_items = np.concatenate(keys), np.concatenate(items)
-        if len(removed):
-            alive = ~np.isin(merged_items, removed)
-            merged_keys, merged_items = merged_keys[alive], merged_items[alive]
-        order = np.argsort(merged_keys, kind="stable")  # sorted runs, one per segment: a fast merge
-        return merged_keys[order], merged_items[order]
-
-    merged: list[np.ndarray] = []
-
-    def write_keys(path: Path) -> None:
-        # A removed document leaves every band alike, so each merged band has the first one's width.
-        width = len(band(0)[0]) if len(removed) else sum(len(k) // bands for k, _ in tables)
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(bands * width,))
-        items = np.lib.format.open_memmap(str(path) + ".items", mode="w+", dtype=np.int32, shape=(bands * width,))
-        for b in range(bands):
-            keys, owners = band(b)
-            if len(keys) != width:
-                raise IndexFormatError(f"{level} band {b} has {len(keys)} entries, band 0 has {width}")
-            out[b * width:(b + 1) * width] = keys
-            items[b * width:(b + 1) * width] = owners
-        out.flush()
-        items.flush()
-        merged.append(items)
-        del out
-
-    def write_items(path: Path) -> None:
-        merged.clear()
-        os.replace(str(path).replace("_items.npy", "_keys.npy") + ".items", path)
-
-    return write_keys, write_items
-
-
-def _check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: int, pb: int) -> None:
-    n = len(arrays["numbers"])
-    if arrays["article_signatures"].shape != (n, num_perm) or arrays["sizes"].shape != (n,):
-        raise IndexFormatError(f"{name}/article_signatures.npy has shape {arrays['article_signatures'].shape}")
-    if arrays["article_keys"].shape != (ab * n,) or arrays["article_items"].shape != (ab * n,):
-        raise IndexFormatError(f"{name}: article band table has {arrays['article_keys'].shape} entries, "
-                               f"expected {ab * n}")
-    keys = arrays["paragraph_keys"]
-    if keys.ndim != 1 or keys.shape != arrays["paragraph_items"].shape or len(keys) % pb:
-        raise IndexFormatError(f"{name}: paragraph band tables are inconsistent")
-    for level in ("article", "paragraph"):
-        if arrays[f"{level}_keys"].dtype != np.uint32 or arrays[f"{level}_items"].dtype != np.int32:
-            raise IndexFormatError(f"{name}: {level} band table has types {arrays[f'{level}_keys'].dtype}, "
-                                   f"{arrays[f'{level}_items'].dtype}; expected uint32, int32")
 
 
 def _pack_shingles(prints: Fingerprints, rows: slice, ends: np.ndarray) -> bytes:
@@ -676,50 +663,28 @@ def _pack_shingles(prints: Fingerprints, rows: slice, ends: np.ndarray) -> bytes
                      shingles.astype("<u4").tobytes()])
 
 
-def _unpack_shingles(packed: bytes, spans: np.ndarray, digest: np.ndarray) -> DocumentShingles:
+def _unpack_shingles(path: object, id: str, packed: bytes | None, spans: np.ndarray,
+                     digest: np.ndarray) -> DocumentShingles:
     n = len(spans)
-    if len(packed) < 16 * n:
-        raise IndexFormatError("stored shingles are shorter than their paragraph list; the index is damaged")
+    if packed is None or len(packed) < 16 * n or (len(packed) - 16 * n) % 4:
+        raise IndexFormatError(f"{path}: the stored shingles of {id!r} are damaged")
     sizes = np.frombuffer(packed, "<i4", n, 0).astype(np.int64)
     words = np.frombuffer(packed, "<i4", n, 4 * n).astype(np.int64)
     digests = np.frombuffer(packed, "<u8", n, 8 * n).astype(np.uint64)
     count = (len(packed) - 16 * n) // 4
     if count != int(sizes.sum()) or (sizes < 0).any():
-        raise IndexFormatError("stored shingles do not match their paragraph sizes; the index is damaged")
+        raise IndexFormatError(f"{path}: the stored shingles of {id!r} do not match their paragraphs")
     hashes = np.frombuffer(packed, "<u4", count, 16 * n).astype(np.uint32)
     return DocumentShingles(hashes, sizes, words, digests, spans.astype(np.int64), (int(digest[0]), int(digest[1])))
 
 
-def _tier(documents: int) -> int:
-    return int(math.log(max(documents, 1), MERGE_FANOUT))
-
-
-def _file_digest(path: Path) -> str:
-    digest = xxhash.xxh3_64()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+def _write_atomically(folder: IndexFolder, name: str, data: bytes) -> None:
+    temporary, final = folder.entry(name + ".tmp"), folder.entry(name)
     with open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
+    os.replace(temporary, final)
+
+
+__all__ = ["DiskStorage", "FORMAT_VERSION", "is_index", "is_segment_name", "file_digest"]

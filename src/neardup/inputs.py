@@ -99,6 +99,8 @@ class ReadStats:
     bytes: int = 0
     source_bytes: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    #: Fields of records skipped for a missing id or text field: what the records do have.
+    fields_seen: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         skipped = sum(self.skipped.values())
@@ -380,6 +382,8 @@ class Reader:
     # ------------------------------------------------------------------ records
 
     def _document_of(self, source: str, number: int | None, record: dict[str, Any]) -> Document:
+        if self.id_field not in record or self.text_field not in record:
+            self.stats.fields_seen.update(str(key) for key in list(record)[:50])
         if self.id_field not in record:
             raise RecordError(source, number, f"missing field {self.id_field!r}")
         if self.text_field not in record:

@@ -233,20 +233,27 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     digests = np.empty(count, dtype=np.uint64)
     dirty = np.empty(count, dtype=np.uint8)
     signatures = np.empty((count, num_perm), dtype=np.uint32)
-    shingles = chars * (1 if normalized else longest)
-    hashes = np.empty(shingles, dtype=np.uint32) if with_hashes else None
-    owner = np.empty(shingles, dtype=np.int64) if with_hashes else None
+    # A shingle per word: a word takes two characters with its separator, so half the characters
+    # (plus one a paragraph) is room enough for plain text; the rare text needing more is run again.
+    room = chars // 2 + count + 16
     a, b = permutations(num_perm, seed)
-    used, found = _kernel.sign_paragraphs(texts, spans, normalized, shingle_size, _P, _LEN_SALT, _POSITIONS, a, b,
-                                          table_start, table_length, table_bytes, expand,
-                                          signatures, words, sizes, digests, dirty, form, bounds, hashes, owner)
+    while True:
+        hashes = np.empty(room, dtype=np.uint32) if with_hashes else None
+        owner = np.empty(room, dtype=np.int64) if with_hashes else None
+        used, found = _kernel.sign_paragraphs(texts, spans, normalized, shingle_size, _P, _LEN_SALT, _POSITIONS, a,
+                                              b, table_start, table_length, table_bytes, expand, signatures, words,
+                                              sizes, digests, dirty, form, bounds, hashes, owner)
+        if not with_hashes or found <= room:
+            break
+        room = found
     data = form[:used].tobytes()
     # Forms are written in order, a non-empty one followed by a newline: a document's form is its
     # stretch of the buffer without the last newline.
     region = np.append(bounds[:, 0], used)[doc_offsets].tolist()
     document_forms = [data[s:e - 1] if e > s else b"" for s, e in zip(region[:-1], region[1:])]
-    prints = ParagraphPrints(digests, document_forms, words, sizes, signatures,
-                             hashes[:found] if with_hashes else None, owner[:found] if with_hashes else None)
+    prints = ParagraphPrints(digests, document_forms, words, sizes, signatures,  # copies: free the spare room
+                             hashes[:found].copy() if with_hashes else None,
+                             owner[:found].copy() if with_hashes else None)
     return prints, dirty, data, bounds
 
 

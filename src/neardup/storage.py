@@ -9,7 +9,7 @@ and for tests); :class:`~neardup.diskstore.DiskStorage` on disk. One conformance
 from __future__ import annotations
 
 import contextlib
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Protocol, Sequence, TypeVar
 
@@ -18,7 +18,7 @@ import numpy as np
 from .config import Config
 from .document import Document
 from .fingerprint import Fingerprints
-from .lsh import BandTable, optimal_bands
+from .lsh import optimal_bands
 from .verify import ShingleColumns
 
 K = TypeVar("K")
@@ -181,7 +181,8 @@ def assert_shingles(fingerprints: Fingerprints) -> None:
 
 @dataclass
 class MemoryStorage:
-    """Everything in RAM: documents and their shingles in lists, signatures in growing arrays."""
+    """Everything in RAM: documents and their shingles in lists, band tables in in-memory segments
+    (the same :class:`~neardup.segments.Tables` the disk store maps from its files)."""
 
     config: Config
     keep_text: bool = True
@@ -189,15 +190,14 @@ class MemoryStorage:
     _docs: list[StoredDocument | None] = field(default_factory=list)
     _entries: list[DocumentShingles | None] = field(default_factory=list)
     _numbers: dict[str, int] = field(default_factory=dict)
-    _frequencies: Counter[int] = field(default_factory=Counter)
-    _paragraph_owner: list[np.ndarray] = field(default_factory=list)
+    _removed: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        from .segments import Tables
+
         (pb, pr), (ab, ar) = lsh_params(self.config)
-        self._paragraph_table, self._article_table = BandTable(pb, pr), BandTable(ab, ar)
-        self._article_sigs = _Growable(self.config.num_perm, np.uint32)
-        self._sizes = _Growable(1, np.int64)
-        self._paragraphs = 0
+        self._bands = (ab, ar, pb, pr)
+        self._tables = Tables(self._bands, self.config.num_perm)
 
     def __len__(self) -> int:
         return len(self._numbers)
@@ -210,10 +210,13 @@ class MemoryStorage:
 
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
             replacing: Sequence[int] = ()) -> np.ndarray:
+        from .segments import Segment, build_arrays
+
         entries = entries_of(fingerprints)  # checks the shingles first: nothing changes on error
-        self.remove(replacing)
         first = len(self._docs)
         numbers = np.arange(first, first + len(documents), dtype=np.int64)
+        arrays = build_arrays(fingerprints, numbers, self._bands, self.config)
+        self._remove(replacing)
         for row, doc in enumerate(documents):
             entry = entries[row]
             self._docs.append(StoredDocument(int(numbers[row]), doc.id, doc.text if self.keep_text else None,
@@ -221,34 +224,38 @@ class MemoryStorage:
                                              int(fingerprints.doc_sizes[row])))
             self._entries.append(entry)
             self._numbers[doc.id] = int(numbers[row])
-            self._frequencies.update(set(entry.paragraph_digests.tolist()))
-        self._article_sigs.append(fingerprints.doc_signatures)
-        self._sizes.append(fingerprints.doc_sizes[:, None])
-        self._article_table.insert(fingerprints.doc_signatures, numbers)
-        searchable = searchable_rows(fingerprints, self.config)
-        owners = np.repeat(numbers, np.diff(fingerprints.doc_offsets))
-        self._paragraph_owner.append(owners)
-        self._paragraph_table.insert(fingerprints.paragraph_signatures[searchable], self._paragraphs + searchable)
-        self._paragraphs += len(owners)
+        segments = self._tables.segments + [Segment(f"memory-{first}", arrays)]
+        self._tables.replace(self._merged(segments), np.array(sorted(self._removed), dtype=np.int64))
         return numbers
 
+    def _merged(self, segments: list[Any]) -> list[Any]:
+        """Merge segments of one size tier four at a time, as the disk store does."""
+        from .segments import Segment, merge_in_memory, tier
+
+        removed = np.array(sorted(self._removed), dtype=np.int64)
+        while True:
+            tiers: dict[int, list[Any]] = {}
+            for segment in segments:
+                tiers.setdefault(tier(len(segment), 4), []).append(segment)
+            group = next((g for _, g in sorted(tiers.items()) if len(g) >= 4), None)
+            if group is None:
+                return segments
+            arrays = merge_in_memory(group, removed, self._bands[0], self._bands[2])
+            merged = Segment(f"memory-{int(arrays['numbers'][0]) if len(arrays['numbers']) else 0}-merged", arrays)
+            segments = [s for s in segments if not any(s is g for g in group)] + [merged]
+
     def remove(self, numbers: Sequence[int]) -> None:
+        self._remove(numbers)
+        self._tables.replace(self._tables.segments, np.array(sorted(self._removed), dtype=np.int64))
+
+    def _remove(self, numbers: Sequence[int]) -> None:
         for number in numbers:
-            stored = self._docs[number]
-            entry = self._entries[number]
-            if stored is None or entry is None:
+            stored = self._docs[number] if 0 <= number < len(self._docs) else None
+            if stored is None:
                 continue
-            self._frequencies.subtract(set(entry.paragraph_digests.tolist()))
             self._docs[number] = self._entries[number] = None
             del self._numbers[stored.id]
-            self._article_table.remove(np.array([number]))
-            owners = self._owners()
-            self._paragraph_table.remove(np.flatnonzero(owners == number))
-
-    def _owners(self) -> np.ndarray:
-        if len(self._paragraph_owner) > 1:
-            self._paragraph_owner = [np.concatenate(self._paragraph_owner)]
-        return self._paragraph_owner[0] if self._paragraph_owner else np.zeros(0, np.int64)
+            self._removed.append(int(number))
 
     def document(self, number: int) -> StoredDocument:
         stored = self._docs[number] if 0 <= number < len(self._docs) else None
@@ -257,21 +264,20 @@ class MemoryStorage:
         return stored
 
     def article_signature(self, number: int) -> np.ndarray:
-        self.document(number)
-        return self._article_sigs.array[number]
+        signatures, _ = self._tables.article_summaries(np.array([number], dtype=np.int64))
+        return signatures[0]
 
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._article_sigs.array[numbers], self._sizes.array[numbers, 0]
+        return self._tables.article_summaries(numbers)
 
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._article_table.query(signatures)
+        return self._tables.article_candidates(signatures)
 
     def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows, paragraphs = self._paragraph_table.query(signatures)
-        return rows, self._owners()[paragraphs] if len(paragraphs) else paragraphs
+        return self._tables.paragraph_candidates(signatures)
 
     def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
-        return np.array([self._frequencies.get(d, 0) for d in np.asarray(digests).tolist()], dtype=np.int64)
+        return self._tables.paragraph_frequencies(digests)
 
     def columns(self, numbers: np.ndarray) -> StoredColumns:
         entries = []
@@ -287,26 +293,9 @@ class MemoryStorage:
         yield
 
     def stats(self) -> dict[str, Any]:
-        return {"documents": len(self), "paragraphs": self._paragraphs, "keep_text": self.keep_text,
+        return {"documents": len(self), "paragraphs": self._tables.paragraph_count(),
+                "segments": len(self._tables.segments), "keep_text": self.keep_text,
                 "config": self.config.to_dict()}
 
     def close(self) -> None:
         pass
-
-
-class _Growable:
-    """A 2-D array appended to in chunks and read as one."""
-
-    def __init__(self, width: int, dtype: Any) -> None:
-        self._chunks: list[np.ndarray] = []
-        self._array = np.zeros((0, width), dtype=dtype)
-
-    def append(self, rows: np.ndarray) -> None:
-        self._chunks.append(rows)
-
-    @property
-    def array(self) -> np.ndarray:
-        if self._chunks:
-            self._array = np.concatenate([self._array] + self._chunks)
-            self._chunks.clear()
-        return self._array
