@@ -184,11 +184,13 @@ def neardup_from_text(inputs: Inputs) -> None:
 
 def neardup_numpy_path(inputs: Inputs) -> None:
     """The same stage without the compiled kernel (what a machine without a C compiler runs)."""
-    os.environ["NEARDUP_KERNEL"] = "0"
+    from neardup.kernel import force_numpy
+
+    force_numpy(True)
     try:
         fingerprint(inputs.documents, Config())
     finally:
-        del os.environ["NEARDUP_KERNEL"]
+        force_numpy(False)
 
 
 def neardup_paragraphs(inputs: Inputs) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -34,10 +33,10 @@ def _both_paths(documents: list[Document], monkeypatch: pytest.MonkeyPatch):
     config = Config()
     monkeypatch.setattr(kernel, "_TABLE_WORTH", 0)  # the full table even for tiny batches
     compiled = fingerprint(documents, config, shingles=True)
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     assert not kernel.compiled()
     reference = fingerprint(documents, config, shingles=True)
-    monkeypatch.delenv("NEARDUP_KERNEL")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", False)
     return compiled, reference
 
 
@@ -50,7 +49,7 @@ def _assert_same(compiled, reference) -> None:
 
 def test_kernel_is_built_where_a_compiler_is() -> None:
     """The build makes the kernel (CI machines have gcc); without it everything is slower."""
-    if os.environ.get("NEARDUP_KERNEL") == "0":
+    if kernel.numpy_forced():
         pytest.skip("numpy path forced")
     assert kernel._kernel is not None, "neardup._kernel did not build: reinstall with a C compiler"
     assert kernel.compiled()
@@ -81,7 +80,7 @@ def test_compiled_equals_numpy_for_every_configuration(monkeypatch: pytest.Monke
     documents = [Document.from_text("a", body), Document.from_text("b", body[:500]), Document.from_text("c", "")]
     config = Config(shingle_size=shingle_size, num_perm=num_perm)
     compiled = fingerprint(documents, config)
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     reference = fingerprint(documents, config)
     np.testing.assert_array_equal(compiled.paragraph_signatures, reference.paragraph_signatures)
     np.testing.assert_array_equal(compiled.doc_signatures, reference.doc_signatures)
@@ -158,7 +157,7 @@ def test_compiled_paragraph_split_equals_python(monkeypatch: pytest.MonkeyPatch,
     from neardup.paragraphs import split_paragraphs
 
     compiled = split_paragraphs(text)
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     assert compiled == split_paragraphs(text)
 
 
@@ -170,7 +169,7 @@ def test_compiled_paragraph_split_rejoins_hard_wrapped_text(monkeypatch: pytest.
                + "\n".join(["    " + "more " * 12] + ["line " * 13] * 2 + ["end."]))
     compiled = split_paragraphs(wrapped)
     assert len(compiled) == 3  # the headline, then two re-joined paragraphs
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     assert split_paragraphs(wrapped) == compiled
 
 
@@ -187,7 +186,7 @@ def test_compiled_band_table_equals_numpy(monkeypatch: pytest.MonkeyPatch, n: in
     if ordered:
         items = np.sort(items)
     keys, owners = kernel.sorted_band_table(signatures, bands, rows, items)
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     np_keys, np_owners = kernel.sorted_band_table(signatures, bands, rows, items)
     np.testing.assert_array_equal(keys, np_keys)
     np.testing.assert_array_equal(owners, np_owners)
@@ -219,7 +218,7 @@ def test_band_table_runs_find_every_equal_key(monkeypatch: pytest.MonkeyPatch, b
         table = keys[band * width:(band + 1) * width]
         assert a == band * width + int(np.searchsorted(table, key, "left"))
         assert b == band * width + int(np.searchsorted(table, key, "right"))
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     np_lo, np_hi = kernel.band_table_runs(keys, bands, needles)
     np.testing.assert_array_equal(lo, np_lo)
     np.testing.assert_array_equal(hi, np_hi)
@@ -237,7 +236,7 @@ def test_count_equal_equals_searchsorted(monkeypatch: pytest.MonkeyPatch, size: 
                               rng.integers(0, 2**64 - 1, queries, dtype=np.uint64, endpoint=True),
                               np.array([0, 2**64 - 1], dtype=np.uint64)))
     counts = kernel.count_equal(keys, needles)
-    monkeypatch.setenv("NEARDUP_KERNEL", "0")
+    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
     np.testing.assert_array_equal(counts, kernel.count_equal(keys, needles))
 
 

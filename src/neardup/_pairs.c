@@ -424,10 +424,180 @@ done:
     return result;
 }
 
+
+/* ---- paragraph document frequencies and weights ------------------------------------------- */
+
+static void sort_u64(uint64_t *values, uint64_t *buffer, Py_ssize_t n) {
+    if (n <= 48)
+        insertion64(values, n);
+    else
+        radix64(values, buffer, n, 0);
+}
+
+static Py_ssize_t lower_u64(const uint64_t *keys, Py_ssize_t n, uint64_t needle) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < needle)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+PyDoc_STRVAR(frequencies_doc,
+"document_frequencies(digests, doc_offsets, out)\n\n"
+"For every paragraph (uint64 digests; document d holds paragraphs doc_offsets[d]:doc_offsets[d + 1]),\n"
+"writes into out (int64) how many distinct documents hold a paragraph with its digest.");
+
+static PyObject *document_frequencies(PyObject *self, PyObject *args) {
+    Py_buffer digests = {0}, offsets = {0}, out = {0};
+    PyObject *result = NULL;
+    uint64_t *firsts = NULL, *buffer = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &digests, &offsets, &out)) return NULL;
+    Py_ssize_t n = digests.len / 8, docs = offsets.len / 8 - 1;
+    const uint64_t *d = (const uint64_t *)digests.buf;
+    const int64_t *off = (const int64_t *)offsets.buf;
+    if (docs < 0 || need(&out, n * 8, "out")) goto done;
+    if (off[0] != 0 || off[docs] != n) {
+        PyErr_SetString(PyExc_ValueError, "document_frequencies: offsets do not cover the digests");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < docs; k++)
+        if (off[k + 1] < off[k]) {
+            PyErr_SetString(PyExc_ValueError, "document_frequencies: offsets must not decrease");
+            goto done;
+        }
+    firsts = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
+    buffer = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
+    if (!firsts || !buffer) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *o = (int64_t *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t count = 0;
+    for (Py_ssize_t k = 0; k < docs; k++) {  /* each document's distinct digests, once */
+        for (int64_t p = off[k]; p < off[k + 1]; p++) {
+            int seen = 0;
+            for (int64_t q = off[k]; q < p && !seen; q++) seen = d[q] == d[p];
+            if (!seen) firsts[count++] = d[p];
+        }
+    }
+    sort_u64(firsts, buffer, count);
+    for (Py_ssize_t p = 0; p < n; p++) {
+        Py_ssize_t lo = lower_u64(firsts, count, d[p]), hi = lo;
+        while (hi < count && firsts[hi] == d[p]) hi++;
+        o[p] = (int64_t)(hi - lo);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(firsts);
+    PyMem_RawFree(buffer);
+    PyBuffer_Release(&digests);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static void sort_double(double *values, Py_ssize_t n) {
+    for (Py_ssize_t i = 1; i < n; i++) {
+        double x = values[i];
+        Py_ssize_t j = i;
+        while (j > 0 && values[j - 1] > x) {
+            values[j] = values[j - 1];
+            j--;
+        }
+        values[j] = x;
+    }
+}
+
+PyDoc_STRVAR(weights_doc,
+"paragraph_weights(frequencies, words, doc_offsets, min_words, min_df, ratio, out)\n\n"
+"The weight of every paragraph in containment (boilerplate.paragraph_weights documents the rule):\n"
+"min(1, limit / df)^2, limit = max(min_df, ratio * median df of the document's other body paragraphs),\n"
+"0 for a short line unless the document has no body paragraph. float64 frequencies, int64 words.");
+
+static PyObject *paragraph_weights(PyObject *self, PyObject *args) {
+    Py_buffer freq = {0}, words = {0}, offsets = {0}, out = {0};
+    long long min_words;
+    double min_df, ratio;
+    PyObject *result = NULL;
+    double *pool = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*Lddw*", &freq, &words, &offsets, &min_words, &min_df, &ratio, &out))
+        return NULL;
+    Py_ssize_t n = freq.len / 8, docs = offsets.len / 8 - 1;
+    const double *f = (const double *)freq.buf;
+    const int64_t *w = (const int64_t *)words.buf, *off = (const int64_t *)offsets.buf;
+    if (docs < 0 || need(&words, n * 8, "words") || need(&out, n * 8, "out")) goto done;
+    Py_ssize_t longest = 0;
+    if (off[0] != 0 || off[docs] != n) {
+        PyErr_SetString(PyExc_ValueError, "paragraph_weights: offsets do not cover the paragraphs");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < docs; k++) {
+        if (off[k + 1] < off[k]) {
+            PyErr_SetString(PyExc_ValueError, "paragraph_weights: offsets must not decrease");
+            goto done;
+        }
+        if (off[k + 1] - off[k] > longest) longest = off[k + 1] - off[k];
+    }
+    pool = PyMem_RawMalloc((size_t)(longest > 0 ? longest : 1) * sizeof(double));
+    if (!pool) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *o = (double *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < docs; k++) {
+        Py_ssize_t m = 0;
+        for (int64_t p = off[k]; p < off[k + 1]; p++)
+            if (w[p] >= min_words) pool[m++] = f[p];
+        sort_double(pool, m);
+        for (int64_t p = off[k]; p < off[k + 1]; p++) {
+            int body = w[p] >= min_words;
+            /* the median of the pool leaving this paragraph's own value out when it is in the pool */
+            Py_ssize_t remaining = body ? m - 1 : m, skip = -1;
+            if (body) {
+                Py_ssize_t lo = 0, hi = m;  /* first position of its value: which copy is left out does not matter */
+                while (lo < hi) {
+                    Py_ssize_t mid = lo + (hi - lo) / 2;
+                    if (pool[mid] < f[p]) lo = mid + 1; else hi = mid;
+                }
+                skip = lo;
+            }
+            double typical = 0;
+            if (remaining > 0) {
+                Py_ssize_t a = (remaining - 1) / 2, b = remaining / 2;
+                if (skip >= 0 && a >= skip) a++;
+                if (skip >= 0 && b >= skip) b++;
+                typical = (pool[a] + pool[b]) / 2.0;
+            }
+            double limit = ratio * typical > min_df ? ratio * typical : min_df;
+            double df = f[p] > 1.0 ? f[p] : 1.0;
+            double share = limit / df < 1.0 ? limit / df : 1.0;
+            o[p] = (body || m == 0) ? share * share : 0.0;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(pool);
+    PyBuffer_Release(&freq);
+    PyBuffer_Release(&words);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"band_keys", band_keys, METH_VARARGS, band_keys_doc},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, bucket_pairs_doc},
     {"verify_pairs", verify_pairs, METH_VARARGS, verify_pairs_doc},
+    {"document_frequencies", document_frequencies, METH_VARARGS, frequencies_doc},
+    {"paragraph_weights", paragraph_weights, METH_VARARGS, weights_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,6 +24,17 @@ import numpy as np
 
 from .config import Config
 
+try:  # pragma: no branch - depends on the build
+    from . import _pairs
+except ImportError:
+    _pairs = None  # type: ignore[assignment]
+
+
+def _compiled() -> bool:
+    from .kernel import numpy_forced
+
+    return _pairs is not None and not numpy_forced()
+
 
 def document_frequencies(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct paragraph digests and how many distinct owners hold each (sorted by digest)."""
@@ -41,6 +52,18 @@ def document_frequencies(digests: np.ndarray, owners: np.ndarray) -> tuple[np.nd
     return d[starts], counts.astype(np.int64)
 
 
+def paragraph_frequencies(digests: np.ndarray, doc_offsets: np.ndarray) -> np.ndarray:
+    """For every paragraph of a corpus, how many distinct documents hold its digest."""
+    digests = np.ascontiguousarray(digests, dtype=np.uint64)
+    doc_offsets = np.ascontiguousarray(doc_offsets, dtype=np.int64)
+    if _compiled():
+        out = np.empty(len(digests), dtype=np.int64)
+        _pairs.document_frequencies(digests, doc_offsets, out)
+        return out
+    owners = np.repeat(np.arange(len(doc_offsets) - 1), np.diff(doc_offsets))
+    return lookup_frequencies(document_frequencies(digests, owners), digests)
+
+
 def lookup_frequencies(table: tuple[np.ndarray, np.ndarray], digests: np.ndarray) -> np.ndarray:
     """df of each digest in a table of :func:`document_frequencies` (0 when absent)."""
     keys, counts = table
@@ -53,11 +76,17 @@ def lookup_frequencies(table: tuple[np.ndarray, np.ndarray], digests: np.ndarray
 def paragraph_weights(frequencies: np.ndarray, words: np.ndarray, doc_offsets: np.ndarray,
                       config: Config) -> np.ndarray:
     """The weight of every paragraph of a batch of documents (see the module docstring)."""
-    frequencies = np.asarray(frequencies, dtype=np.float64)
-    words = np.asarray(words, dtype=np.int64)
+    frequencies = np.ascontiguousarray(frequencies, dtype=np.float64)
+    words = np.ascontiguousarray(words, dtype=np.int64)
     count = len(frequencies)
     if count == 0:
         return np.zeros(0)
+    if _compiled():
+        out = np.empty(count, dtype=np.float64)
+        _pairs.paragraph_weights(frequencies, words, np.ascontiguousarray(doc_offsets, dtype=np.int64),
+                                 config.min_paragraph_words, float(config.boilerplate_min_df),
+                                 float(config.boilerplate_ratio), out)
+        return out
     owner = np.repeat(np.arange(len(doc_offsets) - 1), np.diff(doc_offsets))
     substantial = words >= config.min_paragraph_words
     typical = _median_of_others(frequencies, substantial, owner, len(doc_offsets) - 1)

@@ -20,7 +20,6 @@ cluster's representative needs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +41,9 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _compiled() -> bool:
-    return _pairs is not None and os.environ.get("NEARDUP_KERNEL", "1") != "0"
+    from .kernel import numpy_forced
+
+    return _pairs is not None and not numpy_forced()
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -372,7 +372,7 @@ def _add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
-    from .dedup import dedup
+    from .dedup import dedup_inputs
     from .outputs import RecordSpill, check_outputs, write_rows
 
     config = _dedup_config(args)
@@ -380,11 +380,13 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     with tempfile.TemporaryDirectory(prefix="neardup-kept-", dir=args.tmp_dir) as folder, \
             RecordSpill(folder) as spill:
         reader = _reader(args, console, unique_ids=True, spill=spill)
-        documents, reading = _reading(reader, args.inputs, "reading", args)
+        reading = Progress("reading", total_bytes=total_input_bytes(args.inputs), enabled=_progress_enabled(args))
         comparing = Progress("comparing", unit="pairs", enabled=_progress_enabled(args))
 
         def on_progress(phase: str, done: int, total: int | None) -> None:
-            if phase == "comparing":
+            if phase == "reading":
+                reading.update(done, reader.stats.source_bytes)
+            elif phase == "comparing":
                 if comparing.total is None:
                     reading.close()
                     comparing.total = total
@@ -392,9 +394,10 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
 
         index = Index.open(args.index, config, writable=True) if args.index else None
         try:
-            result = dedup(documents, config=config, index=index, keep=args.keep, date_field=args.date_field,
-                           include_partial=not args.no_partial, drop_repeats=args.drop_repeats,
-                           workers=_workers(args.workers), on_progress=on_progress, tmp_dir=args.tmp_dir)
+            result = dedup_inputs(reader, args.inputs, config=config, index=index, keep=args.keep,
+                                  date_field=args.date_field, include_partial=not args.no_partial,
+                                  drop_repeats=args.drop_repeats, workers=_workers(args.workers),
+                                  on_progress=on_progress, tmp_dir=args.tmp_dir)
         finally:
             if index is not None:
                 index.close()
@@ -412,6 +415,7 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     console.say(f"neardup: dedup: {summary.line()}")
     console.detail("neardup: dedup: seconds per stage: "
                    + ", ".join(f"{k} {v:.2f}" for k, v in summary.seconds.items())
+                   + "; peak MB after each: " + ", ".join(f"{k} {v:,.0f}" for k, v in summary.peak_mb.items())
                    + f"; {summary.candidate_pairs:,} candidate pairs, {summary.verified_late:,} verified late, "
                      f"{summary.large_buckets:,} buckets over the cap (largest {summary.largest_bucket:,})")
     if args.json:

@@ -57,17 +57,17 @@ class KnownPairs:
     def build(scores: PairScores, held_left: np.ndarray, held_right: np.ndarray,
               margin: float = 0.05) -> "KnownPairs":
         """``held_left[i]``: right holds left; ``held_right[i]``: left holds right."""
-        low = np.minimum(scores.left, scores.right)
         swap = scores.left > scores.right
-        oriented = _orient(scores, swap)
-        right_holds_left = np.where(swap, held_right, held_left)
-        left_holds_right = np.where(swap, held_left, held_right)
-        keys = (low.astype(np.uint64) << np.uint64(32)) | np.maximum(scores.left, scores.right).astype(np.uint64)
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        first = run_starts(keys)
-        rows = order[first]
-        return KnownPairs(keys[first], left_holds_right[rows], right_holds_left[rows], oriented.select(rows), margin)
+        if swap.any():
+            scores = _orient(scores, swap)
+            held_left, held_right = np.where(swap, held_right, held_left), np.where(swap, held_left, held_right)
+        keys = (scores.left.astype(np.uint64) << np.uint64(32)) | scores.right.astype(np.uint64)
+        if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):  # candidates come sorted and unique
+            order = np.argsort(keys, kind="stable")
+            first = run_starts(keys[order])
+            rows = order[first]
+            keys, held_left, held_right, scores = keys[rows], held_left[rows], held_right[rows], scores.select(rows)
+        return KnownPairs(keys, np.asarray(held_right, bool), np.asarray(held_left, bool), scores, margin)
 
     def merged(self, other: "KnownPairs") -> "KnownPairs":
         scores = PairScores.concatenate([self.scores, other.scores])

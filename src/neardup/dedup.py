@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -34,7 +34,10 @@ from .clustering import Clusters, cluster
 from .config import Config
 from .document import Document
 from .executor import ordered_map, parallel_map, resolve_workers
+from .errors import ConfigError, InputError
 from .index import AddReport, Index, batched
+from .ingest import PrintedDocuments
+from .inputs import Reader
 from .spill import DEFAULT_BUDGET, RecordSpill, ShingleSpill
 from .verify import KIND_NAMES, PARTIAL, PairScores
 
@@ -93,6 +96,8 @@ class DedupSummary:
     #: Documents without a date, with ``keep="earliest"`` (ranked after every dated one).
     undated: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Peak resident memory of this process (MB) at the end of each stage.
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(self.by_kind.items()))
@@ -145,31 +150,87 @@ def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: 
           memory_budget: int = DEFAULT_BUDGET) -> DedupResult:
     """Cluster ``documents`` and keep one representative per cluster (see the module docstring).
 
-    ``keep`` chooses among the documents no other member strictly holds: the first in input
+    ``keep`` chooses among the documents no other member holds better: the first in input
     order, the longest text, or the earliest ``date_field`` (missing dates last); ties go to
-    the smaller id. ``workers`` threads (0: one per core). ``index``, if given, also receives
-    every document. Spill files go to a temporary folder under ``tmp_dir`` once the records or
+    the smaller id. A repeated id is skipped (counted in the summary). ``workers`` threads
+    fingerprint and compare (0: one per core). ``index``, if given, also receives every
+    document. Spill files go to a temporary folder under ``tmp_dir`` once the records or
     shingles held in memory exceed ``memory_budget`` bytes; the folder is removed at the end.
     """
     config = config or (index.config if index is not None else Config())
-    if keep not in POLICIES:
-        raise ValueError(f"keep must be one of {', '.join(POLICIES)}, got {keep!r}")
-    run = _LocalRun(config, keep, date_field, include_partial, drop_repeats, resolve_workers(workers),
-                    index, on_progress, tmp_dir, memory_budget)
+    _check_policy(keep)
+    run = _LocalRun(config, keep, include_partial, resolve_workers(workers), index, on_progress, tmp_dir,
+                    memory_budget)
     try:
-        return run.run(documents, batch_size)
+        batches = _thread_batches(documents, config, keep, date_field, drop_repeats, run, batch_size)
+        return run.run(batches)
     finally:
         run.close()
+
+
+def dedup_inputs(reader: Reader, sources: Sequence[str], *, config: Config | None = None, keep: Policy = "first",
+                 date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
+                 workers: int | None = 0, index: Index | None = None, on_progress: ProgressCallback | None = None,
+                 tmp_dir: str | None = None, memory_budget: int = DEFAULT_BUDGET) -> DedupResult:
+    """:func:`dedup` of the documents ``reader`` reads from ``sources``, parsed and fingerprinted in
+    ``workers`` processes (:mod:`neardup.ingest`): the same result, every core busy."""
+    from .ingest import printed_stream
+
+    config = config or (index.config if index is not None else Config())
+    _check_policy(keep)
+    workers = resolve_workers(workers)
+    run = _LocalRun(config, keep, include_partial, workers, index, on_progress, tmp_dir, memory_budget)
+    try:
+        batches = printed_stream(reader, sources, config, workers=workers,
+                                 date_field=date_field if keep == "earliest" else None,
+                                 keep_signatures=index is not None, with_documents=index is not None,
+                                 drop_repeats=drop_repeats)
+        return run.run(batches)
+    finally:
+        run.close()
+
+
+def _check_policy(keep: str) -> None:
+    if keep not in POLICIES:
+        raise ConfigError(f"keep must be one of {', '.join(POLICIES)}, got {keep!r}")
+
+
+def _thread_batches(documents: Iterable[Document], config: Config, keep: str, date_field: str,
+                    drop_repeats: bool, run: "_LocalRun", batch_size: int) -> Iterator[PrintedDocuments]:
+    """Batches of documents through the fingerprint stage on the run's threads (repeated ids skipped)."""
+    seen: set[str] = set()
+    bands = stages.band_params(config)
+    keep_signatures = run.index is not None
+
+    def accepted() -> Iterator[Document]:
+        for document in documents:
+            if not isinstance(document, Document):
+                raise InputError(f"dedup takes Documents, got {type(document).__name__}")
+            if document.id in seen:
+                run.summary.skipped["duplicate id"] += 1
+                continue
+            seen.add(document.id)
+            yield document
+
+    def work(batch: list[Document]) -> PrintedDocuments:
+        printed = stages.print_batch(batch, config, bands, keep_signatures=keep_signatures)
+        if drop_repeats:
+            printed.dropped = stages.repeated_paragraphs(batch, config)
+        dates = [date_key(d.metadata.get(date_field)) for d in batch] if keep == "earliest" else None
+        lengths = np.fromiter((len(d.text) for d in batch), dtype=np.int64, count=len(batch))
+        return PrintedDocuments([d.id for d in batch], lengths, dates, printed, batch if keep_signatures else None)
+
+    for _, result in ordered_map(work, batched(accepted(), batch_size), run.workers):
+        yield result
 
 
 class _LocalRun:
     """One dedup run on this machine: the stages in order, state in arrays and spills."""
 
-    def __init__(self, config: Config, keep: Policy, date_field: str, include_partial: bool, drop_repeats: bool,
-                 workers: int, index: Index | None, on_progress: ProgressCallback | None, tmp_dir: str | None,
-                 memory_budget: int) -> None:
-        self.config, self.keep, self.date_field = config, keep, date_field
-        self.include_partial, self.drop_repeats, self.workers = include_partial, drop_repeats, workers
+    def __init__(self, config: Config, keep: Policy, include_partial: bool, workers: int, index: Index | None,
+                 on_progress: ProgressCallback | None, tmp_dir: str | None, memory_budget: int) -> None:
+        self.config, self.keep = config, keep
+        self.include_partial, self.workers = include_partial, workers
         self.index, self.on_progress = index, on_progress
         self._tmp_parent, self._folder = tmp_dir, None
         self.summary = DedupSummary()
@@ -194,8 +255,8 @@ class _LocalRun:
 
     # -- the stages ------------------------------------------------------------------------------
 
-    def run(self, documents: Iterable[Document], batch_size: int) -> DedupResult:
-        self._timed("fingerprint", lambda: self._read(documents, batch_size))
+    def run(self, batches: Iterable[PrintedDocuments]) -> DedupResult:
+        self._timed("fingerprint", lambda: self._read(batches))
         corpus = self.corpus.finish()
         weights = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
         classes = stages.exact_classes(corpus)
@@ -213,39 +274,23 @@ class _LocalRun:
             return step()
         finally:
             self.summary.seconds[name] = round(time.perf_counter() - start, 3)
+            self.summary.peak_mb[name] = _peak_mb()
 
-    def _read(self, documents: Iterable[Document], batch_size: int) -> None:
-        bands = stages.band_params(self.config)
+    def _read(self, batches: Iterable[PrintedDocuments]) -> None:
         self._article_spill = RecordSpill(self.folder, self.memory_budget)
         self._paragraph_spill = RecordSpill(self.folder, self.memory_budget)
         self._shingles = ShingleSpill(self.folder, self.memory_budget)
-        seen: set[str] = set()
-        keep_signatures = self.index is not None
-
-        def accepted() -> Iterator[Document]:
-            for document in documents:
-                if document.id in seen:
-                    self.summary.skipped["duplicate id"] += 1
-                    continue
-                seen.add(document.id)
-                yield document
-
-        def work(batch: list[Document]) -> stages.PrintedBatch:
-            printed = stages.print_batch(batch, self.config, bands, keep_signatures=keep_signatures)
-            if self.drop_repeats:
-                printed.dropped = stages.repeated_paragraphs(batch, self.config)
-            return printed
-
-        for batch, printed in ordered_map(work, batched(accepted(), batch_size), self.workers):
+        for batch in batches:
+            printed = batch.printed
             first_doc, first_para = self.corpus.documents, self.corpus.paragraphs
-            self.corpus.append(batch, printed, self.keep, self.date_field)
+            self.corpus.append(batch.ids, batch.lengths, batch.dates, printed)
             self._article_spill.append(printed.article_keys, first_doc + np.arange(len(batch)))
             self._paragraph_spill.append(printed.paragraph_keys, first_para + printed.paragraph_rows)
             self._shingles.append(printed.prints.shingles)
             for row, dropped in (printed.dropped or {}).items():
                 self.dropped[first_doc + row] = dropped
-            if self.index is not None:
-                self.summary_index(self.index.add_fingerprinted(batch, printed.prints))
+            if self.index is not None and batch.documents is not None:
+                self.summary_index(self.index.add_fingerprinted(batch.documents, printed.prints))
             if self.on_progress is not None:
                 self.on_progress("reading", self.corpus.documents, None)
         self._shingles.finish()
@@ -322,6 +367,12 @@ class _LocalRun:
                            {row: paragraphs for row, paragraphs in self.dropped.items() if kept[row]})
 
 
+def _peak_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def date_key(value: Any) -> str | None:
     """A sortable date: ISO and common wire formats parsed; other values kept as text."""
     if value is None or value == "":
@@ -337,4 +388,4 @@ def date_key(value: Any) -> str | None:
 
 
 __all__ = ["Assignment", "DedupResult", "DedupSummary", "POLICIES", "Policy", "PARTIAL", "PairScores", "dedup",
-           "date_key"]
+           "dedup_inputs", "date_key"]

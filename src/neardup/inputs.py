@@ -111,6 +111,15 @@ class ReadStats:
 
 
 @dataclass(frozen=True)
+class RawRecord:
+    """A JSON Lines record read but not parsed yet: where it is, and its bytes."""
+
+    source: str
+    number: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
 class CsvLayout:
     """The columns and dialect of a CSV input, so that its rows can be written back as they came."""
 
@@ -155,6 +164,7 @@ class Reader:
     #: Where the original record of every yielded document goes (``dedup --out``).
     spill: RecordSpill | None = None
     _first_seen: dict[str, str] = field(default_factory=dict)
+    _defer: bool = False
 
     def __post_init__(self) -> None:
         if self.spill is not None:
@@ -162,6 +172,17 @@ class Reader:
 
     def documents(self, sources: Iterable[str]) -> Iterator[Document]:
         """Documents of every source in order; folders are walked in sorted order."""
+        return self._items(sources, defer=False)  # never a RawRecord without defer
+
+    def items(self, sources: Iterable[str]) -> Iterator[Document | RawRecord]:
+        """Like :meth:`documents`, but a JSON Lines record comes unparsed, as a :class:`RawRecord`,
+        so that another process can parse it (:meth:`parse_raw`): its line was read, limited and
+        counted here; it is admitted — counted, checked for a repeated id, spilled — by
+        :meth:`admit_raw` once parsed."""
+        return self._items(sources, defer=True)
+
+    def _items(self, sources: Iterable[str], defer: bool) -> Iterator[Any]:
+        self._defer = defer
         for source in sources:
             for path in _expand(source):
                 start = self.stats.source_bytes
@@ -214,6 +235,9 @@ class Reader:
                 continue
             for raw in _split_lone_cr(line.rstrip(b"\r")):
                 self.stats.bytes += len(raw)
+                if self._defer:
+                    yield RawRecord(source, number, raw)
+                    continue
                 document = self._admit(source, number, self._parse_record, raw)
                 if document is not None:
                     if self.spill is not None:
@@ -263,7 +287,8 @@ class Reader:
             raise RecordError(source, number, f"not valid JSON ({_short(err)})") from None
         if not isinstance(record, dict):
             raise RecordError(source, number, f"expected a JSON object, got {type(record).__name__}")
-        document = self._document_of(source, number, record)
+        # A JSON string holds control characters only as escapes: without "\u" or "\b" there are none.
+        document = self._document_of(source, number, record, controls=b"\\u" in raw or b"\\b" in raw)
         if _SURROGATE_ESCAPE.search(raw) and not _encodable(json.dumps(record, ensure_ascii=False)):
             raise RecordError(source, number, "a field holds a lone surrogate escape (not valid Unicode)")
         return document
@@ -381,7 +406,8 @@ class Reader:
 
     # ------------------------------------------------------------------ records
 
-    def _document_of(self, source: str, number: int | None, record: dict[str, Any]) -> Document:
+    def _document_of(self, source: str, number: int | None, record: dict[str, Any],
+                     controls: bool = True) -> Document:
         if self.id_field not in record or self.text_field not in record:
             self.stats.fields_seen.update(str(key) for key in list(record)[:50])
         if self.id_field not in record:
@@ -395,12 +421,12 @@ class Reader:
             raise RecordError(source, number, f"field {self.id_field!r} is not valid Unicode (lone surrogate)")
         metadata = {k: v for k, v in record.items() if k not in (self.id_field, self.text_field)}
         if isinstance(text, list) and all(isinstance(p, str) for p in text):
-            _check_text(source, number, "\n".join(text))
+            _check_text(source, number, "\n".join(text), controls)
             return Document.from_paragraphs(str(id), text, metadata)
         if not isinstance(text, str):
             raise RecordError(source, number,
                               f"field {self.text_field!r} must be a string or a list of strings")
-        _check_text(source, number, text)
+        _check_text(source, number, text, controls)
         return Document.from_text(str(id), text, metadata)
 
     def _admit(self, source: str, number: int | None, parse: Callable[[str, int | None, _T], Document],
@@ -423,6 +449,32 @@ class Reader:
                 raise RecordError(source, number, f"duplicate id {document.id!r} (first at {first})")
         self.stats.read += 1
         return document
+
+    def parse_raw(self, record: RawRecord) -> Document:
+        """Parse and check a deferred record (in any process): raises RecordError when bad.
+        Counts nothing and spills nothing: :meth:`admit_raw` does that where the reading runs."""
+        document = self._parse_record(record.source, record.number, record.raw)
+        if len(document.paragraphs) > self.max_paragraphs:
+            raise RecordError(record.source, record.number, f"{len(document.paragraphs)} paragraphs exceed the "
+                                                            f"limit of {self.max_paragraphs}")
+        return document
+
+    def admit_raw(self, record: RawRecord, id: str | None, problem: tuple[str, int | None, str] | None) -> bool:
+        """Admit a deferred record parsed elsewhere (``id``), or count its ``problem``: the same
+        counting, repeated-id check and spilling as :meth:`documents` does. True if admitted."""
+        if problem is not None:
+            self._skip(RecordError(*problem))
+            return False
+        if self.unique_ids:
+            where = f"{record.source}:{record.number}"
+            first = self._first_seen.setdefault(str(id), where)
+            if first != where:
+                self._skip(RecordError(record.source, record.number, f"duplicate id {id!r} (first at {first})"))
+                return False
+        self.stats.read += 1
+        if self.spill is not None:
+            self.spill.add_json(record.raw)
+        return True
 
     def _too_large(self, source: str, number: int | None, size: int) -> RecordError:
         return RecordError(source, number, f"record of {size} bytes exceeds the limit of "
@@ -1255,10 +1307,11 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _check_text(source: str, number: int | None, text: str) -> None:
+def _check_text(source: str, number: int | None, text: str, controls: bool = True) -> None:
+    """Refuse empty and binary texts; ``controls=False``: the caller knows there are no control characters."""
     if not text.strip():
         raise RecordError(source, number, "empty text")
-    if "\x00" in text or _control_share(text) > _BINARY_SHARE:
+    if controls and ("\x00" in text or _control_share(text) > _BINARY_SHARE):
         raise RecordError(source, number, "binary content, not text")
 
 

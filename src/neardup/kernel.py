@@ -41,9 +41,24 @@ _TABLE_WORTH = 1 << 21
 _NO_TABLE = (np.full(0x80, -1, dtype=np.int32), np.zeros(0x80, dtype=np.uint8), b"", 1)
 
 
+#: NEARDUP_KERNEL=0 in the environment (read once: a look-up costs microseconds, and this is asked
+#: per document) forces the numpy path; tests and benchmarks switch with :func:`force_numpy`.
+_NUMPY_FORCED = os.environ.get("NEARDUP_KERNEL", "1") == "0"
+
+
+def force_numpy(forced: bool) -> None:
+    """Run the numpy path (True) or the compiled one where built (False), for all modules."""
+    global _NUMPY_FORCED
+    _NUMPY_FORCED = bool(forced)
+
+
+def numpy_forced() -> bool:
+    return _NUMPY_FORCED
+
+
 def compiled() -> bool:
     """True when fingerprints go through the compiled kernel."""
-    return _kernel is not None and os.environ.get("NEARDUP_KERNEL", "1") != "0"
+    return _kernel is not None and not _NUMPY_FORCED
 
 
 @dataclass(frozen=True)

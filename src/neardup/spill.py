@@ -17,8 +17,9 @@ import numpy as np
 
 from .candidates import PARTITIONS, records
 
-#: Bytes of records (or shingles) a spill keeps in memory before writing to disk.
-DEFAULT_BUDGET = 256 << 20
+#: Bytes of records (or shingles) a spill keeps in memory before writing to disk (each spill;
+#: a run has three). Past it, writes go to the run's folder in chunks of this size.
+DEFAULT_BUDGET = 32 << 20
 #: Where a spill writes: a folder, or a function making one on first need (none: never spill).
 Folder = Union[Path, Callable[[], Path], None]
 

@@ -22,12 +22,13 @@ stage                  in → out                                               
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from .arrays import run_starts, sorted_unique
-from .boilerplate import document_frequencies, paragraph_weights as weights_of
+from .boilerplate import paragraph_frequencies, paragraph_weights as weights_of
 from .candidates import BucketStats, band_keys, group_partition as _group_partition
 from .arrays import ranges
 from .clustering import Clusters, KnownPairs
@@ -82,6 +83,25 @@ def printed_from(prints: Fingerprints, config: Config, bands: tuple[tuple[int, i
     return PrintedBatch(prints, article, paragraph, rows)
 
 
+def select_printed(printed: PrintedBatch, rows: Sequence[int]) -> PrintedBatch:
+    """The stage output of some documents of a batch (``rows`` ascending)."""
+    prints = printed.prints
+    counts = np.diff(prints.doc_offsets)
+    kept_doc = np.zeros(len(counts), dtype=bool)
+    kept_doc[np.asarray(rows, dtype=np.int64)] = True
+    kept_counts = np.where(kept_doc, counts, 0)
+    new_start = np.cumsum(kept_counts) - kept_counts     # first new paragraph number of each kept document
+    owners = prints.paragraph_owners
+    kept = kept_doc[owners[printed.paragraph_rows]]
+    old = printed.paragraph_rows[kept]
+    new = new_start[owners[old]] + (old - prints.doc_offsets[owners[old]])
+    position = np.cumsum(kept_doc) - 1
+    dropped = None if printed.dropped is None else \
+        {int(position[r]): p for r, p in printed.dropped.items() if kept_doc[r]}
+    return PrintedBatch(prints.select(np.flatnonzero(kept_doc)), printed.article_keys[kept_doc],
+                        printed.paragraph_keys[kept], new.astype(np.int64), dropped)
+
+
 def repeated_paragraphs(batch: Sequence[Document], config: Config) -> dict[int, tuple[int, ...]]:
     """Paragraphs that repeat an earlier one of the same document (``--drop-repeats``)."""
     from .repetition import repeats
@@ -103,17 +123,17 @@ class Corpus:
     dates: list[str | None]      # parsed date keys (empty unless the policy reads them)
     doc_digests: np.ndarray      # uint64 (docs, 2)
     doc_offsets: np.ndarray      # int64 (docs + 1) into the paragraphs
-    paragraph_digests: np.ndarray
-    paragraph_words: np.ndarray
-    paragraph_sizes: np.ndarray
+    paragraph_digests: np.ndarray  # uint64
+    paragraph_words: np.ndarray    # int32
+    paragraph_sizes: np.ndarray    # int32
 
-    @property
+    @cached_property
     def paragraph_owners(self) -> np.ndarray:
         return np.repeat(np.arange(len(self.ids), dtype=np.int64), np.diff(self.doc_offsets))
 
-    @property
+    @cached_property
     def shingle_offsets(self) -> np.ndarray:
-        return np.concatenate(([0], np.cumsum(self.paragraph_sizes))).astype(np.int64)
+        return np.concatenate(([0], np.cumsum(self.paragraph_sizes, dtype=np.int64))).astype(np.int64)
 
 
 @dataclass
@@ -131,20 +151,21 @@ class CorpusColumns:
     documents: int = 0
     paragraphs: int = 0
 
-    def append(self, batch: Sequence[Document], printed: PrintedBatch, keep: str, date_field: str) -> None:
+    def append(self, ids: Sequence[str], lengths: np.ndarray, dates: Sequence[str | None] | None,
+               printed: PrintedBatch) -> None:
+        """A batch's documents: their ids, text lengths, date keys (only when the policy reads
+        them) and fingerprint stage output."""
         prints = printed.prints
-        self.ids.extend(document.id for document in batch)
-        if keep == "earliest":
-            from .dedup import date_key
-
-            self.dates.extend(date_key(document.metadata.get(date_field)) for document in batch)
-        self._lengths.append(np.fromiter((len(d.text) for d in batch), dtype=np.int64, count=len(batch)))
+        self.ids.extend(ids)
+        if dates is not None:
+            self.dates.extend(dates)
+        self._lengths.append(np.asarray(lengths, dtype=np.int64))
         self._doc_digests.append(prints.doc_digests)
         self._paragraph_counts.append(np.diff(prints.doc_offsets))
         self._paragraph_digests.append(prints.paragraph_digests)
         self._paragraph_words.append(prints.paragraph_words)
         self._paragraph_sizes.append(prints.paragraph_sizes)
-        self.documents += len(batch)
+        self.documents += len(ids)
         self.paragraphs += len(prints.paragraph_digests)
 
     def finish(self) -> Corpus:
@@ -154,15 +175,13 @@ class CorpusColumns:
         counts = cat(self._paragraph_counts, np.int64)
         return Corpus(self.ids, cat(self._lengths, np.int64), self.dates, cat(self._doc_digests, np.uint64, (0, 2)),
                       np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
-                      cat(self._paragraph_digests, np.uint64), cat(self._paragraph_words, np.int64),
-                      cat(self._paragraph_sizes, np.int64))
+                      cat(self._paragraph_digests, np.uint64), cat(self._paragraph_words, np.int32),
+                      cat(self._paragraph_sizes, np.int32))
 
 
 def paragraph_weights(corpus: Corpus, config: Config) -> np.ndarray:
     """Every paragraph's weight, from document frequencies over the whole corpus."""
-    digests, counts = document_frequencies(corpus.paragraph_digests, corpus.paragraph_owners)
-    at = np.searchsorted(digests, corpus.paragraph_digests)
-    frequencies = counts[np.minimum(at, max(len(counts) - 1, 0))] if len(counts) else np.zeros(0, np.int64)
+    frequencies = paragraph_frequencies(corpus.paragraph_digests, corpus.doc_offsets)
     return weights_of(frequencies, corpus.paragraph_words, corpus.doc_offsets, config)
 
 
@@ -261,7 +280,7 @@ def shingle_columns(corpus: Corpus, shingles: ShingleSource, weights: np.ndarray
     return ShingleColumns(
         hashes=shingles.gather(ranges(lo, hi)),
         para_offsets=np.concatenate(([0], np.cumsum(hi - lo))).astype(np.int64),
-        para_words=corpus.paragraph_words[paragraphs],
+        para_words=corpus.paragraph_words[paragraphs].astype(np.int64),
         para_weights=np.asarray(weights, dtype=np.float64)[paragraphs],
         doc_offsets=np.concatenate(([0], np.cumsum(para_hi - para_lo))).astype(np.int64),
     )

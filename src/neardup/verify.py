@@ -27,7 +27,6 @@ the same numbers (tests hold them equal).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -49,7 +48,9 @@ KIND_NAMES = {PARTIAL: "partial", NEAR_DUPLICATE: "near-duplicate", EXACT: "exac
 
 def compiled() -> bool:
     """True when pairs are verified by the compiled kernel."""
-    return _pairs is not None and os.environ.get("NEARDUP_KERNEL", "1") != "0"
+    from .kernel import numpy_forced
+
+    return _pairs is not None and not numpy_forced()
 
 
 @dataclass(frozen=True)
