@@ -3,22 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv clean bench eval
+.PHONY: demo test lint venv clean bench eval
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate pyproject.toml src/neardup/_kernel.c src/neardup/_pairs.c
+$(VENV)/.installed: $(BIN)/activate pyproject.toml setup.py src/neardup/_kernel.c src/neardup/_pairs.c
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/activate pyproject.toml src/neardup/_kernel.c src/neardup/_pairs.c
+$(VENV)/.installed-test: $(BIN)/activate pyproject.toml setup.py src/neardup/_kernel.c src/neardup/_pairs.c
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-$(VENV)/.installed-bench: $(BIN)/activate pyproject.toml src/neardup/_kernel.c src/neardup/_pairs.c
+$(VENV)/.installed-bench: $(BIN)/activate pyproject.toml setup.py src/neardup/_kernel.c src/neardup/_pairs.c
 	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+$(VENV)/.installed-lint: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -39,6 +43,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# ruff (style and errors) and mypy --strict (types) on the code, as CI runs them.
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check src tests benchmarks setup.py
+	$(BIN)/mypy
 
 eval: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/eval_syndication.py

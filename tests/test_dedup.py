@@ -17,7 +17,7 @@ from neardup import Config, Document
 from neardup.cli import main
 from neardup.clustering import KnownPairs, cluster
 from neardup.dedup import dedup
-from neardup.verify import empty_scores, PairScores
+from neardup.verify import PairScores, empty_scores
 
 
 def wire_documents(wire) -> list[Document]:
@@ -172,7 +172,8 @@ def test_template_notices_of_different_companies_stay_apart():
                          for pay in ("April One", "March 31", "April 15") for record in ("March 13", "Feb 27")], 30)
     notices = [Document.from_text(f"n{i}", f"{corpora.word(rng).upper()} {corpora.word(rng).upper()} CORP SETS "
                                            f"QUARTERLY DIVIDEND\nQtly div {div} cts vs {div} cts prior\n    Pay {pay}\n"
-                                           f"    Record {record}\n Reuter") for i, (div, pay, record) in enumerate(combos)]
+                                           f"    Record {record}\n Reuter")
+               for i, (div, pay, record) in enumerate(combos)]
     assert dedup(notices).summary.removed == 0
 
 

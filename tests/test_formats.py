@@ -4,6 +4,7 @@ recognition from the first bytes, refusal of binary formats, robustness, and byt
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import json
@@ -159,7 +160,7 @@ def test_json_array_broken_structure_keeps_what_came_before(tmp_path):
     whole = json.dumps(RECORDS).encode()
     for data in (whole[:-30], whole.replace(b"}, {", b"} {", 1)):
         path = _write(tmp_path / "broken.json", data)
-        documents, skips, reader = _read([path])
+        documents, _skips, reader = _read([path])
         assert [d.id for d in documents] == ["r0"][: len(documents)] or documents[0].id == "r0"
         assert reader.stats.skipped["cannot read the rest"] == 1
 
@@ -261,7 +262,7 @@ def test_hugging_face_state_naming_a_missing_shard(tmp_path):
     folder = tmp_path / "ds"
     _save_dataset(folder, [[{"id": "a", "text": "Row."}]])
     next(folder.glob("data-*.arrow")).unlink()
-    with pytest.raises(InputError, match="data-00000-of-00001.arrow"):
+    with pytest.raises(InputError, match=r"data-00000-of-00001\.arrow"):
         list(Reader().documents([str(folder)]))
 
 
@@ -480,10 +481,8 @@ def _through_pipe(chunks, limit: int = _MB) -> dict:
         except BrokenPipeError:  # the child stopped reading: what we want for a refused input
             pass
         finally:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 child.stdin.close()
-            except BrokenPipeError:
-                pass
 
     writer = threading.Thread(target=feed)
     writer.start()

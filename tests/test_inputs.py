@@ -157,7 +157,7 @@ def test_folder_mixed_sorted(tmp_path):
 def test_folder_without_known_files(tmp_path):
     """A folder holding no readable file types raises InputError naming the folder."""
     _write(tmp_path / "only.dat", b"a,b\n")
-    with pytest.raises(InputError, match="no .jsonl"):
+    with pytest.raises(InputError, match=r"no \.jsonl"):
         list(Reader().documents([str(tmp_path)]))
 
 

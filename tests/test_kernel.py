@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -130,7 +129,8 @@ def test_kernel_refuses_bad_buffers_without_crashing() -> None:
         return kernel._kernel.sign_paragraphs(
             ["some text"], np.asarray(spans, dtype=np.int64), False, 5, _P, _LEN_SALT, kernel._POSITIONS, a, b,
             start, length, blob, 1, np.empty((rows, 4), np.uint32), np.empty(rows, np.int64),
-            np.empty(rows, np.int64), np.empty(rows, np.uint64), np.empty(rows, np.uint8), np.empty(form_size, np.uint8),
+            np.empty(rows, np.int64), np.empty(rows, np.uint64), np.empty(rows, np.uint8),
+            np.empty(form_size, np.uint8),
             np.empty((rows, 2), np.int64), None, None)
 
     assert call([[0, 0, 9]])[0] > 0

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 from hypothesis import given, settings
-
 from hypothesis import strategies as st
 
 from neardup import normalize, normalize_with_offsets
-from neardup.normalize import normalize_many
 from neardup.junk import junk_spans
+from neardup.normalize import normalize_many
 from strategies import messy_text
 
 

@@ -69,7 +69,8 @@ _json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=6)
 _records = st.lists(st.builds(lambda n, words, extra, order: dict(sorted(
-    {"id": n, "text": " ".join(words), **{f"f{k}": v for k, v in extra.items()}}.items(), key=lambda kv: order * hash(kv[0]))),
+    {"id": n, "text": " ".join(words), **{f"f{k}": v for k, v in extra.items()}}.items(),
+    key=lambda kv: order * hash(kv[0]))),
     st.integers(0, 10**9) | st.text(min_size=1, max_size=6).filter(lambda s: s.strip() and "\x00" not in s),
     st.lists(st.sampled_from(["port", "strike", "été", "北京", "talks"]), min_size=1, max_size=6),
     st.dictionaries(st.text(max_size=3), _json_values, max_size=3), st.sampled_from([1, -1])),
@@ -422,7 +423,7 @@ def test_output_formats_by_extension():
     assert output_format("k.jsonl.gz") == ("jsonl", "gzip") and output_format("k.out") == ("jsonl", None)
     assert output_format("K.CSV.ZST") == ("csv", "zstd") and output_format("c.parquet") == ("parquet", None)
     assert output_format("-") == ("jsonl", None) and output_format("x.feather") == ("arrow", None)
-    with pytest.raises(InputError, match="drop the .gz"):
+    with pytest.raises(InputError, match=r"drop the \.gz"):
         output_format("c.parquet.gz")
 
 

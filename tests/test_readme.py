@@ -20,7 +20,7 @@ def test_readme_python_example_runs_and_prints_what_it_says():
     os.chdir(ROOT)
     try:
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+            exec(compile(code, "README.md", "exec"), {})
     finally:
         os.chdir(here)
     printed = out.getvalue()

@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 
 from neardup import Config, Document, fingerprint
 from neardup.errors import IndexFormatError
-from neardup.signatures import (estimate_jaccard, from_lean_minhash, merge_signatures, minhash_sets,
-                                permutations, to_lean_minhash)
+from neardup.signatures import (
+    estimate_jaccard,
+    from_lean_minhash,
+    merge_signatures,
+    minhash_sets,
+    permutations,
+    to_lean_minhash,
+)
 from strategies import hash_sets
 
 

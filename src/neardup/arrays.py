@@ -33,4 +33,4 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values, ascending: a sort and a pass (numpy's hash-based ``unique`` is several
     times slower on large integer arrays)."""
     ordered = np.sort(np.asarray(values), kind="stable" if np.asarray(values).dtype.itemsize <= 2 else None)
-    return ordered[run_starts(ordered)]
+    return np.asarray(ordered[run_starts(ordered)])

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import sorted_unique
-
 from .lsh import band_keys as _band_chain
 
 try:  # pragma: no branch - depends on the build
@@ -83,7 +82,7 @@ class BucketStats:
     large_buckets: int = 0
     largest_bucket: int = 0
 
-    def merge(self, other: "BucketStats") -> "BucketStats":
+    def merge(self, other: BucketStats) -> BucketStats:
         return BucketStats(self.pairs + other.pairs, self.large_buckets + other.large_buckets,
                            max(self.largest_bucket, other.largest_bucket))
 
@@ -141,7 +140,7 @@ def _bucket_pairs_numpy(values: np.ndarray, rank: np.ndarray, cap: int,
 
 def _pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=np.uint64).ravel(), np.asarray(b, dtype=np.uint64).ravel()
-    return (np.minimum(a, b) << np.uint64(32)) | np.maximum(a, b)
+    return np.asarray((np.minimum(a, b) << np.uint64(32)) | np.maximum(a, b))
 
 
 def split_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Iterator, Sequence, TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from . import __version__
 from .config import Config
@@ -96,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command(commands: Any, common: argparse.ArgumentParser, name: str, help: str, description: str,
              epilog: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=description, epilog=epilog, parents=[common],
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=description, epilog=epilog, parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -633,7 +636,8 @@ def _print_repeats(out: TextIO, document: Document, report: RepeatReport) -> Non
         note = "" if group.identical_text else ", texts differ"
         members = ", ".join(str(p) for p in group.paragraphs)
         out.write(f"  {number:>3}. paragraphs {members} ({group.kind}{note}): {excerpt}\n")
-    figures = ", ".join(f"{k} {v:.3f}" for k, v in report.gopher.items() if k.startswith(("dup_line", "dup_5", "top_2")))
+    shown = ("dup_line", "dup_5", "top_2")
+    figures = ", ".join(f"{k} {v:.3f}" for k, v in report.gopher.items() if k.startswith(shown))
     out.write(f"  {figures}\n")
 
 

@@ -26,8 +26,8 @@ A component still unresolved after ``max_rounds`` keeps its remaining documents 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -55,7 +55,7 @@ class KnownPairs:
 
     @staticmethod
     def build(scores: PairScores, held_left: np.ndarray, held_right: np.ndarray,
-              margin: float = 0.05) -> "KnownPairs":
+              margin: float = 0.05) -> KnownPairs:
         """``held_left[i]``: right holds left; ``held_right[i]``: left holds right."""
         swap = scores.left > scores.right
         if swap.any():
@@ -69,7 +69,7 @@ class KnownPairs:
             keys, held_left, held_right, scores = keys[rows], held_left[rows], held_right[rows], scores.select(rows)
         return KnownPairs(keys, np.asarray(held_right, bool), np.asarray(held_left, bool), scores, margin)
 
-    def merged(self, other: "KnownPairs") -> "KnownPairs":
+    def merged(self, other: KnownPairs) -> KnownPairs:
         scores = PairScores.concatenate([self.scores, other.scores])
         held_left = np.concatenate([self.right_holds_left, other.right_holds_left])
         held_right = np.concatenate([self.left_holds_right, other.left_holds_right])
@@ -89,7 +89,7 @@ class KnownPairs:
         known = row >= 0
         safe = np.maximum(row, 0)
         by_low = np.where(holder < held, self.left_holds_right[safe], self.right_holds_left[safe])
-        return known & by_low
+        return np.asarray(known & by_low)
 
     def dominance(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (dominant, dominated) edge: the first holds the second, and is not held back or
@@ -159,7 +159,8 @@ def _components(count: int, known: KnownPairs) -> np.ndarray:
     low = (known.keys[linked] >> np.uint64(32)).astype(np.int64)
     high = (known.keys[linked] & np.uint64(0xFFFFFFFF)).astype(np.int64)
     graph = coo_matrix((np.ones(len(low), dtype=np.int8), (low, high)), shape=(count, count))
-    return connected_components(graph, directed=False)[1].astype(np.int64)
+    labels: np.ndarray = connected_components(graph, directed=False)[1]
+    return labels.astype(np.int64)
 
 
 def _round_representatives(component: np.ndarray, unplaced: np.ndarray, rank: np.ndarray,
@@ -175,4 +176,4 @@ def _round_representatives(component: np.ndarray, unplaced: np.ndarray, rank: np
     candidates = np.flatnonzero(eligible | (unplaced & ~has_eligible[component]))
     order = np.lexsort((rank[candidates], component[candidates]))
     chosen = candidates[order]
-    return chosen[run_starts(component[chosen])]
+    return np.asarray(chosen[run_starts(component[chosen])])

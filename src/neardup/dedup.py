@@ -20,10 +20,11 @@ import logging
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,8 +34,8 @@ from .candidates import BucketStats
 from .clustering import Clusters, cluster
 from .config import Config
 from .document import Document
-from .executor import ordered_map, parallel_map, resolve_workers
 from .errors import ConfigError, InputError
+from .executor import ordered_map, parallel_map, resolve_workers
 from .index import AddReport, Index, batched
 from .ingest import PrintedDocuments
 from .inputs import Reader
@@ -140,7 +141,7 @@ class DedupResult:
     @property
     def kept(self) -> np.ndarray:
         """True for the documents kept (the representatives), by input row."""
-        return self.representative == np.arange(len(self.ids))
+        return np.asarray(self.representative == np.arange(len(self.ids)))
 
 
 def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: Policy = "first",
@@ -196,7 +197,7 @@ def _check_policy(keep: str) -> None:
 
 
 def _thread_batches(documents: Iterable[Document], config: Config, keep: str, date_field: str,
-                    drop_repeats: bool, run: "_LocalRun", batch_size: int) -> Iterator[PrintedDocuments]:
+                    drop_repeats: bool, run: _LocalRun, batch_size: int) -> Iterator[PrintedDocuments]:
     """Batches of documents through the fingerprint stage on the run's threads (repeated ids skipped)."""
     seen: set[str] = set()
     bands = stages.band_params(config)
@@ -232,7 +233,8 @@ class _LocalRun:
         self.config, self.keep = config, keep
         self.include_partial, self.workers = include_partial, workers
         self.index, self.on_progress = index, on_progress
-        self._tmp_parent, self._folder = tmp_dir, None
+        self._tmp_parent = tmp_dir
+        self._folder: Path | None = None
         self.summary = DedupSummary()
         self.memory_budget = memory_budget
         self.corpus = stages.CorpusColumns()
@@ -286,6 +288,7 @@ class _LocalRun:
             self.corpus.append(batch.ids, batch.lengths, batch.dates, printed)
             self._article_spill.append(printed.article_keys, first_doc + np.arange(len(batch)))
             self._paragraph_spill.append(printed.paragraph_keys, first_para + printed.paragraph_rows)
+            assert printed.prints.shingles is not None  # noqa: S101 - print_batch keeps them
             self._shingles.append(printed.prints.shingles)
             for row, dropped in (printed.dropped or {}).items():
                 self.dropped[first_doc + row] = dropped
@@ -387,5 +390,15 @@ def date_key(value: Any) -> str | None:
     return text
 
 
-__all__ = ["Assignment", "DedupResult", "DedupSummary", "POLICIES", "Policy", "PARTIAL", "PairScores", "dedup",
-           "dedup_inputs", "date_key"]
+__all__ = [
+    "PARTIAL",
+    "POLICIES",
+    "Assignment",
+    "DedupResult",
+    "DedupSummary",
+    "PairScores",
+    "Policy",
+    "date_key",
+    "dedup",
+    "dedup_inputs",
+]

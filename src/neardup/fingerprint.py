@@ -10,9 +10,9 @@ parallel on threads that share one address space (no fingerprint is copied betwe
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from itertools import chain
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import xxhash
@@ -69,7 +69,7 @@ class Fingerprints:
             doc_offsets=self.doc_offsets.astype(np.int64),
         )
 
-    def select(self, rows: Sequence[int] | np.ndarray) -> "Fingerprints":
+    def select(self, rows: Sequence[int] | np.ndarray) -> Fingerprints:
         """The fingerprints of some documents (rows), in the order given."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == len(self) and np.array_equal(rows, np.arange(len(self))):
@@ -87,16 +87,18 @@ class Fingerprints:
                             self.doc_signatures[rows], shingles)
 
     @staticmethod
-    def concatenate(parts: Sequence["Fingerprints"]) -> "Fingerprints":
+    def concatenate(parts: Sequence[Fingerprints]) -> Fingerprints:
         if len(parts) == 1:
             return parts[0]
         shift = np.cumsum([0] + [int(p.doc_offsets[-1]) for p in parts[:-1]])
         offsets = np.concatenate([parts[0].doc_offsets[:1]] + [p.doc_offsets[1:] + s for p, s in zip(parts, shift)])
-        values = {"doc_offsets": offsets}
-        for field in fields(Fingerprints)[1:]:
-            arrays = [getattr(p, field.name) for p in parts]
-            values[field.name] = None if any(a is None for a in arrays) else np.concatenate(arrays)
-        return Fingerprints(**values)
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        shingles = None if any(p.shingles is None for p in parts) else cat("shingles")
+        return Fingerprints(offsets, cat("paragraph_spans"), cat("paragraph_words"), cat("paragraph_sizes"),
+                            cat("paragraph_digests"), cat("paragraph_signatures"), cat("doc_sizes"),
+                            cat("doc_digests"), cat("doc_signatures"), shingles)
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class PrintedDocuments:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def select(self, rows: Sequence[int]) -> "PrintedDocuments":
+    def select(self, rows: Sequence[int]) -> PrintedDocuments:
         """Some of the documents (a repeated id dropped after the fact)."""
         rows = list(rows)
         return PrintedDocuments([self.ids[r] for r in rows], self.lengths[rows],
@@ -75,7 +76,7 @@ def _start(job: _Job) -> None:
 def _work(items: list[Document | RawRecord]) -> tuple[PrintedDocuments, list[Any], Counter[str]]:
     """In a worker: parse what is raw, fingerprint every document; the outcome of each raw item."""
     job = _JOB
-    assert job is not None, "worker not started"  # noqa: S101 - an internal invariant
+    assert job is not None, "worker not started"
     return _print(job, items)
 
 

@@ -35,9 +35,10 @@ import re
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from .document import Document
 from .errors import InputError, RecordError
@@ -192,7 +193,7 @@ class Reader:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _read_source(self, source: str) -> Iterator[Document]:
+    def _read_source(self, source: str) -> Iterator[Document | RawRecord]:
         if source == "-":
             yield from self._read_stream(source, self.stdin or sys.stdin.buffer, None, None)
             return
@@ -204,7 +205,7 @@ class Reader:
             yield from self._read_stream(source, raw, family, compression)
 
     def _read_stream(self, source: str, raw: _Readable, family: str | None,
-                     compression: str | None) -> Iterator[Document]:
+                     compression: str | None) -> Iterator[Document | RawRecord]:
         """Decompress, recognise the format if the name did not tell it, and read."""
         stream = _Stream(raw, self._consumed)
         if source == "-":
@@ -223,7 +224,7 @@ class Reader:
 
     # ------------------------------------------------------------------ JSON Lines and JSON
 
-    def _jsonl(self, source: str, content: _Stream) -> Iterator[Document]:
+    def _jsonl(self, source: str, content: _Stream) -> Iterator[Document | RawRecord]:
         """One record a line; lines end in \\n, \\r\\n or (in a file that uses them) a lone \\r."""
         for number, line, size in _lines(content, self.max_record_bytes):
             if line is None:
@@ -244,7 +245,7 @@ class Reader:
                         self.spill.add_json(raw)
                     yield document
 
-    def _json(self, source: str, content: _Stream) -> Iterator[Document]:
+    def _json(self, source: str, content: _Stream) -> Iterator[Document | RawRecord]:
         """A .json file: an array of records (streamed), one object, or JSON Lines under a .json name."""
         first = _first_significant(content)
         if first == b"[":

@@ -13,8 +13,10 @@ to force the numpy path.
 
 from __future__ import annotations
 
+import itertools
 import os
 import unicodedata
+from typing import Any
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +27,7 @@ from .normalize import _UNSPACED, normalize_many
 from .shingles import _LEN_SALT, _P, _POSITION, form_digests, shingle_paragraphs
 from .signatures import EMPTY, merge_signatures, minhash_sets, permutations
 
+_kernel: Any
 try:  # pragma: no branch - depends on the build
     from . import _kernel
 except ImportError:  # built without a C compiler: the numpy path computes the same values
@@ -54,6 +57,11 @@ def force_numpy(forced: bool) -> None:
 
 def numpy_forced() -> bool:
     return _NUMPY_FORCED
+
+
+def kernel_module() -> Any:
+    """The compiled module (callers check :func:`compiled` first)."""
+    return _kernel
 
 
 def compiled() -> bool:
@@ -154,7 +162,7 @@ def count_equal(keys: np.ndarray, needles: np.ndarray) -> np.ndarray:
     return hi - lo
 
 
-def _join_forms(forms: list[bytes], doc_offsets: np.ndarray, docs: "range | list[int]") -> list[bytes]:
+def _join_forms(forms: list[bytes], doc_offsets: np.ndarray, docs: range | list[int]) -> list[bytes]:
     bounds = doc_offsets.tolist()
     return [b"\n".join([f for f in forms[bounds[d]:bounds[d + 1]] if f]) for d in docs]
 
@@ -181,8 +189,10 @@ def _sign_compiled(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray,
         document_forms[doc] = b"\n".join(piece for piece in pieces if piece)
     raw.words[rows], raw.sizes[rows], raw.signatures[rows] = fixed.words, fixed.sizes, fixed.signatures
     raw.digests[rows] = fixed.digests
-    hashes = owner = None
-    if with_hashes:
+    hashes: np.ndarray | None = None
+    owner: np.ndarray | None = None
+    if raw.hashes is not None and raw.hash_owner is not None and fixed.hashes is not None \
+            and fixed.hash_owner is not None:
         owner = np.concatenate((raw.hash_owner, rows[fixed.hash_owner]))
         order = np.argsort(owner, kind="stable")
         hashes, owner = np.concatenate((raw.hashes, fixed.hashes))[order], owner[order]
@@ -265,10 +275,10 @@ def _kernel_pass(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, n
     # Forms are written in order, a non-empty one followed by a newline: a document's form is its
     # stretch of the buffer without the last newline.
     region = np.append(bounds[:, 0], used)[doc_offsets].tolist()
-    document_forms = [data[s:e - 1] if e > s else b"" for s, e in zip(region[:-1], region[1:])]
+    document_forms = [data[s:e - 1] if e > s else b"" for s, e in itertools.pairwise(region)]
     prints = ParagraphPrints(digests, document_forms, words, sizes, signatures,  # copies: free the spare room
-                             hashes[:found].copy() if with_hashes else None,
-                             owner[:found].copy() if with_hashes else None)
+                             None if hashes is None else hashes[:found].copy(),
+                             None if owner is None else owner[:found].copy())
     return prints, dirty, data, bounds
 
 

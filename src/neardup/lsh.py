@@ -27,14 +27,14 @@ from .shingles import fmix64
 
 _U64 = np.uint64
 _GRID = np.linspace(0.0, 1.0, 2001)
-_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
+_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # noqa: B009 - trapz is gone in numpy 2
 
 
 @lru_cache(maxsize=64)
 def optimal_bands(threshold: float, num_perm: int, weights: tuple[float, float] = (0.5, 0.5)) -> tuple[int, int]:
     """(bands, rows) minimising the weighted false-positive and false-negative areas."""
     best, best_error = (1, 1), float("inf")
-    below, above = _GRID <= threshold, _GRID >= threshold
+    below, above = threshold >= _GRID, threshold <= _GRID
     for b in range(1, num_perm + 1):
         rows = np.arange(1, num_perm // b + 1)
         prob = 1.0 - (1.0 - _GRID[None, :] ** rows[:, None]) ** b
@@ -64,7 +64,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 def fold32(keys: np.ndarray) -> np.ndarray:
     """64-bit band keys folded to 32 bits, for compact stored tables (collisions only add candidates)."""
-    return ((keys >> _U64(32)) ^ keys).astype(np.uint32)
+    return np.asarray(((keys >> _U64(32)) ^ keys).astype(np.uint32))
 
 
 def band_matches(table_keys: np.ndarray, table_items: np.ndarray, query_keys: np.ndarray,

@@ -18,8 +18,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -80,7 +80,7 @@ _NON_ASCII_SEPARATORS = re.compile(f"[^\\w\\x00-\\x7f{_MARKS}]")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n]")
 
 
-def _fold_non_ascii(match: "re.Match[str]") -> str:
+def _fold_non_ascii(match: re.Match[str]) -> str:
     return _fold(match.group())
 
 
@@ -93,23 +93,23 @@ def _folds_char_by_char(old: str, new: str) -> bool:
     return len(old) == len(new) and all(_fold(ch) == out for ch, out in zip(old, new))
 
 
-def _unescape(match: "re.Match[str]") -> str:
+def _unescape(match: re.Match[str]) -> str:
     return _LINE_BREAKS.sub(" ", html.unescape(match.group()))
 
 
-def _unify(match: "re.Match[str]") -> str:
+def _unify(match: re.Match[str]) -> str:
     return _UNIFY_CHARS[match.group()]
 
 
-def _space(match: "re.Match[str]") -> str:
+def _space(match: re.Match[str]) -> str:
     return " "
 
 
-def _nothing(match: "re.Match[str]") -> str:
+def _nothing(match: re.Match[str]) -> str:
     return ""
 
 
-def _space_around(match: "re.Match[str]") -> str:
+def _space_around(match: re.Match[str]) -> str:
     return f" {match.group()} "
 
 
@@ -213,7 +213,7 @@ class _Tracked:
     starts: np.ndarray
     ends: np.ndarray
 
-    def substitute(self, pattern: re.Pattern[str], replace: Replacement) -> "_Tracked":
+    def substitute(self, pattern: re.Pattern[str], replace: Replacement) -> _Tracked:
         spans, texts = [], []
         for match in pattern.finditer(self.text):
             spans.append(match.span())
@@ -223,11 +223,11 @@ class _Tracked:
             aligned = [_folds_char_by_char(self.text[a:b], new) for (a, b), new in zip(spans, texts)]
         return self._rebuild(spans, texts, aligned)
 
-    def substitute_spans(self, spans: list[tuple[int, int]], replacement: str) -> "_Tracked":
+    def substitute_spans(self, spans: list[tuple[int, int]], replacement: str) -> _Tracked:
         return self._rebuild(spans, [replacement] * len(spans))
 
     def _rebuild(self, spans: list[tuple[int, int]], texts: list[str],
-                 aligned: list[bool] | None = None) -> "_Tracked":
+                 aligned: list[bool] | None = None) -> _Tracked:
         """Replace spans; a replacement maps char by char when ``aligned`` says so (default: same length)."""
         if not spans:
             return self
@@ -254,7 +254,7 @@ class _Tracked:
             anchor = source[end - 1] if last else source[start]
         return np.full(len(new), anchor, dtype=np.int64)
 
-    def lower(self) -> "_Tracked":
+    def lower(self) -> _Tracked:
         lowered = self.text.lower()
         if len(lowered) == len(self.text):
             return _Tracked(lowered, self.starts, self.ends)

@@ -25,8 +25,9 @@ import os
 import struct
 import sys
 import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence, Union, cast
+from typing import IO, Any, Union, cast
 
 import numpy as np
 
@@ -189,7 +190,7 @@ class _Frames:
 
 class _FrameCursor:
     def __init__(self, path: str) -> None:
-        self._handle = open(path, "rb")
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close()
 
     def take(self, count: int) -> Iterator[bytes]:
         for _ in range(count):
@@ -258,7 +259,7 @@ class _ArrowCursor:
         self._file.close()
 
 
-_Segment = Union[_Frames, _ArrowRows]
+_Segment = _Frames | _ArrowRows
 
 
 class RecordSpill:

@@ -29,7 +29,8 @@ def split_paragraphs(text: str) -> list[Span]:
 
     The compiled kernel has the same function in C (tests hold the two equal)."""
     if kernel.compiled():
-        return kernel._kernel.split_paragraphs(text)
+        spans: list[Span] = kernel.kernel_module().split_paragraphs(text)
+        return spans
     lines = list(_LINE.finditer(text))
     if _is_hard_wrapped(text, lines):
         return _join_wrapped(text, lines)

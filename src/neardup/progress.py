@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Callable, Iterable, Iterator, TextIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TextIO, TypeVar
 
 T = TypeVar("T")
 

@@ -20,9 +20,9 @@ one shingle at a time, for tests and for feeding other MinHash libraries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def fmix64(values: np.ndarray) -> np.ndarray:
     v = v * _U64(0xFF51AFD7ED558CCD)
     v = v ^ (v >> _U64(33))
     v = v * _U64(0xC4CEB9FE1A85EC53)
-    return v ^ (v >> _U64(33))
+    return np.asarray(v ^ (v >> _U64(33)))
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _combine(tokens: np.ndarray, first: np.ndarray, length: np.ndarray, size: in
         index = np.where(present, first + offset, 0)
         acc += np.where(present, tokens[index] * _U64(_POSITION[offset]), _U64(0))
     mixed = fmix64(acc ^ (length.astype(_U64) * _U64(_LEN_SALT)))
-    return ((mixed >> _U64(32)) ^ (mixed & _U64(0xFFFFFFFF))).astype(np.uint32)
+    return np.asarray(((mixed >> _U64(32)) ^ (mixed & _U64(0xFFFFFFFF))).astype(np.uint32))
 
 
 def token_hash_reference(token: str) -> int:

@@ -83,10 +83,10 @@ def merge_signatures(signatures: np.ndarray, owner: np.ndarray, count: int) -> n
 def estimate_jaccard(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Share of equal values; broadcasts over leading axes. Two empty sets give 0."""
     equal = (left == right) & ~((left == EMPTY) & (right == EMPTY))
-    return equal.mean(axis=-1)
+    return np.asarray(equal.mean(axis=-1))
 
 
-def to_lean_minhash(signature: np.ndarray, seed: int) -> "datasketch.LeanMinHash":  # type: ignore[name-defined]  # noqa: F821
+def to_lean_minhash(signature: np.ndarray, seed: int) -> datasketch.LeanMinHash:  # type: ignore[name-defined]  # noqa: F821
     """Export one signature as a ``datasketch.LeanMinHash`` (scheme ``affine32``)."""
     from datasketch import LeanMinHash
 
@@ -101,5 +101,6 @@ def from_lean_minhash(sketch: object, num_perm: int, seed: int) -> np.ndarray:
         raise IndexFormatError(f"MinHash scheme {scheme!r} is not 'affine32'")
     if getattr(sketch, "seed", None) != seed or len(values) != num_perm:
         raise IndexFormatError(
-            f"MinHash has seed={getattr(sketch, 'seed', None)}, num_perm={len(values)}; expected seed={seed}, num_perm={num_perm}")
+            f"MinHash has seed={getattr(sketch, 'seed', None)}, num_perm={len(values)}; "
+            f"expected seed={seed}, num_perm={num_perm}")
     return values.astype(np.uint32)

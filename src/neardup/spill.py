@@ -9,9 +9,9 @@ process: a 1M-article run keeps a few GB on disk and well under a GB in memory.
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .candidates import PARTITIONS, records
 #: a run has three). Past it, writes go to the run's folder in chunks of this size.
 DEFAULT_BUDGET = 32 << 20
 #: Where a spill writes: a folder, or a function making one on first need (none: never spill).
-Folder = Union[Path, Callable[[], Path], None]
+Folder = Path | Callable[[], Path] | None
 
 
 @dataclass
@@ -115,13 +115,13 @@ class ShingleSpill:
     def gather(self, index: np.ndarray) -> np.ndarray:
         """The hashes at positions ``index`` (int64) of the whole sequence."""
         if self._whole is not None:
-            return self._whole[index]
+            return np.asarray(self._whole[index])
         if self._path is None or self.length == 0:
             return np.zeros(0, dtype=np.uint32)
         with open(self._path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             view = np.frombuffer(mapped, dtype=np.uint32)
             try:
-                return view[index]
+                return np.asarray(view[index])
             finally:
                 del view
 

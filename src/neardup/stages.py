@@ -21,16 +21,18 @@ stage                  in → out                                               
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from .arrays import run_starts, sorted_unique
-from .boilerplate import paragraph_frequencies, paragraph_weights as weights_of
-from .candidates import BucketStats, band_keys, group_partition as _group_partition
-from .arrays import ranges
+from .arrays import ranges, run_starts, sorted_unique
+from .boilerplate import paragraph_frequencies
+from .boilerplate import paragraph_weights as weights_of
+from .candidates import BucketStats, band_keys
+from .candidates import group_partition as _group_partition
 from .clustering import Clusters, KnownPairs
 from .config import Config
 from .document import Document
@@ -253,7 +255,7 @@ def class_ranks(classes: ExactClasses, rank: np.ndarray) -> np.ndarray:
 def best_members(classes: ExactClasses, rank: np.ndarray) -> np.ndarray:
     """The best-ranked document of each class (the one kept when its class is kept)."""
     order = np.lexsort((rank, classes.of_doc))
-    return order[run_starts(classes.of_doc[order])]
+    return np.asarray(order[run_starts(classes.of_doc[order])])
 
 
 def group_partition(values: np.ndarray, item_class: np.ndarray, keep_item: np.ndarray | None,

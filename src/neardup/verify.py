@@ -27,8 +27,8 @@ the same numbers (tests hold them equal).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -73,15 +73,15 @@ class ShingleColumns:
         return len(self.doc_offsets) - 1
 
     @staticmethod
-    def empty() -> "ShingleColumns":
+    def empty() -> ShingleColumns:
         return ShingleColumns(np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int64),
                               np.zeros(0, np.float64), np.zeros(1, np.int64))
 
-    def with_weights(self, weights: np.ndarray) -> "ShingleColumns":
+    def with_weights(self, weights: np.ndarray) -> ShingleColumns:
         return ShingleColumns(self.hashes, self.para_offsets, self.para_words,
                               np.ascontiguousarray(weights, dtype=np.float64), self.doc_offsets)
 
-    def take(self, docs: np.ndarray) -> "ShingleColumns":
+    def take(self, docs: np.ndarray) -> ShingleColumns:
         """The columns of some documents, in the order given."""
         docs = np.asarray(docs, dtype=np.int64)
         para_lo, para_hi = self.doc_offsets[docs], self.doc_offsets[docs + 1]
@@ -96,7 +96,7 @@ class ShingleColumns:
         )
 
     @staticmethod
-    def concatenate(parts: Sequence["ShingleColumns"]) -> "ShingleColumns":
+    def concatenate(parts: Sequence[ShingleColumns]) -> ShingleColumns:
         parts = [p for p in parts if len(p.doc_offsets) > 1] or [ShingleColumns.empty()]
         if len(parts) == 1:
             return parts[0]
@@ -135,6 +135,14 @@ class PairScores:
     def __len__(self) -> int:
         return len(self.left)
 
+    @staticmethod
+    def from_columns(left: np.ndarray, right: np.ndarray, out: np.ndarray, same_text: np.ndarray) -> "PairScores":
+        """Scores from the kernel's (pairs, 11) output, columns in its order."""
+        c = [np.ascontiguousarray(out[:, k]) for k in range(11)]
+        return PairScores(left=left, right=right, shared=c[0], left_distinct=c[1], right_distinct=c[2],
+                          left_found=c[3], left_total=c[4], right_found=c[5], right_total=c[6], left_covered=c[7],
+                          left_words=c[8], right_covered=c[9], right_words=c[10], same_text=same_text)
+
     @property
     def jaccard(self) -> np.ndarray:
         union = self.left_distinct + self.right_distinct - self.shared
@@ -152,22 +160,23 @@ class PairScores:
     def left_coverage(self) -> np.ndarray:
         """How much of left right holds, unweighted: the smaller of the share of left's words
         that right covers and the share of left's distinct shingles that right holds."""
-        return np.minimum(_ratio(self.left_covered, self.left_words), _ratio(self.shared, self.left_distinct))
+        return np.asarray(np.minimum(_ratio(self.left_covered, self.left_words), _ratio(self.shared, self.left_distinct)))
 
     @property
     def right_coverage(self) -> np.ndarray:
-        return np.minimum(_ratio(self.right_covered, self.right_words), _ratio(self.shared, self.right_distinct))
+        return np.asarray(np.minimum(_ratio(self.right_covered, self.right_words),
+                                     _ratio(self.shared, self.right_distinct)))
 
-    def flipped(self) -> "PairScores":
+    def flipped(self) -> PairScores:
         return PairScores(self.right, self.left, self.shared, self.right_distinct, self.left_distinct,
                           self.right_found, self.right_total, self.left_found, self.left_total,
                           self.right_covered, self.right_words, self.left_covered, self.left_words, self.same_text)
 
-    def select(self, rows: np.ndarray) -> "PairScores":
+    def select(self, rows: np.ndarray) -> PairScores:
         return PairScores(*(getattr(self, name)[rows] for name in PairScores.__dataclass_fields__))
 
     @staticmethod
-    def concatenate(parts: Sequence["PairScores"]) -> "PairScores":
+    def concatenate(parts: Sequence[PairScores]) -> PairScores:
         if not parts:
             return empty_scores()
         return PairScores(*(np.concatenate([getattr(p, name) for p in parts])
@@ -176,7 +185,7 @@ class PairScores:
 
 def empty_scores() -> PairScores:
     zero = np.zeros(0)
-    return PairScores(np.zeros(0, np.int64), np.zeros(0, np.int64), *([zero] * 11), np.zeros(0, bool))
+    return PairScores.from_columns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11)), np.zeros(0, bool))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -202,7 +211,7 @@ def verify_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, s
             for row, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
                 out[row] = _verify_pair(columns, a, b, shingle_size)
     same = np.zeros(len(left), bool) if same_text is None else np.asarray(same_text, dtype=bool)
-    return PairScores(left, right, *(out[:, k] for k in range(11)), same)
+    return PairScores.from_columns(left, right, out, same)
 
 
 def _verify_pair(columns: ShingleColumns, a: int, b: int, shingle_size: int) -> np.ndarray:
