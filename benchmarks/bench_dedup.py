@@ -1,50 +1,33 @@
 """``neardup dedup`` end to end at scale: wall time, peak memory and quality, against datasketch.
 
-Builds --docs synthetic articles (default 100,000; 1,000,000 works) with the
-streaming, seeded generator of ``bench_index.py`` (imported, not copied): real
-paragraphs of the shared development data (bbc-news.jsonl, reuters21578.jsonl,
-syndication-dev.jsonl in ../shared/data, or --data; only READ, nothing from
-there is written into the repository), each word replaced with probability
---mutate, and about --copy-rate of the articles planted copies of a recent
-original, of three kinds: ``byline`` (full copy plus a byline and a copyright
-footer), ``truncated`` (first 60% of the paragraphs) and ``dropped`` (one
-paragraph left out). The corpus goes to a temporary JSON Lines file (under /tmp,
-or --workdir; ~1.8 KB of text per article, so ~2 GB at 1M; removed at the end
-unless --keep).
+The corpus comes from ``benchmarks/corpus.py`` (``ensure_corpus``, cached under /tmp/neardup-corpora):
+``--profile realistic`` (default: new text from word Markov chains per outlet style, invented
+furniture, ~10% planted copies of nine kinds, ~3% template notices) or ``--profile stress`` (the old
+generator: real paragraphs reused ~100 times in unrelated articles). Both read the shared
+development data (../shared/data, or --data; only read) to train or draw from; exit code 2 when it
+is missing.
 
-Measured, each as its own process (wall time from spawn to exit; peak memory
-both as ``ru_maxrss`` of the process -- from ``os.wait4``, the largest single
-process of its tree -- and as the largest polled sum of the RSS of the process
-and all its descendants, an upper bound when pages are shared after fork):
+Measured, each as its own process (wall time from spawn to exit; peak memory both as
+``ru_maxrss`` of the largest process of its tree, from ``os.wait4``, and as the largest polled sum
+of the RSS of the process and all its descendants):
 
-* neardup: ``python -m neardup.cli dedup CORPUS --out KEPT --clusters CLUSTERS
-  --workers W`` for each W in --workers, end to end (reading, indexing into its
-  temporary index, querying every document, clustering, writing both outputs);
-  --repeats runs each, the median time shown;
-* datasketch ``MinHashLSH(threshold=T, num_perm=128)`` for T in --thresholds
-  (0.5 and 0.8): each article read from the same JSONL, lower-cased whitespace
-  words, word 5-grams hashed with ``xxhash.xxh32_intdigest``, one article
-  ``MinHash`` (``affine32``, shared permutation table, ``update_batch``), then
-  ``lsh.query`` and ``insertion_session().insert`` (in-memory storage: inserts
-  are immediate, so querying each article before inserting it finds every
-  candidate pair once -- the same graph as inserting all then querying all,
-  without sketching twice). Clusters = connected components of the query
-  results (union-find), no verification. If it runs past --datasketch-budget
-  seconds it stops and is scored on the articles it reached (said in the table).
+* neardup: ``python -m neardup.cli dedup CORPUS --out KEPT --clusters CLUSTERS --workers W`` for
+  each W in --workers, end to end (reading, fingerprinting, candidates, verification, clustering,
+  writing both outputs); --repeats runs each, the median time shown;
+* datasketch ``MinHashLSH(threshold=T, num_perm=128)`` for T in --thresholds (0.5 and 0.8), used as
+  its README shows: lower-cased whitespace words, word 5-grams hashed with xxh32, one ``MinHash``
+  per article (``update_batch``), ``query`` then ``insert``; clusters = connected components of the
+  query results (union-find), no verification. Stopped after --datasketch-budget seconds and
+  scored on what it reached.
 
-Scores, from the CLUSTERS file (one line per input: id, cluster) and from the
-datasketch components: recall of planted copies by kind (the copy is in the
-same cluster as its original), and false merges: clusters holding two or more
-generated originals (articles that are not planted copies, so unrelated by
-construction), with the number of such original pairs. Times on a shared
-machine are noisy: the load average is printed at the start, before each run
-and at the end; MB are 10^6 bytes of UTF-8 text.
+Scores, from CLUSTERS and the truth file: recall of planted copies by kind (the copy is in the same
+cluster as its original), false merges (clusters holding documents of two or more stories: two
+originals, two notices, ...), and for neardup the losses of ``check_removals.py`` (a removed document
+whose word 5-grams are less than half in its representative, Jaccard below 0.5: text lost).
 
     PYTHONPATH=src python benchmarks/bench_dedup.py [--docs 100000] [--workers 1,2] [--repeats 1]
     nohup env PYTHONPATH=src python benchmarks/bench_dedup.py --docs 1000000 --workers 2 \\
         > /tmp/bench_dedup_1m.log 2>&1 &
-
-Exit code 2 when the shared data is missing.
 """
 
 from __future__ import annotations
@@ -60,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +51,27 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fingerprint import (DATA, SOURCES, identity, machine_line, missing_data, read_jsonl,  # noqa: E402
-                               word_shingles)
-from bench_index import KINDS, Generator, Plan, doc_id, doc_number, load_paragraphs, make_plan  # noqa: E402
+from bench_fingerprint import DATA, identity, machine_line, read_jsonl, word_shingles  # noqa: E402
 
 NUM_PERM, SEED = 128, 1
-TARGET_DOCS, TARGET_SECONDS, TARGET_MB = 1_000_000, 600.0, 1536.0
+TARGET_DOCS, TARGET_SECONDS, TARGET_MB = 1_000_000, 180.0, 1536.0
+
+
+#: Row of each id, for corpora given with --input (whose ids are not n0000123).
+_ROWS: dict[str, int] = {}
+
+
+def doc_number(id: str) -> int:
+    if _ROWS:
+        return _ROWS[id]
+    return int(id[1:])
+
+
+def number_rows(path: Path) -> int:
+    """Map the ids of an --input corpus to rows (first occurrence wins); returns the count."""
+    for record in read_jsonl(path):
+        _ROWS.setdefault(str(record["id"]), len(_ROWS))
+    return len(_ROWS)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -87,18 +86,42 @@ def log(text: str) -> None:
 # -- the corpus ---------------------------------------------------------------------------------------------
 
 
-def write_corpus(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+@dataclass
+class Plan:
+    """Per article (by number): its story's number, its kind."""
+
+    story: np.ndarray
+    kind: list[str]
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(set(self.kind) - {"original", "notice"})
+
+
+def load_corpus(args: argparse.Namespace) -> dict[str, Any]:
+    from corpus import ensure_corpus, load_truth
+
     start = time.perf_counter()
-    paragraphs = load_paragraphs(args.data)
-    plan = make_plan(args.docs, args.copy_rate, args.seed)
-    size = 0
-    with open(path, "w", encoding="utf-8") as out:
-        for number, text in Generator(paragraphs, plan, args.mutate, args.seed).articles():
-            out.write(json.dumps({"id": doc_id(number), "text": text}, ensure_ascii=False) + "\n")
-            size += len(text.encode("utf-8"))
-    kinds = Counter(KINDS[k] for k in plan.kind[plan.kind >= 0].tolist())
-    return {"docs": args.docs, "bytes": size, "file_bytes": path.stat().st_size, "paragraph_pool": len(paragraphs),
-            "copies": {k: kinds[k] for k in KINDS}, "seconds": time.perf_counter() - start, "plan": plan}
+    if args.input is not None:  # a given corpus: no truth, every document its own story
+        docs = number_rows(args.input)
+        args.docs = docs
+        size = sum(len(str(r.get("text", "")).encode("utf-8")) for r in read_jsonl(args.input))
+        return {"path": args.input, "truth": None, "plan": Plan(np.arange(docs), ["original"] * docs), "docs": docs,
+                "bytes": size, "file_bytes": args.input.stat().st_size, "seconds": time.perf_counter() - start,
+                "kinds": Counter({"original": docs})}
+    corpus, truth_path = ensure_corpus(args.profile, args.docs, args.seed, args.data)
+    truth = load_truth(truth_path)
+    story = np.zeros(args.docs, dtype=np.int64)
+    kind = [""] * args.docs
+    for id, record in truth.items():
+        n = doc_number(id)
+        story[n] = doc_number(record["story"])
+        kind[n] = record["kind"]
+    size = sum(len(r["text"].encode("utf-8")) for r in read_jsonl(corpus)) if args.docs <= 200_000 \
+        else corpus.stat().st_size
+    return {"path": corpus, "truth": truth_path, "plan": Plan(story, kind), "docs": args.docs, "bytes": size,
+            "file_bytes": corpus.stat().st_size, "seconds": time.perf_counter() - start,
+            "kinds": Counter(kind)}
 
 
 # -- measured processes ------------------------------------------------------------------------------------
@@ -252,7 +275,7 @@ def run_neardup(args: argparse.Namespace, work: Path, corpus: Path, workers: int
     for path in (kept, clusters):
         path.unlink(missing_ok=True)
     command = [sys.executable, "-m", "neardup.cli", "dedup", str(corpus), "--out", str(kept),
-               "--clusters", str(clusters), "--workers", str(workers)]
+               "--clusters", str(clusters), "--workers", str(workers), "--verbose", "--no-progress"]
     label = f"neardup dedup workers={workers} run {run + 1}/{args.repeats}"
     digest = source_digest()
     result = run_measured(command, work / f"neardup-w{workers}.stderr", label, args.poll,
@@ -287,7 +310,8 @@ def run_datasketch(args: argparse.Namespace, work: Path, corpus: Path, threshold
     out = work / f"datasketch-{threshold}"
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "datasketch", "--threshold",
                str(threshold), "--corpus", str(corpus), "--out", str(out), "--docs", str(args.docs),
-               "--datasketch-budget", str(args.datasketch_budget)]
+               "--datasketch-budget", str(args.datasketch_budget)] + \
+        (["--input", str(args.input)] if args.input is not None else [])
     result = run_measured(command, work / f"datasketch-{threshold}.stderr", f"datasketch T={threshold}", args.poll)
     if result["returncode"] == 0:
         result.update(json.loads(Path(f"{out}.json").read_text()))
@@ -351,28 +375,35 @@ def child_datasketch(args: argparse.Namespace) -> int:
 
 
 def score(labels: np.ndarray, plan: Plan, limit: int) -> dict[str, Any]:
-    """Recall of planted copies by kind, and false merges among generated originals, on the first ``limit`` docs."""
-    labels = labels[:limit]
-    source, kind = plan.source[:limit], plan.kind[:limit]
+    """Recall of planted copies by kind, and false merges (clusters holding two stories), on the first
+    ``limit`` documents."""
+    labels, story = labels[:limit], plan.story[:limit]
+    kind = np.array(plan.kind[:limit])
     out: dict[str, Any] = {"missing": int((labels < 0).sum()),
                            "clusters": int(np.unique(labels[labels >= 0]).size)}
-    copies = np.flatnonzero(source >= 0)
-    hit = (labels[copies] >= 0) & (labels[copies] == labels[source[copies]])
+    copies = np.flatnonzero(story != np.arange(limit))
+    hit = (labels[copies] >= 0) & (labels[copies] == labels[story[copies]])
     out["recall_found"], out["recall_total"] = int(hit.sum()), int(copies.size)
     out["recall"] = hit.mean() if copies.size else float("nan")
-    for k, name in enumerate(KINDS):
-        mine = kind[copies] == k
+    for name in plan.kinds:
+        mine = kind[copies] == name
         out[f"recall_{name}"] = f"{int(hit[mine].sum())}/{int(mine.sum())}"
-        out[f"recall_{name}_rate"] = hit[mine].mean() if mine.any() else float("nan")
-    originals = labels[np.flatnonzero(source < 0)]
-    _, counts = np.unique(originals[originals >= 0], return_counts=True)
+    placed = labels >= 0
+    pairs = np.unique(np.stack([labels[placed], story[placed]], axis=1), axis=0)  # distinct (cluster, story)
+    clusters, counts = np.unique(pairs[:, 0], return_counts=True)
     merged = counts[counts >= 2]
-    out["originals"] = int((source < 0).sum())
     out["false_clusters"] = int(merged.size)
     out["false_pairs"] = int((merged * (merged - 1) // 2).sum())
-    out["false_originals"] = int(merged.sum())
-    out["largest"] = int(np.unique(labels[labels >= 0], return_counts=True)[1].max()) if (labels >= 0).any() else 0
+    out["stories"] = int(np.unique(story).size)
+    out["largest"] = int(np.unique(labels[placed], return_counts=True)[1].max()) if placed.any() else 0
     return out
+
+
+def losses(corpus: Path, clusters: Path) -> dict[str, Any]:
+    from check_removals import check_files
+
+    report = check_files(corpus, clusters)
+    return {"removed": len(report.removals), "losses": len(report.losses), "loss_pct": report.loss_percent}
 
 
 # -- report --------------------------------------------------------------------------------------------------
@@ -381,7 +412,7 @@ def score(labels: np.ndarray, plan: Plan, limit: int) -> dict[str, Any]:
 ROWS = (  # key, label, format, target
     ("docs", "articles processed", "{:,.0f}", ""),
     ("runs", "runs (median time shown)", "{:.0f}", ""),
-    ("seconds", "wall s (spawn to exit)", "{:,.1f}", "1M: <= 600"),
+    ("seconds", "wall s (spawn to exit)", "{:,.1f}", "1M: <= 180"),
     ("per_1m", "  linear extrapolation to 1M, s", "{:,.0f}", ""),
     ("docs_s", "articles/s", "{:,.0f}", ""),
     ("mb_s", "MB/s of text", "{:.2f}", ""),
@@ -398,14 +429,15 @@ ROWS = (  # key, label, format, target
     ("missing", "articles absent from the clusters", "{:,.0f}", "0"),
     ("recall", "recall of planted copies", "{:.4f}", ""),
     ("recall_of", "  found / planted", "{}", ""),
-    ("recall_byline", "  full copy + byline/footer", "{}", ""),
-    ("recall_truncated", "  truncated to 60%", "{}", ""),
-    ("recall_dropped", "  one paragraph dropped", "{}", ""),
-    ("originals", "generated originals", "{:,.0f}", ""),
-    ("false_clusters", "false merges: clusters with >= 2 originals", "{:,.0f}", "0"),
-    ("false_pairs", "  pairs of originals sharing a cluster", "{:,.0f}", ""),
-    ("false_originals", "  originals in those clusters", "{:,.0f}", ""),
+    *[(f"recall_{k}", f"  {k}", "{}", "") for k in ("full", "exact", "truncated", "extended", "embedded", "dropped",
+                                                     "merged", "light-edit", "flash", "byline")],
+    ("stories", "stories (originals and notices)", "{:,.0f}", ""),
+    ("false_clusters", "false merges: clusters holding >= 2 stories", "{:,.0f}", "0"),
+    ("false_pairs", "  pairs of stories sharing a cluster", "{:,.0f}", ""),
     ("largest", "largest cluster", "{:,.0f}", ""),
+    ("removed", "removed documents", "{:,.0f}", ""),
+    ("losses", "  losses (check_removals: 5-gram containment and Jaccard < 0.5)", "{:,.0f}", ""),
+    ("loss_pct", "  losses, % of removals", "{:.2f}", "<= 0.5"),
     ("source", "neardup sources (sha256 of src/neardup/*.py)", "{}", ""),
 )
 
@@ -462,7 +494,7 @@ def verdicts(columns: list[tuple[str, dict[str, Any]]], docs: int) -> list[str]:
         if docs >= TARGET_DOCS:
             time_ok = "PASS" if col["seconds"] <= TARGET_SECONDS else "FAIL"
             mem_ok = "PASS" if col["tree_mb"] <= TARGET_MB else "FAIL"
-            out.append(f"{name}: 1M articles in {col['seconds']:,.0f} s ({time_ok}, target <= 600 s), "
+            out.append(f"{name}: 1M articles in {col['seconds']:,.0f} s ({time_ok}, target <= 180 s), "
                        f"peak tree RSS {col['tree_mb']:,.0f} MB ({mem_ok}, target <= 1536 MB; PSS "
                        f"{col['pss_mb']:,.0f} MB, anonymous {col['anon_mb']:,.0f} MB)")
         else:
@@ -480,8 +512,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the shared development data (read only)")
     parser.add_argument("--docs", type=int, default=100_000, help="synthetic articles (default 100,000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--copy-rate", type=float, default=0.10, help="share of articles that are planted copies")
-    parser.add_argument("--mutate", type=float, default=0.3, help="share of words replaced in each drawn paragraph")
+    parser.add_argument("--profile", choices=("realistic", "stress"), default="realistic",
+                        help="corpus profile of benchmarks/corpus.py (default realistic)")
+    parser.add_argument("--input", type=Path, help="a JSON Lines corpus instead (e.g. ../shared/data/"
+                        "reuters21578.jsonl): timings and losses, no recall (no truth)")
     parser.add_argument("--workers", default="1,2", help="comma-separated --workers values for neardup dedup")
     parser.add_argument("--repeats", type=int, default=1, help="neardup runs per worker count (median time shown)")
     parser.add_argument("--thresholds", default="0.5,0.8", help="datasketch MinHashLSH thresholds ('' for none)")
@@ -502,8 +536,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.child == "datasketch":
+        if args.input is not None:
+            number_rows(args.input)
         return child_datasketch(args)
-    missing = missing_data(args.data, SOURCES)
+    from corpus import missing_data
+
+    missing = missing_data(args.data, args.profile)
     if missing:
         print("bench_dedup: this benchmark reads the shared development data (only reads it; it is not shipped "
               "with neardup);\nmissing: " + ", ".join(str(p) for p in missing)
@@ -538,14 +576,13 @@ def run_sketches(args: argparse.Namespace, work: Path, corpus_path: Path, plan: 
 
 
 def run_all(args: argparse.Namespace, work: Path) -> int:
-    corpus_path = work / "corpus.jsonl"
-    log(f"  generating {args.docs:,} articles into {corpus_path} ...")
-    corpus = write_corpus(args, corpus_path)
+    log(f"  the {args.profile} corpus of {args.docs:,} articles (benchmarks/corpus.py, cached) ...")
+    corpus = load_corpus(args)
+    corpus_path = corpus["path"]
     plan, docs, nbytes = corpus["plan"], corpus["docs"], corpus["bytes"]
-    print(f"corpus: {docs:,} articles, {nbytes / 1e6:,.1f} MB of text ({nbytes / docs:,.0f} B/article; "
-          f"JSONL file {corpus['file_bytes'] / 1e6:,.1f} MB), planted copies {corpus['copies']}, "
-          f"paragraph pool {corpus['paragraph_pool']:,}, mutate={args.mutate}, seed={args.seed}; "
-          f"generated in {corpus['seconds']:.0f} s", flush=True)
+    print(f"corpus: {corpus_path} ({args.profile}), {docs:,} articles, {nbytes / 1e6:,.1f} MB "
+          f"({'text' if docs <= 200_000 else 'JSONL file'}), kinds {dict(corpus['kinds'])}, seed={args.seed}; "
+          f"ready in {corpus['seconds']:.0f} s", flush=True)
     columns: list[tuple[str, dict[str, Any]]] = []
     failures: list[str] = []
     commands: list[str] = []
@@ -566,7 +603,9 @@ def run_all(args: argparse.Namespace, work: Path) -> int:
         kept = count_lines(Path(good[-1]["kept_path"]))
         summary = next((line for line in good[-1]["stderr_tail"] if "dedup:" in line), "")
         print(f"neardup workers={workers}: {lines:,} lines in CLUSTERS; {summary}", flush=True)
-        columns.append((f"neardup w={workers}", column(good, labels, plan, docs, nbytes, kept)))
+        col = column(good, labels, plan, docs, nbytes, kept)
+        col.update(losses(corpus_path, Path(good[-1]["clusters_path"])))
+        columns.append((f"neardup w={workers}", col))
         print_partial(columns)
     if not args.datasketch_first:
         run_sketches(args, work, corpus_path, plan, columns, failures, sketches)
