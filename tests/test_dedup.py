@@ -210,6 +210,14 @@ def test_large_buckets_are_capped_and_exact_copies_collapse():
     assert result.summary.large_buckets > 0 and result.summary.candidate_pairs < 300 * 8
 
 
+def test_clusters_lines_are_the_assignments_as_json(wire):
+    """The fast CLUSTERS writer gives exactly json.dumps(assignment.to_dict()) for every document."""
+    for keep in ("first", "longest"):
+        result = dedup(wire_documents(wire), keep=keep, drop_repeats=True)
+        assert [line.decode() for line in result.json_lines()] == \
+            [json.dumps(a.to_dict(), ensure_ascii=False) for a in result]
+
+
 def test_duplicate_ids_are_skipped_and_counted():
     """A repeated id is skipped (the first record wins) and counted, never silently dropped."""
     a = Document.from_text("x", "One paragraph with enough words to count as a body paragraph here.")

@@ -164,12 +164,26 @@ def _add_index(commands: Any, common: argparse.ArgumentParser) -> None:
 def run_index(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     if args.batch_size < 1:
         raise _usage("--batch-size must be at least 1")
+    from .index import AddReport
+    from .ingest import printed_stream
+
     reader = _reader(args, console)
     with Index.open(args.index, _index_config(args.index, args), writable=True, keep_text=not args.no_text,
                     wait=args.wait) as index:
-        documents, progress = _reading(reader, args.inputs, "indexing", args)
-        report = index.add(documents, batch_size=args.batch_size, workers=_workers(args.workers),
-                           on_duplicate="replace" if args.replace else "skip")
+        progress = Progress("indexing", total_bytes=total_input_bytes(args.inputs), enabled=_progress_enabled(args))
+        report = AddReport()
+        batches = printed_stream(reader, args.inputs, index.config, workers=_workers(args.workers),
+                                 with_documents=True, stage="index", shingles=index.storage.needs_shingles,
+                                 task_records=min(args.batch_size, 2000))
+        pending: list[Any] = []
+        for batch in batches:  # committed every --batch-size documents
+            pending.append(batch)
+            if sum(len(b) for b in pending) >= args.batch_size:
+                report.merge(_commit(index, pending, args.replace))
+                pending = []
+            progress.update(reader.stats.read, reader.stats.source_bytes)
+        if pending:
+            report.merge(_commit(index, pending, args.replace))
         progress.close()
         total = len(index)
     skipped = dict(reader.stats.skipped)
@@ -183,6 +197,15 @@ def run_index(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     console.say(f"neardup: {args.index}: added {report.added:,}, replaced {report.replaced:,}, skipped "
                 f"{summary['skipped']:,}{f' ({reasons})' if reasons else ''}; {total:,} documents in the index")
     return EXIT_OK
+
+
+def _commit(index: Index, batches: list[Any], replace: bool) -> Any:
+    """One committed batch of the index from several fingerprinted task batches."""
+    from .fingerprint import Fingerprints
+
+    documents = [d for b in batches for d in b.documents]
+    prints = Fingerprints.concatenate([b.printed.prints for b in batches])
+    return index.add_fingerprinted(documents, prints, on_duplicate="replace" if replace else "skip")
 
 
 # -- query ---------------------------------------------------------------------------------------------
@@ -376,7 +399,7 @@ def _add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     from .dedup import dedup_inputs
-    from .outputs import RecordSpill, check_outputs, write_rows
+    from .outputs import RecordSpill, check_outputs
 
     config = _dedup_config(args)
     check_outputs([args.out, args.clusters], args.inputs)  # before any work: never overwrite an input
@@ -408,7 +431,7 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
         comparing.close()
         if len(result) == 0:
             raise _usage(_nothing_read(reader, args))
-        write_rows(args.clusters, (a.to_dict() for a in result), inputs=args.inputs)
+        _write_clusters(args.clusters, result, args.inputs)
         spill.write(args.out, result.kept, drop_paragraphs=result.dropped_paragraphs, inputs=args.inputs)
     _report_skips(console, reader, "inputs")
     summary = result.summary
@@ -427,6 +450,19 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
                               "skipped": dict(reader.stats.skipped) | dict(summary.skipped),
                               "seconds": summary.seconds}) + "\n")
     return EXIT_OK
+
+
+def _write_clusters(path: str, result: Any, inputs: Sequence[str]) -> None:
+    """CLUSTERS: JSON Lines straight from the result's columns; other formats through write_rows."""
+    from .outputs import check_output, open_binary_output, output_format, write_rows
+
+    if output_format(path)[0] != "jsonl":
+        write_rows(path, (a.to_dict() for a in result), inputs=inputs)
+        return
+    check_output(path, inputs)
+    with open_binary_output(path) as handle:
+        for line in result.json_lines():
+            handle.write(line + b"\n")
 
 
 def _dedup_config(args: argparse.Namespace) -> Config:

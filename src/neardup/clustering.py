@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .arrays import run_starts
 from .verify import PairScores
@@ -155,6 +153,9 @@ def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | 
 
 def _components(count: int, known: KnownPairs) -> np.ndarray:
     """Connected components over pairs where one side holds the other."""
+    from scipy.sparse import coo_matrix  # imported here: scipy.sparse costs a third of a second to import
+    from scipy.sparse.csgraph import connected_components
+
     linked = known.left_holds_right | known.right_holds_left
     low = (known.keys[linked] >> np.uint64(32)).astype(np.int64)
     high = (known.keys[linked] & np.uint64(0xFFFFFFFF)).astype(np.int64)

@@ -138,6 +138,29 @@ class DedupResult:
     def __iter__(self) -> Iterator[Assignment]:
         return (self[row] for row in range(len(self.ids)))
 
+    def json_lines(self) -> Iterator[bytes]:
+        """Each document's CLUSTERS line, as ``json.dumps(assignment.to_dict())`` writes it, from the
+        columns directly (a million lines in seconds, not tens of seconds)."""
+        import json
+
+        quoted = [json.dumps(id, ensure_ascii=False) for id in self.ids]
+        kinds = {code: json.dumps(name) for code, name in KIND_NAMES.items()}
+        representative, kind = self.representative.tolist(), self.kind.tolist()
+        jaccard, inside = self.jaccard.tolist(), self.doc_in_representative.tolist()
+        outside, coverage = self.representative_in_doc.tolist(), self.coverage.tolist()
+        for row, rep in enumerate(representative):
+            me = quoted[row]
+            dropped = self.dropped_paragraphs.get(row)
+            tail = f', "dropped_paragraphs": {json.dumps(list(dropped))}' if dropped else ""
+            if rep == row:
+                line = f'{{"id": {me}, "cluster": {me}, "representative": true, "kind": "representative"{tail}}}'
+            else:
+                line = (f'{{"id": {me}, "cluster": {quoted[rep]}, "representative": false, "kind": {kinds[kind[row]]}, '
+                        f'"jaccard": {round(jaccard[row], 4)!r}, "containment": {{"doc_in_representative": '
+                        f'{round(inside[row], 4)!r}, "representative_in_doc": {round(outside[row], 4)!r}}}, '
+                        f'"coverage": {round(coverage[row], 4)!r}}}')
+            yield line.encode("utf-8", "surrogatepass")
+
     @property
     def kept(self) -> np.ndarray:
         """True for the documents kept (the representatives), by input row."""

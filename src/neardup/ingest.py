@@ -63,6 +63,10 @@ class _Job:
     keep_signatures: bool
     with_documents: bool
     drop_repeats: bool
+    #: "dedup": the dedup stage output (band keys, shingles); "index": fingerprints only, for an index
+    #: (with shingles when ``shingles``).
+    stage: str = "dedup"
+    shingles: bool = True
 
 
 _JOB: _Job | None = None
@@ -95,8 +99,15 @@ def _print(job: _Job, items: list[Document | RawRecord]) -> tuple[PrintedDocumen
             document = item
         documents.append(document)
         outcomes.append(document.id)
-    bands = stages.band_params(job.config)
-    printed = stages.print_batch(documents, job.config, bands, keep_signatures=job.keep_signatures)
+    if job.stage == "index":
+        from .fingerprint import fingerprint
+
+        prints = fingerprint(documents, job.config, shingles=job.shingles)
+        empty = np.zeros((0, 0), np.uint64)
+        printed = stages.PrintedBatch(prints, empty, empty, np.zeros(0, np.int64))
+    else:
+        bands = stages.band_params(job.config)
+        printed = stages.print_batch(documents, job.config, bands, keep_signatures=job.keep_signatures)
     if job.drop_repeats:
         printed.dropped = stages.repeated_paragraphs(documents, job.config)
     dates = None
@@ -112,12 +123,14 @@ def _print(job: _Job, items: list[Document | RawRecord]) -> tuple[PrintedDocumen
 
 def printed_stream(reader: Reader, sources: Sequence[str], config: Config, *, workers: int,
                    date_field: str | None = None, keep_signatures: bool = False, with_documents: bool = False,
-                   drop_repeats: bool = False, task_records: int = TASK_RECORDS) -> Iterator[PrintedDocuments]:
+                   drop_repeats: bool = False, task_records: int = TASK_RECORDS, stage: str = "dedup",
+                   shingles: bool = True) -> Iterator[PrintedDocuments]:
     """The documents of ``sources`` through the fingerprint stage, batch by batch, in input order,
-    parsed and fingerprinted by ``workers`` processes (see the module docstring)."""
+    parsed and fingerprinted by ``workers`` processes (see the module docstring). ``stage="index"``
+    gives fingerprints only (with the documents), for :meth:`Index.add_fingerprinted`."""
     worker_reader = Reader(id_field=reader.id_field, text_field=reader.text_field, strict=False,
                            max_record_bytes=reader.max_record_bytes, max_paragraphs=reader.max_paragraphs)
-    job = _Job(config, worker_reader, date_field, keep_signatures, with_documents, drop_repeats)
+    job = _Job(config, worker_reader, date_field, keep_signatures, with_documents, drop_repeats, stage, shingles)
     stages.band_params(config)  # computed (and cached) once here, inherited by forked workers
     tasks = _tasks(reader.items(sources), task_records)
     if workers <= 1:
