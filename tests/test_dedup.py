@@ -20,6 +20,9 @@ from neardup.dedup import dedup
 from neardup.verify import PairScores, empty_scores
 
 
+ROOT_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
 def wire_documents(wire) -> list[Document]:
     return [Document.from_text(d["id"], d["text"], {k: v for k, v in d.items() if k not in ("id", "text")})
             for d in wire]
@@ -216,6 +219,47 @@ def test_clusters_lines_are_the_assignments_as_json(wire):
         result = dedup(wire_documents(wire), keep=keep, drop_repeats=True)
         assert [line.decode() for line in result.json_lines()] == \
             [json.dumps(a.to_dict(), ensure_ascii=False) for a in result]
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest"]))
+def test_dedup_against_a_reference_corpus(seed, keep):
+    """Last month's kept documents are never removed; a new document one of them holds is removed
+    as its copy (held directly); the result lists the new documents only; the new documents not
+    held by the reference cluster among themselves exactly as they would alone."""
+    items = corpora.make_corpus(seed % 53, stories=4)
+    old = [i.document() for i in items if i.kind == "original"]
+    new = [i.document() for i in items if i.kind != "original"]
+    result = dedup(new, reference=old, keep=keep)
+    assert [a.id for a in result] == [d.id for d in new]
+    old_ids = {d.id for d in old}
+    config = Config()
+    plains = {d.id: corpora.plain(d) for d in old + new}
+    for a in result:
+        if a.cluster in old_ids:
+            assert not a.representative and corpora.coverage(plains[a.id], plains[a.cluster]) >= config.min_coverage
+    alone = {a.id: a.cluster for a in dedup([d for d in new if clusters_of(result)[d.id] not in old_ids], keep=keep)}
+    assert alone == {a.id: a.cluster for a in result if a.cluster not in old_ids}
+    copies = [i for i in items if i.kind in ("full", "exact", "dropped", "extended")]
+    assert all(clusters_of(result)[i.id] == i.story or i.kind == "extended" for i in copies)
+
+
+def test_cli_dedup_against(tmp_path):
+    """--against: the reference's documents are not in CLUSTERS or KEPT; copies of them are removed."""
+    lines = (ROOT_EXAMPLES / "wire.jsonl").read_text(encoding="utf-8").splitlines()
+    originals = [line for line in lines if "-original" in json.loads(line)["id"]]
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text("\n".join(originals) + "\n", encoding="utf-8")
+    new.write_text("\n".join(line for line in lines if line not in originals) + "\n", encoding="utf-8")
+    kept, clusters = tmp_path / "kept.jsonl", tmp_path / "clusters.jsonl"
+    assert main(["dedup", str(new), "--against", str(old), "--out", str(kept), "--clusters", str(clusters)],
+                out=io.StringIO()) == 0
+    rows = [json.loads(line) for line in clusters.read_text().splitlines()]
+    assert len(rows) == len(lines) - len(originals)
+    old_ids = {json.loads(line)["id"] for line in originals}
+    assert not {r["id"] for r in rows} & old_ids and any(r["cluster"] in old_ids for r in rows)
+    assert {json.loads(line)["id"] for line in kept.read_text().splitlines()} == \
+        {r["id"] for r in rows if r["representative"]}
 
 
 def test_duplicate_ids_are_skipped_and_counted():

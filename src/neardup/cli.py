@@ -392,6 +392,10 @@ def _add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("--workers", type=int, default=0, metavar="N",
                      help="threads fingerprinting and comparing in parallel (default 0 = one per core)")
     run.add_argument("--index", metavar="INDEX", help="also add every document to this persistent index")
+    policy.add_argument("--against", action="append", metavar="INPUT",
+                        help="documents kept before (last month's KEPT): never removed; a new document one of "
+                             "them holds is removed as its copy; CLUSTERS and KEPT list the new documents only "
+                             "(repeat for more inputs)")
     run.add_argument("--tmp-dir", metavar="DIR", help="folder for the run's spill files (default: the system's)")
     _add_input_options(parser)
     parser.set_defaults(run=run_dedup)
@@ -402,7 +406,7 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     from .outputs import RecordSpill, check_outputs
 
     config = _dedup_config(args)
-    check_outputs([args.out, args.clusters], args.inputs)  # before any work: never overwrite an input
+    check_outputs([args.out, args.clusters], list(args.inputs) + list(args.against or ()))  # before any work
     with tempfile.TemporaryDirectory(prefix="neardup-kept-", dir=args.tmp_dir) as folder, \
             RecordSpill(folder) as spill:
         reader = _reader(args, console, unique_ids=True, spill=spill)
@@ -423,7 +427,8 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
             result = dedup_inputs(reader, args.inputs, config=config, index=index, keep=args.keep,
                                   date_field=args.date_field, include_partial=not args.no_partial,
                                   drop_repeats=args.drop_repeats, workers=_workers(args.workers),
-                                  on_progress=on_progress, tmp_dir=args.tmp_dir)
+                                  on_progress=on_progress, tmp_dir=args.tmp_dir,
+                                  reference_sources=args.against or ())
         finally:
             if index is not None:
                 index.close()
@@ -432,13 +437,16 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
         if len(result) == 0:
             raise _usage(_nothing_read(reader, args))
         _write_clusters(args.clusters, result, args.inputs)
-        spill.write(args.out, result.kept, drop_paragraphs=result.dropped_paragraphs, inputs=args.inputs)
+        spill.write(args.out, result.kept, drop_paragraphs=result.dropped_by_row, inputs=args.inputs)
     _report_skips(console, reader, "inputs")
     summary = result.summary
     if args.keep == "earliest" and summary.undated:
         console.warn(f"neardup: dedup: {summary.undated:,} of {summary.documents:,} documents have no "
                      f"{args.date_field!r} field (or an empty one); they are ranked after every dated one")
     console.say(f"neardup: dedup: {summary.line()}")
+    if summary.reference_documents:
+        console.say(f"neardup: dedup: {summary.removed_for_reference:,} removed as copies of the "
+                    f"{summary.reference_documents:,} reference documents (--against)")
     console.detail("neardup: dedup: seconds per stage: "
                    + ", ".join(f"{k} {v:.2f}" for k, v in summary.seconds.items())
                    + "; peak MB after each: " + ", ".join(f"{k} {v:,.0f}" for k, v in summary.peak_mb.items())

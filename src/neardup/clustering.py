@@ -124,13 +124,19 @@ class Clusters:
 
 
 def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | None = None, *,
-            verify_rounds: int = VERIFY_ROUNDS, max_rounds: int = MAX_ROUNDS) -> Clusters:
+            fixed: np.ndarray | None = None, verify_rounds: int = VERIFY_ROUNDS,
+            max_rounds: int = MAX_ROUNDS) -> Clusters:
     """Representatives of ``count`` nodes from verified pairs; ``rank`` (lower first, distinct)
-    is the keep policy. See the module docstring."""
+    is the keep policy. See the module docstring. ``fixed`` nodes (a reference corpus: last
+    month's kept documents) are never placed under another node: each represents itself, and
+    first takes every other node it holds (the best-ranked fixed holder when several do)."""
     rank = np.asarray(rank, dtype=np.int64)
     representative = np.arange(count, dtype=np.int64)
     component = _components(count, known)
     unplaced = np.bincount(component, minlength=count)[component] > 1
+    if fixed is not None and fixed.any():
+        unplaced &= ~fixed
+        _join_fixed(known, fixed, rank, representative, unplaced)
     late = rounds = 0
     while unplaced.any() and rounds < max_rounds:
         reps = _round_representatives(component, unplaced, rank, known)
@@ -149,6 +155,21 @@ def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | 
         unplaced[members[held]] = False
         rounds += 1
     return Clusters(representative, known, late, int(unplaced.sum()))
+
+
+def _join_fixed(known: KnownPairs, fixed: np.ndarray, rank: np.ndarray, representative: np.ndarray,
+                unplaced: np.ndarray) -> None:
+    """Place every unplaced node that a fixed node holds under its best-ranked fixed holder."""
+    low, high = (known.keys >> np.uint64(32)).astype(np.int64), (known.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    holder = np.concatenate([low[known.left_holds_right], high[known.right_holds_left]])
+    held = np.concatenate([high[known.left_holds_right], low[known.right_holds_left]])
+    usable = fixed[holder] & unplaced[held]
+    holder, held = holder[usable], held[usable]
+    order = np.lexsort((rank[holder], held))
+    first = run_starts(held[order])
+    chosen_holder, chosen = holder[order][first], held[order][first]
+    representative[chosen] = chosen_holder
+    unplaced[chosen] = False
 
 
 def _components(count: int, known: KnownPairs) -> np.ndarray:

@@ -96,6 +96,11 @@ class DedupSummary:
     kept_unresolved: int = 0
     #: Documents without a date, with ``keep="earliest"`` (ranked after every dated one).
     undated: int = 0
+    #: A reference corpus (``dedup(..., reference=)``): its documents, the new documents removed as
+    #: copies of one of them, and its records skipped.
+    reference_documents: int = 0
+    removed_for_reference: int = 0
+    reference_skipped: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=dict)
     #: Peak resident memory of this process (MB) at the end of each stage.
     peak_mb: dict[str, float] = field(default_factory=dict)
@@ -122,11 +127,17 @@ class DedupResult:
     coverage: np.ndarray
     summary: DedupSummary
     dropped_paragraphs: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    #: The rows reported (a dedup against a reference corpus reports the new documents only).
+    rows: np.ndarray | None = None
+
+    def _rows(self) -> list[int]:
+        return list(range(len(self.ids))) if self.rows is None else self.rows.tolist()
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) if self.rows is None else len(self.rows)
 
-    def __getitem__(self, row: int) -> Assignment:
+    def __getitem__(self, index: int) -> Assignment:
+        row = index if self.rows is None else int(self.rows[index])
         rep = int(self.representative[row])
         dropped = self.dropped_paragraphs.get(row, ())
         if rep == row:
@@ -136,7 +147,7 @@ class DedupResult:
                           float(self.representative_in_doc[row]), float(self.coverage[row]))
 
     def __iter__(self) -> Iterator[Assignment]:
-        return (self[row] for row in range(len(self.ids)))
+        return (self[index] for index in range(len(self)))
 
     def json_lines(self) -> Iterator[bytes]:
         """Each document's CLUSTERS line, as ``json.dumps(assignment.to_dict())`` writes it, from the
@@ -148,8 +159,8 @@ class DedupResult:
         representative, kind = self.representative.tolist(), self.kind.tolist()
         jaccard, inside = self.jaccard.tolist(), self.doc_in_representative.tolist()
         outside, coverage = self.representative_in_doc.tolist(), self.coverage.tolist()
-        for row, rep in enumerate(representative):
-            me = quoted[row]
+        for row in self._rows():
+            rep, me = representative[row], quoted[row]
             dropped = self.dropped_paragraphs.get(row)
             tail = f', "dropped_paragraphs": {json.dumps(list(dropped))}' if dropped else ""
             if rep == row:
@@ -163,15 +174,24 @@ class DedupResult:
 
     @property
     def kept(self) -> np.ndarray:
-        """True for the documents kept (the representatives), by input row."""
-        return np.asarray(self.representative == np.arange(len(self.ids)))
+        """True for the documents kept (the representatives), by reported row."""
+        kept = self.representative == np.arange(len(self.ids))
+        return np.asarray(kept if self.rows is None else kept[self.rows])
+
+    @property
+    def dropped_by_row(self) -> dict[int, tuple[int, ...]]:
+        """``dropped_paragraphs`` keyed by reported row (what the record spill numbers)."""
+        if self.rows is None:
+            return self.dropped_paragraphs
+        position = {int(row): k for k, row in enumerate(self.rows.tolist())}
+        return {position[row]: p for row, p in self.dropped_paragraphs.items() if row in position}
 
 
 def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: Policy = "first",
           date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
           workers: int | None = 0, batch_size: int = 2000, index: Index | None = None,
           on_progress: ProgressCallback | None = None, tmp_dir: str | None = None,
-          memory_budget: int = DEFAULT_BUDGET) -> DedupResult:
+          memory_budget: int = DEFAULT_BUDGET, reference: Iterable[Document] | None = None) -> DedupResult:
     """Cluster ``documents`` and keep one representative per cluster (see the module docstring).
 
     ``keep`` chooses among the documents no other member holds better: the first in input
@@ -180,14 +200,22 @@ def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: 
     fingerprint and compare (0: one per core). ``index``, if given, also receives every
     document. Spill files go to a temporary folder under ``tmp_dir`` once the records or
     shingles held in memory exceed ``memory_budget`` bytes; the folder is removed at the end.
+
+    ``reference`` documents (a corpus deduplicated before: last month's kept documents) are
+    never removed: a new document one of them holds is removed as its copy, the others are
+    clustered among themselves; the result lists the new documents only. An id of the
+    reference is not taken again by a new document (skipped as a duplicate id).
     """
     config = config or (index.config if index is not None else Config())
     _check_policy(keep)
     run = _LocalRun(config, keep, include_partial, resolve_workers(workers), index, on_progress, tmp_dir,
                     memory_budget)
+    seen: set[str] = set()
     try:
-        batches = _thread_batches(documents, config, keep, date_field, drop_repeats, run, batch_size)
-        return run.run(batches)
+        references = None if reference is None else \
+            _thread_batches(reference, config, keep, date_field, False, run, batch_size, seen)
+        batches = _thread_batches(documents, config, keep, date_field, drop_repeats, run, batch_size, seen)
+        return run.run(batches, references)
     finally:
         run.close()
 
@@ -195,21 +223,32 @@ def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: 
 def dedup_inputs(reader: Reader, sources: Sequence[str], *, config: Config | None = None, keep: Policy = "first",
                  date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
                  workers: int | None = 0, index: Index | None = None, on_progress: ProgressCallback | None = None,
-                 tmp_dir: str | None = None, memory_budget: int = DEFAULT_BUDGET) -> DedupResult:
+                 tmp_dir: str | None = None, memory_budget: int = DEFAULT_BUDGET,
+                 reference_sources: Sequence[str] = ()) -> DedupResult:
     """:func:`dedup` of the documents ``reader`` reads from ``sources``, parsed and fingerprinted in
-    ``workers`` processes (:mod:`neardup.ingest`): the same result, every core busy."""
+    ``workers`` processes (:mod:`neardup.ingest`): the same result, every core busy.
+    ``reference_sources``: a reference corpus, read with the same options (see :func:`dedup`)."""
     from .ingest import printed_stream
 
     config = config or (index.config if index is not None else Config())
     _check_policy(keep)
     workers = resolve_workers(workers)
     run = _LocalRun(config, keep, include_partial, workers, index, on_progress, tmp_dir, memory_budget)
+    dates = date_field if keep == "earliest" else None
+
+    def reference_stream() -> Iterator[PrintedDocuments]:
+        references = Reader(id_field=reader.id_field, text_field=reader.text_field, strict=reader.strict,
+                            unique_ids=True, max_record_bytes=reader.max_record_bytes,
+                            max_paragraphs=reader.max_paragraphs, on_skip=reader.on_skip)
+        yield from printed_stream(references, reference_sources, config, workers=workers, date_field=dates)
+        reader.claim_ids(references)  # a new document cannot take an id of the reference
+        run.summary.reference_skipped.update(references.stats.skipped)
+
     try:
-        batches = printed_stream(reader, sources, config, workers=workers,
-                                 date_field=date_field if keep == "earliest" else None,
+        batches = printed_stream(reader, sources, config, workers=workers, date_field=dates,
                                  keep_signatures=index is not None, with_documents=index is not None,
                                  drop_repeats=drop_repeats)
-        return run.run(batches)
+        return run.run(batches, reference_stream() if reference_sources else None)
     finally:
         run.close()
 
@@ -220,9 +259,10 @@ def _check_policy(keep: str) -> None:
 
 
 def _thread_batches(documents: Iterable[Document], config: Config, keep: str, date_field: str,
-                    drop_repeats: bool, run: _LocalRun, batch_size: int) -> Iterator[PrintedDocuments]:
+                    drop_repeats: bool, run: _LocalRun, batch_size: int,
+                    seen: set[str] | None = None) -> Iterator[PrintedDocuments]:
     """Batches of documents through the fingerprint stage on the run's threads (repeated ids skipped)."""
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     bands = stages.band_params(config)
     keep_signatures = run.index is not None
 
@@ -262,6 +302,7 @@ class _LocalRun:
         self.memory_budget = memory_budget
         self.corpus = stages.CorpusColumns()
         self.dropped: dict[int, tuple[int, ...]] = {}
+        self.reference_count = 0
 
     # -- the spill folder ----------------------------------------------------------------------
 
@@ -280,17 +321,32 @@ class _LocalRun:
 
     # -- the stages ------------------------------------------------------------------------------
 
-    def run(self, batches: Iterable[PrintedDocuments]) -> DedupResult:
+    def run(self, batches: Iterable[PrintedDocuments],
+            references: Iterable[PrintedDocuments] | None = None) -> DedupResult:
+        """The stages in order; ``references`` (read first) are documents that are never removed."""
+        self._article_spill = RecordSpill(self.folder, self.memory_budget)
+        self._paragraph_spill = RecordSpill(self.folder, self.memory_budget)
+        self._shingles = ShingleSpill(self.folder, self.memory_budget)
+        if references is not None:
+            self._timed("reference", lambda: self._read(references, index=False))
+        self.reference_count = self.corpus.documents
         self._timed("fingerprint", lambda: self._read(batches))
+        self._shingles.finish()
         corpus = self.corpus.finish()
         weights = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
         classes = stages.exact_classes(corpus)
         rank = stages.policy_ranks(corpus, self.keep)
+        reference = np.arange(len(corpus.ids)) < self.reference_count
+        if reference.any():  # the reference comes first in every class, so it is what a class keeps
+            rank = np.argsort(np.lexsort((rank, ~reference)), kind="stable").astype(np.int64)
         class_rank = stages.class_ranks(classes, rank)
+        fixed = np.zeros(classes.count, dtype=bool)
+        fixed[classes.of_doc[reference]] = True
         pairs = self._timed("candidates", lambda: self._candidates(corpus, classes, weights, class_rank))
         known = self._timed("verify", lambda: self._verify(corpus, classes, weights, pairs))
         clusters = self._timed("cluster", lambda: cluster(
-            classes.count, known, class_rank, lambda a, b: self._verify_classes(corpus, classes, weights, a, b)))
+            classes.count, known, class_rank, lambda a, b: self._verify_classes(corpus, classes, weights, a, b),
+            fixed=fixed))
         return self._result(corpus, classes, rank, clusters)
 
     def _timed(self, name: str, step: Callable[[], Any]) -> Any:
@@ -301,10 +357,7 @@ class _LocalRun:
             self.summary.seconds[name] = round(time.perf_counter() - start, 3)
             self.summary.peak_mb[name] = _peak_mb()
 
-    def _read(self, batches: Iterable[PrintedDocuments]) -> None:
-        self._article_spill = RecordSpill(self.folder, self.memory_budget)
-        self._paragraph_spill = RecordSpill(self.folder, self.memory_budget)
-        self._shingles = ShingleSpill(self.folder, self.memory_budget)
+    def _read(self, batches: Iterable[PrintedDocuments], index: bool = True) -> None:
         for batch in batches:
             printed = batch.printed
             first_doc, first_para = self.corpus.documents, self.corpus.paragraphs
@@ -315,11 +368,10 @@ class _LocalRun:
             self._shingles.append(printed.prints.shingles)
             for row, dropped in (printed.dropped or {}).items():
                 self.dropped[first_doc + row] = dropped
-            if self.index is not None and batch.documents is not None:
+            if index and self.index is not None and batch.documents is not None:
                 self.summary_index(self.index.add_fingerprinted(batch.documents, printed.prints))
             if self.on_progress is not None:
                 self.on_progress("reading", self.corpus.documents, None)
-        self._shingles.finish()
 
     def summary_index(self, report: AddReport) -> None:
         for reason, count in report.skipped.items():
@@ -378,19 +430,24 @@ class _LocalRun:
                 clusters: Clusters) -> DedupResult:
         result = stages.assignments(corpus, classes, rank, clusters, self.config)
         summary = self.summary
-        summary.documents = len(corpus.ids)
-        summary.undated = sum(date is None for date in corpus.dates)
+        new = np.arange(self.reference_count, len(corpus.ids))
+        summary.documents = len(new)
+        summary.reference_documents = self.reference_count
+        summary.undated = sum(date is None for date in corpus.dates[self.reference_count:])
         summary.exact_classes = classes.count
         summary.verified_late, summary.kept_unresolved = clusters.verified_late, clusters.kept_unresolved
-        kept = result.representative == np.arange(len(corpus.ids))
+        kept = (result.representative == np.arange(len(corpus.ids)))[new]
         summary.clusters = int(kept.sum())
-        summary.removed = len(corpus.ids) - summary.clusters
-        removed_kinds = result.kind[~kept]
+        summary.removed = len(new) - summary.clusters
+        summary.removed_for_reference = int((result.representative[new] < self.reference_count).sum())
+        removed_kinds = result.kind[new][~kept]
         summary.by_kind.update({KIND_NAMES[int(code)]: int(count)
                                 for code, count in zip(*np.unique(removed_kinds, return_counts=True))})
+        is_kept = result.representative == np.arange(len(corpus.ids))
         return DedupResult(corpus.ids, result.representative, result.kind, result.jaccard,
                            result.doc_in_representative, result.representative_in_doc, result.coverage, summary,
-                           {row: paragraphs for row, paragraphs in self.dropped.items() if kept[row]})
+                           {row: paragraphs for row, paragraphs in self.dropped.items() if is_kept[row]},
+                           new if self.reference_count else None)
 
 
 def _peak_mb() -> float:

@@ -477,6 +477,11 @@ class Reader:
             self.spill.add_json(record.raw)
         return True
 
+    def claim_ids(self, other: Reader) -> None:
+        """Ids the other reader admitted count as seen here too (a reference corpus read first)."""
+        for id, where in other._first_seen.items():
+            self._first_seen.setdefault(id, where)
+
     def _too_large(self, source: str, number: int | None, size: int) -> RecordError:
         return RecordError(source, number, f"record of {size} bytes exceeds the limit of "
                                            f"{self.max_record_bytes} bytes")
