@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from neardup import Config, Document, Index
-from neardup.fingerprint import fingerprint_with_sets
+from neardup.fingerprint import fingerprint
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -57,7 +57,7 @@ def main() -> int:
     built = time.perf_counter() - start
     originals = [d for d in documents if truth[d.id]["kind"] == "original"]
     start = time.perf_counter()
-    results = index.query_many(originals)
+    results = index.query_many(originals, exclude_self=True)
     queried = time.perf_counter() - start
     report(originals, results, truth, built, queried, len(documents), args.show_misses)
     report_unlabelled(originals, results, truth, {d.id: d for d in documents}, config)
@@ -70,7 +70,7 @@ def report_unlabelled(originals, results, truth, by_id, config) -> None:
     of another story whose *original* shares at least ``min_containment`` of its shingles with
     the queried original (exact sets) is a real copy the labels do not know about."""
     def shingles(id):
-        return fingerprint_with_sets([by_id[id]], config)[1][0]
+        return np.unique(fingerprint([by_id[id]], config, shingles=True).shingles)
     wrong, explained = 0, 0
     for query, matches in zip(originals, results):
         for m in matches:
