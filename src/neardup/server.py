@@ -40,14 +40,14 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any, Callable, Literal, Protocol, Sequence, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -214,7 +214,7 @@ class QueryText(BaseModel):
     id: StrictStr | None = Field(None, description="a name for the query, echoed back (default '-')")
 
     @model_validator(mode="after")
-    def _one_text(self) -> "QueryText":
+    def _one_text(self) -> QueryText:
         if (self.text is None) == (self.paragraphs is None):
             raise ValueError("give exactly one of 'text' or 'paragraphs'")
         _check_value(self.text if self.text is not None else self.paragraphs, "text")
@@ -259,7 +259,7 @@ class DocumentIn(BaseModel):
     text: StrictStr | list[StrictStr] = Field(description="the text, or its paragraphs")
 
     @model_validator(mode="after")
-    def _storable(self) -> "DocumentIn":
+    def _storable(self) -> DocumentIn:
         if str(self.id) == "":
             raise ValueError("id must not be empty")
         _check_value(self.id, "id")
@@ -373,7 +373,7 @@ class RepeatsRequest(BaseModel):
     id: StrictStr | None = None
 
     @model_validator(mode="after")
-    def _one_text(self) -> "RepeatsRequest":
+    def _one_text(self) -> RepeatsRequest:
         QueryText(text=self.text, paragraphs=self.paragraphs, id=self.id)
         return self
 
@@ -695,11 +695,11 @@ def create_app(index: str | os.PathLike[str] | Service, *, writable: bool = Fals
     _page(app)
     _error_handlers(app)
     app.add_middleware(Headers)
-    app.add_middleware(BodyLimit, max_body=service.limits.max_body)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_body=service.limits.max_body)
     return app
 
 
-def _routes(app: FastAPI, service: Service) -> None:  # noqa: C901 - one declaration per endpoint
+def _routes(app: FastAPI, service: Service) -> None:
     limits = service.limits
     id_path = Path(description="the document's id (may contain '/')")
 
@@ -782,7 +782,7 @@ def _routes(app: FastAPI, service: Service) -> None:  # noqa: C901 - one declara
 
 
 def _page(app: FastAPI) -> None:
-    files = {name: resources.files("neardup").joinpath("web", name).read_bytes() for name in _WEB_FILES}
+    files = {name: (resources.files("neardup") / "web" / name).read_bytes() for name in _WEB_FILES}
     tags = {name: '"' + hashlib.sha256(data).hexdigest()[:16] + '"' for name, data in files.items()}
 
     def serve_file(name: str, request: Request) -> Response:
@@ -877,7 +877,8 @@ def serve(index_path: str, *, host: str = "127.0.0.1", port: int = 8000, writabl
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if sock.family == socket.AF_INET6 else bound[0]
     if console is not None:
-        console.say(f"neardup: serving {index_path} ({service.documents_at_start:,} documents, {'writable' if writable else 'read-only'}) "
+        mode = "writable" if writable else "read-only"
+        console.say(f"neardup: serving {index_path} ({service.documents_at_start:,} documents, {mode}) "
                     f"at http://{shown}:{bound[1]}/ — API at /docs; Ctrl-C to stop")
         if not _loopback(host):
             console.warn(f"neardup: listening on {host}: anyone who can reach this machine can query "

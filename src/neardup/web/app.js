@@ -40,10 +40,12 @@
   const plural = (n, one, many) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
   const docPath = (id) => "/documents/" + encodeURIComponent(id);
 
-  function status(message, isError) {
+  // The live region: errors and progress are shown; `quiet` results are only announced (the view says them).
+  function status(message, isError, quiet) {
     const node = $("status");
     node.textContent = message || "";
     node.classList.toggle("error", Boolean(isError));
+    node.classList.toggle("announce-only", Boolean(quiet));
     node.setAttribute("role", isError ? "alert" : "status");
   }
 
@@ -360,19 +362,33 @@
     const texts = paragraphsOf(report.text, report.paragraph_spans);
     const groupOf = new Map();
     report.groups.forEach((group, g) => group.paragraphs.forEach((p) => groupOf.set(p, g)));
+    // "¶n" in a note is a button that moves to paragraph n (a #fragment would re-route the page)
+    const jump = (p) => el("button", {
+      type: "button", class: "link-button", text: `¶${p + 1}`, "aria-label": `go to paragraph ${p + 1}`,
+      onclick: () => {
+        const target = $(`rep-${p}`);
+        target.scrollIntoView({ block: "center" });
+        target.focus({ preventScroll: true });
+      },
+    });
+    const note = (words, paragraphs) => {
+      const node = el("span", { class: "note" }, words + " ");
+      paragraphs.forEach((p, k) => node.append(...(k ? [", ", jump(p)] : [jump(p)])));
+      return node;
+    };
     const items = texts.map((text, i) => {
       const g = groupOf.get(i);
-      const item = el("li", { "data-paragraph": String(i) }, el("span", { class: "num", text: `¶${i + 1}` }));
+      const item = el("li", { id: `rep-${i}`, tabindex: "-1", "data-paragraph": String(i) },
+        el("span", { class: "num", text: `¶${i + 1}` }));
       if (g === undefined) { item.append(text); return item; }
-      const members = report.groups[g].paragraphs;
-      if (members[0] === i) {
-        item.append(text);
-        item.append(el("span", { class: "note", text: `repeated at ${members.slice(1).map((p) => `¶${p + 1}`).join(", ")}` }));
+      const group = report.groups[g];
+      if (group.paragraphs[0] === i) {
+        item.append(text, note("repeated at", group.paragraphs.slice(1)));
       } else {
         item.className = "repeat";
         item.append(el("mark", { text }));
-        const kind = report.groups[g].kind === "exact" && report.groups[g].identical_text ? "repeats" : "nearly repeats";
-        item.append(el("span", { class: "note", text: `${kind} ¶${members[0] + 1}` }));
+        item.append(note(group.kind === "exact" && group.identical_text ? "repeats" : "nearly repeats",
+          [group.paragraphs[0]]));
       }
       return item;
     });
@@ -407,7 +423,8 @@
       state.matches = answer.matches;
       state.docId = null;
       go("results", {}, true);
-      status(state.matches.length ? `${plural(state.matches.length, "copy", "copies")} found.` : "No copies found.");
+      status(state.matches.length ? `${plural(state.matches.length, "copy", "copies")} found.` : "No copies found.",
+        false, true);
     } catch (err) {
       status(err.message, true);
     } finally {
@@ -427,7 +444,7 @@
     state.docId = id;
     $("doc-id").value = id;
     status(state.matches.length ? `${plural(state.matches.length, "copy", "copies")} of “${id}” found.`
-      : `No copies of “${id}” found.`);
+      : `No copies of “${id}” found.`, false, true);
   }
 
   // -- navigation: ?id=ID, &match=ID, &view=repeats; history for pasted stories too -------------------------------
