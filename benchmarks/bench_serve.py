@@ -204,8 +204,9 @@ def run_phase(server: Server, clients: int, texts: list[str], records: list[dict
     cpu_before = server.cpu_seconds()
     threads = [threading.Thread(target=query_client, args=(server, texts, 1000 * clients + i, measure_from, until,
                                                            tally, lock)) for i in range(clients)]
-    threads.append(threading.Thread(target=add_client, args=(server, records, prefix, args.add_batch, until, tally,
-                                                             lock)))
+    if args.add_batch:
+        threads.append(threading.Thread(target=add_client, args=(server, records, prefix, args.add_batch, until, tally,
+                                                                 lock)))
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -293,7 +294,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--readers", type=int, default=2)
-    parser.add_argument("--add-batch", type=int, default=10)
+    parser.add_argument("--add-batch", type=int, default=10, help="documents per add; 0: no adding client")
+    parser.add_argument("--also-without-adds", action="store_true",
+                        help="run every client count a second time without the adding client, for comparison")
     parser.add_argument("--queries", type=int, default=2000, help="distinct query texts drawn from the corpus")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/neardup-bench-serve"))
     parser.add_argument("--rebuild", action="store_true")
@@ -318,12 +321,16 @@ def main() -> int:
     try:
         results["start_s"] = server.start()
         phases = []
-        for clients in [int(c) for c in args.clients.split(",")]:
-            phase = run_phase(server, clients, texts, records, args, f"add-{run_id}-c{clients}")
-            log(f"  {clients:>2} clients: {phase['queries_per_s']:.1f} q/s, p50 {phase['p50_ms']:.1f} ms, "
-                f"p99 {phase['p99_ms']:.1f} ms, errors {phase['errors']}, added {phase['added']} "
-                f"({phase['adds_per_s']:.0f} docs/s)")
-            phases.append(phase)
+        batches = [args.add_batch] + ([0] if args.also_without_adds and args.add_batch else [])
+        for batch in batches:
+            for clients in [int(c) for c in args.clients.split(",")]:
+                options = argparse.Namespace(**{**vars(args), "add_batch": batch})
+                phase = run_phase(server, clients, texts, records, options, f"add-{run_id}-c{clients}")
+                phase["adding"] = bool(batch)
+                log(f"  {clients:>2} clients{'' if batch else ' (no adds)'}: {phase['queries_per_s']:.1f} q/s, "
+                    f"p50 {phase['p50_ms']:.1f} ms, p99 {phase['p99_ms']:.1f} ms, errors {phase['errors']}, "
+                    f"added {phase['added']} ({phase['adds_per_s']:.0f} docs/s)")
+                phases.append(phase)
         acknowledged = [x for phase in phases for x in phase.pop("acknowledged")]
         results["phases"] = phases
         results["acknowledged"] = len(acknowledged)
@@ -369,13 +376,15 @@ def read_sample(corpus: Path, count: int) -> list[dict[str, Any]]:
 
 def print_table(results: dict[str, Any]) -> None:
     print(f"\nneardup serve, {results['documents_at_start']:,} documents, {results['readers']} reader threads, "
-          f"one client adding batches meanwhile ({results['seconds']:g} s per row)")
-    print(f"{'clients':>7} {'queries/s':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
-          f"{'adds/s':>7} {'add p50 ms':>10} {'server CPU':>10}")
+          f"{results['seconds']:g} s per row; adding: one more client adds batches back to back meanwhile")
+    columns = ["clients", "adding", "queries/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "adds/s",
+               "add p50 ms", "server CPU"]
+    print(" ".join(f"{c:>10}" for c in columns))
     for p in results["phases"]:
-        print(f"{p['clients']:>7} {p['queries_per_s']:>10.1f} {p['p50_ms']:>8.1f} {p['p90_ms']:>8.1f} "
-              f"{p['p99_ms']:>8.1f} {p['max_ms']:>8.1f} {p['errors']:>6} {p['adds_per_s']:>7.0f} "
-              f"{p['add_p50_ms']:>10.1f} {p['server_cpu_s'] / p['wall_s']:>9.0%}")
+        values = [p["clients"], "yes" if p["adding"] else "no", f"{p['queries_per_s']:.1f}", f"{p['p50_ms']:.1f}",
+                  f"{p['p90_ms']:.1f}", f"{p['p99_ms']:.1f}", f"{p['max_ms']:.1f}", p["errors"],
+                  f"{p['adds_per_s']:.0f}", f"{p['add_p50_ms']:.1f}", f"{p['server_cpu_s'] / p['wall_s']:.0%}"]
+        print(" ".join(f"{v:>10}" for v in values))
     kill = results["kill9"]
     print(f"acknowledged adds: {results['acknowledged']:,}, missing afterwards: {results['missing_after_phases']} "
           f"(server sample: {results['missing_from_server_sample']})")

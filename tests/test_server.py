@@ -202,6 +202,35 @@ def test_query_options_top_threshold_and_min_containment(client: TestClient) -> 
     assert not RECALL_COPIES & {x["id"] for x in found[0.9]}
 
 
+def test_without_top_a_query_returns_at_most_max_top_matches(tmp_path: Path) -> None:
+    """A text every document copies returns max_top matches when no top is given, not all of them."""
+    records = [article(f"same-{i}") | {"text": article("same")["text"]} for i in range(12)]
+    path = build_index(tmp_path / "same.idx", records)
+    with TestClient(create_app(path, limits=Limits(max_top=5))) as client:
+        assert len(client.post("/query", json={"text": article("same")["text"]}).json()["matches"]) == 5
+        assert len(client.get("/documents/same-0/copies").json()["matches"]) == 5
+        assert len(client.post("/query", json={"text": article("same")["text"], "top": 3}).json()["matches"]) == 3
+
+
+def test_a_read_only_server_sees_what_another_process_commits(wire_path: Path, tmp_path: Path) -> None:
+    """Served read-only while `neardup index` (here: a writable Index) adds and removes: the next
+    request sees each commit."""
+    import shutil
+
+    path = tmp_path / "shared.idx"
+    shutil.copytree(wire_path, path)
+    with TestClient(create_app(path)) as client:
+        assert client.get("/documents/late").status_code == 404
+        with Index.open(str(path), writable=True) as writer:
+            writer.add([article("late", source="Late Wire")])
+            assert client.get("/documents/late").json()["metadata"] == {"source": "Late Wire"}
+            assert client.post("/query", json={"text": article("late")["text"]}).json()["matches"][0]["id"] == "late"
+            assert client.get("/health").json()["documents"] == 28
+            writer.remove("late")
+            assert client.get("/documents/late").status_code == 404
+            assert client.post("/query", json={"text": article("late")["text"]}).json()["matches"] == []
+
+
 def test_query_without_a_match_is_an_empty_list(client: TestClient) -> None:
     """A story nobody copied: 200 with no matches (not an error, not nothing)."""
     body = client.post("/query", json={"text": "A story about nothing that anyone in this corpus wrote."}).json()

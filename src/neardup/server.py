@@ -202,7 +202,8 @@ Threshold = Field(None, gt=0, le=1, allow_inf_nan=False,
                   description="article Jaccard for a near-duplicate (default: the index's, 0.8)")
 MinContainment = Field(None, ge=0, le=1, allow_inf_nan=False,
                        description="containment either way for a partial copy (default: the index's, 0.3)")
-Top = Field(None, ge=1, description="at most this many matches per query, best first (default: all)")
+Top = Field(None, ge=1, description="at most this many matches per query, best first (default: all of them, "
+                                    "up to the server's max_top, 1000 unless configured)")
 
 
 class QueryText(BaseModel):
@@ -553,9 +554,11 @@ def stats_dict(index: Index, service: Service) -> dict[str, Any]:
 
 # -- checks on requests ----------------------------------------------------------------------------------
 
-def _check_top(top: int | None, limits: Limits) -> None:
+def _check_top(top: int | None, limits: Limits) -> int:
+    """``top`` as asked, or ``max_top`` when not given: a response never grows without bound."""
     if top is not None and top > limits.max_top:
         raise _too_large(f"top is {top}; at most {limits.max_top}")
+    return limits.max_top if top is None else top
 
 
 def _check_paragraphs(documents: Sequence[Document], limits: Limits, what: str) -> None:
@@ -576,8 +579,7 @@ def _check_id(id: str, limits: Limits) -> str:
 
 
 def _options(request: QueryRequest | BatchRequest, limits: Limits) -> dict[str, Any]:
-    _check_top(request.top, limits)
-    return {"top": request.top, "threshold": request.threshold, "min_containment": request.min_containment,
+    return {"top": _check_top(request.top, limits), "threshold": request.threshold, "min_containment": request.min_containment,
             "exclude_self": request.exclude_self}
 
 
@@ -757,8 +759,7 @@ def _routes(app: FastAPI, service: Service) -> None:
     async def copies(id: str = id_path, top: int | None = Query(None, ge=1), threshold: float | None = Query(
             None, gt=0, le=1, allow_inf_nan=False), min_containment: float | None = Query(
             None, ge=0, le=1, allow_inf_nan=False)) -> Response:
-        _check_top(top, limits)
-        options = {"top": top, "threshold": threshold, "min_containment": min_containment, "exclude_self": True}
+        options = {"top": _check_top(top, limits), "threshold": threshold, "min_containment": min_containment, "exclude_self": True}
 
         def work(index: Index) -> dict[str, Any]:
             document = indexed_document(index, _check_id(id, limits))
