@@ -579,8 +579,8 @@ def _check_id(id: str, limits: Limits) -> str:
 
 
 def _options(request: QueryRequest | BatchRequest, limits: Limits) -> dict[str, Any]:
-    return {"top": _check_top(request.top, limits), "threshold": request.threshold, "min_containment": request.min_containment,
-            "exclude_self": request.exclude_self}
+    return {"top": _check_top(request.top, limits), "threshold": request.threshold,
+            "min_containment": request.min_containment, "exclude_self": request.exclude_self}
 
 
 # -- the ASGI layer: body limit and content type, before FastAPI reads anything ---------------------------
@@ -759,7 +759,8 @@ def _routes(app: FastAPI, service: Service) -> None:
     async def copies(id: str = id_path, top: int | None = Query(None, ge=1), threshold: float | None = Query(
             None, gt=0, le=1, allow_inf_nan=False), min_containment: float | None = Query(
             None, ge=0, le=1, allow_inf_nan=False)) -> Response:
-        options = {"top": _check_top(top, limits), "threshold": threshold, "min_containment": min_containment, "exclude_self": True}
+        options = {"top": _check_top(top, limits), "threshold": threshold, "min_containment": min_containment,
+                   "exclude_self": True}
 
         def work(index: Index) -> dict[str, Any]:
             document = indexed_document(index, _check_id(id, limits))
