@@ -821,6 +821,42 @@ def test_too_many_waiting_requests_are_503_with_retry_after(tmp_path: Path, monk
         assert call(server.url + "/health")[1]["documents"] == 3
 
 
+def test_a_request_abandoned_while_waiting_gives_its_place_back(tmp_path: Path) -> None:
+    """A queued query whose client went away is dropped before it runs and stops counting, so the
+    waiting room does not fill with requests nobody waits for."""
+    import asyncio
+
+    from neardup.server import ApiError
+
+    service = Service(str(build_index(tmp_path / "gate.idx", [article("seed")])), readers=1,
+                      limits=Limits(max_waiting_reads=1))
+    release, ran = threading.Event(), []
+
+    def held(index: Index) -> dict[str, Any]:
+        release.wait(timeout=30)
+        return {"held": True}
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(service.read(held))
+        await asyncio.sleep(0.2)
+        abandoned = asyncio.ensure_future(service.read(lambda index: ran.append("abandoned") or {}))
+        await asyncio.sleep(0.1)
+        with pytest.raises(ApiError):  # one running, one waiting: full
+            await service.read(lambda index: {})
+        abandoned.cancel()
+        await asyncio.sleep(0.1)
+        third = asyncio.ensure_future(service.read(lambda index: {"third": True}))
+        release.set()
+        assert json.loads((await first).body) == {"held": True}
+        assert json.loads((await third).body) == {"third": True}
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close()
+    assert ran == []
+
+
 # -- serve() --------------------------------------------------------------------------------------------------
 
 def test_serve_fails_clearly_on_a_missing_index_and_a_port_in_use(tmp_path: Path, wire_path: Path) -> None:

@@ -403,7 +403,12 @@ class Service:
         if isinstance(self.readers, bool) or not isinstance(self.readers, int) or self.readers < 1:
             raise ConfigError(f"readers must be a positive integer, got {readers!r}")
         self._writer: Index | None = Index.open(self.path, writable=True) if writable else None
-        probe = Index.open(self.path)  # fails now, not at the first request, on a missing or damaged index
+        try:
+            probe = Index.open(self.path)  # fails now, not at the first request, on a missing or damaged index
+        except BaseException:
+            if self._writer is not None:
+                self._writer.close()
+            raise
         self.config, self.keep_text = probe.config, probe.storage.keep_text
         self.documents_at_start = len(probe)
         self._local = threading.local()
@@ -412,7 +417,8 @@ class Service:
         self._free_probe: Index | None = probe
         self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="neardup-read")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="neardup-write")
-        self._reads = self._writes = 0
+        self._reads = _Gate(self.readers + self.limits.max_waiting_reads)
+        self._writes = _Gate(1 + self.limits.max_waiting_writes)
 
     def close(self) -> None:
         self._read_pool.shutdown(wait=True)
@@ -447,28 +453,45 @@ class Service:
 
     async def read(self, work: Callable[[Index], Any]) -> Response:
         """Run ``work(reader)`` on a reader thread; its result, rendered there, is the response."""
-        if self._reads >= self.readers + self.limits.max_waiting_reads:
-            raise _busy("queries")
-        self._reads += 1
-        try:
-            loop = asyncio.get_running_loop()
-            body = await loop.run_in_executor(self._read_pool, lambda: render(work(self.reader())))
-        finally:
-            self._reads -= 1
-        return Response(body, media_type=_JSON)
+        return await _run(self._read_pool, self._reads, "queries", lambda: render(work(self.reader())))
 
     async def write(self, work: Callable[[Index], Any], allow: str = "") -> Response:
         """Run ``work(writer)`` on the writer thread, after the writes before it."""
         writer = self.writer(allow)
-        if self._writes >= 1 + self.limits.max_waiting_writes:
-            raise _busy("writes")
-        self._writes += 1
-        try:
-            loop = asyncio.get_running_loop()
-            body = await loop.run_in_executor(self._write_pool, lambda: render(work(writer)))
-        finally:
-            self._writes -= 1
-        return Response(body, media_type=_JSON)
+        return await _run(self._write_pool, self._writes, "writes", lambda: render(work(writer)))
+
+
+class _Gate:
+    """Requests admitted to a pool (running or waiting); more than ``capacity`` are refused."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.count = capacity, 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.count >= self.capacity:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self, _: object = None) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+async def _run(pool: ThreadPoolExecutor, gate: _Gate, what: str, job: Callable[[], bytes]) -> Response:
+    """``job`` on ``pool`` if the gate admits it (else 503). A request whose client went away before
+    its job started is dropped from the queue; the gate counts a job until it is done or dropped."""
+    if not gate.enter():
+        raise _busy(what)
+    try:
+        future = pool.submit(job)
+    except BaseException:
+        gate.leave()
+        raise
+    future.add_done_callback(gate.leave)
+    return Response(await asyncio.wrap_future(future), media_type=_JSON)
 
 
 # -- what the endpoints compute (on reader or writer threads) -------------------------------------------
