@@ -167,6 +167,7 @@ def test_an_id_link_opens_the_copies_of_an_indexed_story_and_a_match_link_the_co
     page.goto("/?id=harbour-original")
     page.wait_for_selector("#matches li")
     assert page.locator("#results-title").inner_text() == "Copies of “harbour-original”"
+    assert page.locator("#results-about").inner_text() == "Meridian Press Agency · 2026-03-14"
     ids = page.locator("#matches li .doc-id").all_inner_texts()
     assert set(ids) == {"harbour-coastal-herald", "harbour-daily-ledger", "harbour-metro-pulse"}
     assert page.locator("#share-link").get_attribute("href") == "/?id=harbour-original"
@@ -181,6 +182,7 @@ def test_an_id_link_opens_the_copies_of_an_indexed_story_and_a_match_link_the_co
     page.goto("/?id=harbour-original&match=harbour-metro-pulse")
     page.wait_for_selector("#pairs mark")
     assert page.locator("#compare-title").inner_text() == "“harbour-original” and Metro Pulse"
+    assert page.locator("#left-head").inner_text() == "Meridian Press Agency · 2026-03-14 (harbour-original)"
     assert page.locator("#pairs .pair.aligned").count() >= 10
 
 

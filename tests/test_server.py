@@ -166,6 +166,7 @@ def test_query_finds_the_copies_with_metadata_scores_and_both_texts(client: Test
             assert pair["match_text"] == stored[match["id"]][ms:me]
     spans = body["query"]["paragraphs"]
     assert len(spans) == 14 and body["query"]["id"] == "-" and "text" not in body["query"]
+    assert body["query"]["metadata"] == {}
     kinds = [m["kind"] for m in body["matches"]]
     assert kinds == sorted(kinds, key=["exact", "near-duplicate", "partial"].index)
 
@@ -271,6 +272,7 @@ def test_copies_of_an_indexed_story_leave_the_story_out(client: TestClient) -> N
     body = client.get("/documents/recall-original/copies").json()
     assert {m["id"] for m in body["matches"]} == RECALL_COPIES - {"recall-original"}
     assert body["query"]["id"] == "recall-original"
+    assert body["query"]["metadata"] == {"source": "Continental Newswire", "date": "2026-03-19"}
     text = body["query"]["text"]
     for match in body["matches"]:
         for pair in match["shared_paragraphs"]:

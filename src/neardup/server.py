@@ -313,6 +313,7 @@ class MatchOut(BaseModel):
 class QueryInfo(BaseModel):
     id: str
     paragraphs: list[list[int]] = Field(description="paragraph spans of the query text")
+    metadata: dict[str, Any] = Field(description="the indexed story's metadata (copies of a stored document); {}")
     text: str | None = Field(None, description="the text the spans refer to, when the query gave paragraphs "
                                                "(they are joined with blank lines) or was an indexed document")
 
@@ -509,7 +510,8 @@ def match_dict(index: Index, query: Document, match: Match) -> dict[str, Any]:
 
 
 def query_info(query: Document, with_text: bool) -> dict[str, Any]:
-    info: dict[str, Any] = {"id": query.id, "paragraphs": [[s, e] for s, e in query.paragraphs]}
+    info: dict[str, Any] = {"id": query.id, "paragraphs": [[s, e] for s, e in query.paragraphs],
+                            "metadata": query.metadata}
     if with_text:
         info["text"] = query.text
     return info

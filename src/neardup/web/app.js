@@ -37,6 +37,9 @@
   }
 
   const percent = (x) => `${Math.round(x * 100)}%`;
+  // "Outlet · date · title" of a document, from the fields it has
+  const describe = (metadata) => [field(metadata, OUTLET_FIELDS), field(metadata, DATE_FIELDS),
+    field(metadata, ["title", "headline"])].filter(Boolean).join(" · ");
   const plural = (n, one, many) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
   const docPath = (id) => "/documents/" + encodeURIComponent(id);
 
@@ -238,6 +241,7 @@
     const list = $("matches");
     list.replaceChildren(...state.matches.map((m, i) => matchItem(m, i + 1)));
     $("results-title").textContent = state.docId ? `Copies of “${state.docId}”` : "Copies of your story";
+    $("results-about").textContent = state.docId ? describe(state.query.metadata) : "";
     $("results-summary").textContent = summarise(state.matches);
     $("new-search").textContent = state.docId ? "← New search" : "← Edit your story";
     const share = $("share-link");
@@ -261,7 +265,8 @@
     }
     const chain = alignedChain(pairs);
     const outlet = field(match.metadata, OUTLET_FIELDS) || match.id;
-    const leftName = state.docId || "Your story";
+    const about = state.docId ? describe(state.query.metadata) : "";
+    const leftName = state.docId ? (field(state.query.metadata, OUTLET_FIELDS) || state.docId) : "Your story";
 
     function paragraph(texts, partnerTexts, partners, i, aligned, sideName, otherName) {
       const shared = partners.has(i);
@@ -311,7 +316,7 @@
     }
     gap(left.length, right.length);
     $("pairs").replaceChildren(...rows);
-    $("left-head").textContent = leftName;
+    $("left-head").textContent = state.docId && about ? `${about} (${state.docId})` : leftName;
     const date = field(match.metadata, DATE_FIELDS);
     $("right-head").textContent = `${outlet}${date ? " · " + date : ""}`;
   }
@@ -439,7 +444,7 @@
     for (const [key, value] of Object.entries(state.options)) params.set(key, String(value));
     const suffix = params.toString() ? "?" + params : "";
     const answer = await api("GET", docPath(id) + "/copies" + suffix);
-    state.query = { text: answer.query.text, paragraphs: answer.query.paragraphs, id };
+    state.query = { text: answer.query.text, paragraphs: answer.query.paragraphs, id, metadata: answer.query.metadata };
     state.matches = answer.matches;
     state.docId = id;
     $("doc-id").value = id;
