@@ -33,6 +33,7 @@ whose word 5-grams are less than half in its representative, Jaccard below 0.5: 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -51,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fingerprint import DATA, identity, machine_line, read_jsonl, word_shingles  # noqa: E402
+from bench_fingerprint import DATA, identity, machine_line, read_jsonl, word_shingles
 
 NUM_PERM, SEED = 128, 1
 TARGET_DOCS, TARGET_SECONDS, TARGET_MB = 1_000_000, 180.0, 1536.0
@@ -199,10 +200,8 @@ def source_digest() -> str:
 def folder_mb(folder: Path) -> float:
     total = 0
     for path in folder.rglob("*"):
-        try:
+        with contextlib.suppress(OSError):  # a file removed while we walk
             total += path.stat().st_size if path.is_file() else 0
-        except OSError:
-            pass
     return total / 1e6
 
 
@@ -395,7 +394,7 @@ def score(labels: np.ndarray, plan: Plan, limit: int) -> dict[str, Any]:
         out[f"recall_{name}"] = f"{int(hit[mine].sum())}/{int(mine.sum())}"
     placed = labels >= 0
     pairs = np.unique(np.stack([labels[placed], story[placed]], axis=1), axis=0)  # distinct (cluster, story)
-    clusters, counts = np.unique(pairs[:, 0], return_counts=True)
+    _, counts = np.unique(pairs[:, 0], return_counts=True)
     merged = counts[counts >= 2]
     out["false_clusters"] = int(merged.size)
     out["false_pairs"] = int((merged * (merged - 1) // 2).sum())

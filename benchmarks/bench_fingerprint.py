@@ -47,9 +47,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import xxhash

@@ -55,9 +55,10 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -340,7 +341,7 @@ def child_datasketch(work: Path, batch_size: int, budget: float) -> dict[str, An
             "baseline_mb": baseline, **peak_rss(anonymous)}
 
 
-def datasketch_queries(lsh: Any, sketcher: "Sketcher", work: Path, inserted: int) -> tuple[list[float], dict]:
+def datasketch_queries(lsh: Any, sketcher: Sketcher, work: Path, inserted: int) -> tuple[list[float], dict]:
     from neardup import Document
 
     queries = [q for q in queries_of(work) if doc_number(q["id"]) < inserted]
@@ -367,6 +368,7 @@ class Sketcher:
 
     def sketches(self, documents: list[Any]) -> list[Any]:
         from datasketch import MinHash
+
         from neardup.normalize import normalize_many
         from neardup.shingles import shingle_paragraphs
 

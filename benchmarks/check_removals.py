@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import os
 import re
@@ -73,9 +74,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -277,7 +279,7 @@ class Report:
     def distribution(self) -> dict[str, int]:
         values = np.array([r.containment for r in self.removals], dtype=float)
         out = {}
-        for low, high in zip(BUCKETS, BUCKETS[1:]):
+        for low, high in itertools.pairwise(BUCKETS):
             out[f"[{low:.1f}, {high:.1f})"] = int(np.count_nonzero((values >= low) & (values < high)))
         out["1.0"] = int(np.count_nonzero(values >= 1.0))
         return out
@@ -492,8 +494,7 @@ def run_dedup(corpus: Path, keep: str, workers: int, extra: list[str], workdir: 
                "--clusters", str(clusters), "--keep", keep, "--workers", str(workers),
                "--id-field", id_field, "--text-field", text_field, *extra]
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     (workdir / f"{stem}.stderr").write_text(done.stderr)
     return done.returncode, seconds, clusters, done.stderr

@@ -171,9 +171,10 @@ import statistics
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -588,7 +589,8 @@ def render(outlet: Outlet, lines: list[str], body_from: int) -> str:
     return ("\n\n" if outlet.style == "web" else "\n").join(lines)
 
 
-DANGLING = frozenset("a an and as at but by for from in into is its of on or than that the to was were with".split())
+DANGLING = frozenset(["a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "is", "its", "of",
+                      "on", "or", "than", "that", "the", "to", "was", "were", "with"])
 
 
 def title_of(words: str, style: str) -> str:
@@ -902,7 +904,7 @@ def write_corpus(path: Path, truth_path: Path, profile: str, docs: int, seed: in
     else:
         raise ValueError(f"unknown profile {profile!r}")
     kinds: Counter[str] = Counter()
-    size = paragraphs = 0
+    size = 0
     last = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as out, open(truth_path, "w", encoding="utf-8") as truth_out:

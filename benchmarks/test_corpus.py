@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus  # noqa: E402
+import corpus
 
 pytestmark = pytest.mark.skipif(bool(corpus.missing_data(corpus.DATA)), reason="shared data missing")
 

@@ -19,7 +19,6 @@ from neardup.clustering import KnownPairs, cluster
 from neardup.dedup import dedup
 from neardup.verify import PairScores, empty_scores
 
-
 ROOT_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
 
 

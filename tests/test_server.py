@@ -878,6 +878,9 @@ def test_serve_fails_clearly_on_a_missing_index_and_a_port_in_use(tmp_path: Path
         busy = subprocess.run([sys.executable, "-m", "neardup", "serve", str(wire_path), "--port", str(port)],
                               capture_output=True, text=True, env=env, timeout=60)
     assert busy.returncode == 2 and "neardup: error:" in busy.stderr and "Traceback" not in busy.stderr
+    no_readers = subprocess.run([sys.executable, "-m", "neardup", "serve", str(wire_path), "--port", "0",
+                                 "--readers", "0"], capture_output=True, text=True, env=env, timeout=60)
+    assert no_readers.returncode == 2 and "readers must be a positive integer" in no_readers.stderr
 
 
 def test_a_second_writer_is_refused_at_start(tmp_path: Path) -> None:

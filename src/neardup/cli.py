@@ -703,6 +703,8 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--writable", action="store_true", help="accept POST and DELETE of documents")
     parser.add_argument("--max-body-mb", type=float, default=16.0, metavar="MB",
                         help="largest request body accepted (default 16)")
+    parser.add_argument("--readers", type=int, default=None, metavar="N",
+                        help="threads answering queries, each with its own snapshot (default: cores, at least 2)")
     parser.set_defaults(run=run_serve)
 
 
@@ -712,7 +714,7 @@ def run_serve(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     except ImportError as err:
         raise _usage(f"serving needs the web extra: pip install 'neardup[serve]' ({err})") from None
     serve(args.index, host=args.host, port=args.port, writable=args.writable,
-          max_body=int(args.max_body_mb * (1 << 20)), console=console)
+          max_body=int(args.max_body_mb * (1 << 20)), console=console, readers=args.readers)
     return EXIT_OK
 
 

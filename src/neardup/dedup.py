@@ -364,7 +364,7 @@ class _LocalRun:
             self.corpus.append(batch.ids, batch.lengths, batch.dates, printed)
             self._article_spill.append(printed.article_keys, first_doc + np.arange(len(batch)))
             self._paragraph_spill.append(printed.paragraph_keys, first_para + printed.paragraph_rows)
-            assert printed.prints.shingles is not None  # noqa: S101 - print_batch keeps them
+            assert printed.prints.shingles is not None  # print_batch keeps them
             self._shingles.append(printed.prints.shingles)
             for row, dropped in (printed.dropped or {}).items():
                 self.dropped[first_doc + row] = dropped

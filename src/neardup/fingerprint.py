@@ -11,7 +11,7 @@ parallel on threads that share one address space (no fingerprint is copied betwe
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np

@@ -400,7 +400,7 @@ class Service:
                  limits: Limits | None = None) -> None:
         self.path, self.writable = str(path), writable
         self.limits = limits or Limits()
-        self.readers = readers or max(2, os.cpu_count() or 1)
+        self.readers = max(2, os.cpu_count() or 1) if readers is None else readers
         if isinstance(self.readers, bool) or not isinstance(self.readers, int) or self.readers < 1:
             raise ConfigError(f"readers must be a positive integer, got {readers!r}")
         self._writer: Index | None = Index.open(self.path, writable=True) if writable else None

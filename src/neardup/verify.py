@@ -136,7 +136,7 @@ class PairScores:
         return len(self.left)
 
     @staticmethod
-    def from_columns(left: np.ndarray, right: np.ndarray, out: np.ndarray, same_text: np.ndarray) -> "PairScores":
+    def from_columns(left: np.ndarray, right: np.ndarray, out: np.ndarray, same_text: np.ndarray) -> PairScores:
         """Scores from the kernel's (pairs, 11) output, columns in its order."""
         c = [np.ascontiguousarray(out[:, k]) for k in range(11)]
         return PairScores(left=left, right=right, shared=c[0], left_distinct=c[1], right_distinct=c[2],
@@ -160,7 +160,8 @@ class PairScores:
     def left_coverage(self) -> np.ndarray:
         """How much of left right holds, unweighted: the smaller of the share of left's words
         that right covers and the share of left's distinct shingles that right holds."""
-        return np.asarray(np.minimum(_ratio(self.left_covered, self.left_words), _ratio(self.shared, self.left_distinct)))
+        words = _ratio(self.left_covered, self.left_words)
+        return np.asarray(np.minimum(words, _ratio(self.shared, self.left_distinct)))
 
     @property
     def right_coverage(self) -> np.ndarray:
@@ -184,7 +185,6 @@ class PairScores:
 
 
 def empty_scores() -> PairScores:
-    zero = np.zeros(0)
     return PairScores.from_columns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11)), np.zeros(0, bool))
 
 
