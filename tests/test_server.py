@@ -865,6 +865,109 @@ def test_a_request_abandoned_while_waiting_gives_its_place_back(tmp_path: Path) 
     assert ran == []
 
 
+def _doc(record: dict[str, Any]) -> Document:
+    return Document.from_text(record["id"], record["text"])
+
+
+SHARED_REQUESTS: list[tuple[list[dict[str, Any]], str]] = [
+    ([article("a1"), article("a2")], "skip"),
+    ([article("seed"), article("b1"), {"id": "b2", "text": "!!! ..."}, article("b3")], "skip"),  # indexed; no words
+    ([article("c1"), article("c1", n=3), article("c2")], "skip"),  # repeated inside the request
+    ([article("a1", n=2)], "skip"),  # the same id as an earlier request: it waits for its own commit
+    ([article("old", n=4), article("d1")], "replace"),
+    ([article("d1", n=2)], "replace"),  # replaces what the request before added: its own commit
+    ([article("e1"), {"id": "old2", "text": "?"}, article("e1", n=2)], "replace"),  # replace nothing with nothing
+    ([article("f1")], "error"),  # never shared
+    ([article("g1")], "skip"),
+]
+
+
+def test_adds_waiting_together_share_a_commit_and_each_gets_its_own_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the writer is busy, adds queue up; those that may share a transaction commit together
+    (fewer commits than requests), and every request's answer and the index's final content are what
+    adding each request alone, in order, gives."""
+    import asyncio
+
+    import neardup.server as server_module
+
+    seed = [article("seed"), article("old"), article("old2")]
+    alone = build_index(tmp_path / "alone.idx", seed)
+    expected = []
+    with Index.open(str(alone), writable=True) as index:
+        for records, on_duplicate in SHARED_REQUESTS:
+            expected.append(server_module.add_documents(index, [_doc(r) for r in records], on_duplicate))
+        expected_texts = {r["id"]: index.get(r["id"]).text for rs, _ in SHARED_REQUESTS for r in rs
+                          if r["id"] in index}
+
+    shared_calls: list[int] = []
+    real_together = server_module.add_together
+
+    def counting(index: Index, requests: Any, on_duplicate: str) -> Any:
+        shared_calls.append(len(requests))
+        return real_together(index, requests, on_duplicate)
+
+    monkeypatch.setattr(server_module, "add_together", counting)
+    service = Service(str(build_index(tmp_path / "shared.idx", seed)), writable=True, readers=1,
+                      limits=Limits(max_waiting_writes=len(SHARED_REQUESTS) + 1))
+    release = threading.Event()
+
+    async def scenario() -> list[Any]:
+        held = asyncio.ensure_future(service.write(lambda index: release.wait(timeout=30) and {}))
+        await asyncio.sleep(0.2)
+        waiting = [asyncio.ensure_future(service.add([_doc(r) for r in records], on_duplicate))
+                   for records, on_duplicate in SHARED_REQUESTS]
+        await asyncio.sleep(0.2)
+        release.set()
+        await held
+        return [json.loads((await answer).body) for answer in waiting]
+
+    try:
+        answers = asyncio.run(scenario())
+        writer = service.writer()
+        texts = {id: writer.get(id).text for id in expected_texts if id in writer}
+        assert len(writer) == len(Index.open(str(alone)))
+    finally:
+        service.close()
+    for answer, wanted in zip(answers, expected):
+        assert {**answer, "documents": None} == {**wanted, "documents": None}
+    assert answers[-1]["documents"] == expected[-1]["documents"]
+    assert texts == expected_texts
+    assert shared_calls and sum(shared_calls) >= 4 and len(shared_calls) < len(SHARED_REQUESTS)
+
+
+def test_a_shared_add_that_fails_is_run_again_request_by_request(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the transaction the waiting adds share fails, each is run alone: every request gets its
+    own answer (here: all succeed), none is lost."""
+    import asyncio
+
+    import neardup.server as server_module
+
+    def failing(index: Index, requests: Any, on_duplicate: str) -> Any:
+        raise OSError("the shared commit failed")
+
+    monkeypatch.setattr(server_module, "add_together", failing)
+    service = Service(str(build_index(tmp_path / "retry.idx", [article("seed")])), writable=True, readers=1)
+    release = threading.Event()
+
+    async def scenario() -> list[Any]:
+        held = asyncio.ensure_future(service.write(lambda index: release.wait(timeout=30) and {}))
+        await asyncio.sleep(0.2)
+        waiting = [asyncio.ensure_future(service.add([_doc(article(f"r{i}"))], "skip")) for i in range(3)]
+        await asyncio.sleep(0.2)
+        release.set()
+        await held
+        return [json.loads((await answer).body) for answer in waiting]
+
+    try:
+        answers = asyncio.run(scenario())
+        assert len(service.writer()) == 4
+    finally:
+        service.close()
+    assert [a["added"] for a in answers] == [1, 1, 1]
+
+
 # -- serve() --------------------------------------------------------------------------------------------------
 
 def test_serve_fails_clearly_on_a_missing_index_and_a_port_in_use(tmp_path: Path, wire_path: Path) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -40,8 +41,9 @@ import os
 import re
 import socket
 import threading
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any, Literal, Protocol, TypeVar
@@ -417,13 +419,15 @@ class Service:
         self._opened_lock = threading.Lock()
         self._free_probe: Index | None = probe
         self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="neardup-read")
-        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="neardup-write")
+        self._write_thread = _Writer(self._writer, min(self.limits.max_documents, SHARED_COMMIT_DOCUMENTS)) \
+            if self._writer is not None else None
         self._reads = _Gate(self.readers + self.limits.max_waiting_reads)
         self._writes = _Gate(1 + self.limits.max_waiting_writes)
 
     def close(self) -> None:
         self._read_pool.shutdown(wait=True)
-        self._write_pool.shutdown(wait=True)
+        if self._write_thread is not None:
+            self._write_thread.close()
         with self._opened_lock:
             for index in self._opened:
                 index.close()
@@ -454,12 +458,145 @@ class Service:
 
     async def read(self, work: Callable[[Index], Any]) -> Response:
         """Run ``work(reader)`` on a reader thread; its result, rendered there, is the response."""
-        return await _run(self._read_pool, self._reads, "queries", lambda: render(work(self.reader())))
+        return await _run(self._read_pool.submit, self._reads, "queries", lambda: render(work(self.reader())))
 
     async def write(self, work: Callable[[Index], Any], allow: str = "") -> Response:
         """Run ``work(writer)`` on the writer thread, after the writes before it."""
-        writer = self.writer(allow)
-        return await _run(self._write_pool, self._writes, "writes", lambda: render(work(writer)))
+        self.writer(allow)
+        assert self._write_thread is not None
+        return await _run(self._write_thread.submit, self._writes, "writes", _WriteJob(work=work))
+
+    async def add(self, documents: list[Document], on_duplicate: str) -> Response:
+        """Add ``documents`` (one transaction, perhaps shared with adds waiting beside it)."""
+        self.writer()
+        assert self._write_thread is not None
+        return await _run(self._write_thread.submit, self._writes, "writes",
+                          _WriteJob(documents=documents, on_duplicate=on_duplicate))
+
+
+#: Most documents that adds waiting together may put in one shared transaction: below the number
+#: of skipped ids an :class:`AddReport` lists (1,000), so each request's own report can be told apart.
+SHARED_COMMIT_DOCUMENTS = 500
+
+
+@dataclass
+class _WriteJob:
+    """One write request: an add (which may share a commit) or any other write (run alone)."""
+
+    work: Callable[[Index], Any] | None = None
+    documents: list[Document] | None = None
+    on_duplicate: str = "skip"
+    future: Future[bytes] | None = None
+
+    @property
+    def shareable(self) -> bool:
+        return self.documents is not None and self.on_duplicate in ("skip", "replace")
+
+
+class _Writer:
+    """The one thread that writes. Adds waiting together (the same ``on_duplicate``, skip or
+    replace, no id in two of them, at most ``group_documents`` in all) share one transaction: a
+    commit's fixed cost (its fsyncs, its segment) is paid once for all of them, which is what lets
+    many clients adding one document each go faster than one commit per request. Each is still
+    acknowledged only after that commit, with its own report; if the shared add fails, each is run
+    again alone, so one request's error is never another's."""
+
+    def __init__(self, index: Index, group_documents: int) -> None:
+        self.index, self.group_documents = index, group_documents
+        self._jobs: deque[_WriteJob] = deque()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="neardup-write", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: _WriteJob) -> Future[bytes]:
+        job.future = Future()
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the writer is closed")
+            self._jobs.append(job)
+            self._wake.notify()
+        return job.future
+
+    def close(self) -> None:
+        """Finish the writes queued, then stop."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._jobs and not self._closed:
+                    self._wake.wait()
+                if not self._jobs:
+                    return
+                group = self._take()
+            if group:
+                self._run(group)
+
+    def _take(self) -> list[_WriteJob]:
+        """The next job and, if it is a shareable add, the shareable adds queued right behind it
+        (in order: a write never overtakes an earlier one). Jobs whose client left are dropped."""
+        first = self._next_running()
+        if first is None or not first.shareable:
+            return [] if first is None else [first]
+        assert first.documents is not None
+        group, ids, total = [first], {d.id for d in first.documents}, len(first.documents)
+        while self._jobs:
+            job = self._jobs[0]
+            if not job.shareable or job.on_duplicate != first.on_duplicate:
+                break
+            assert job.documents is not None
+            job_ids = {d.id for d in job.documents}
+            if total + len(job.documents) > self.group_documents or not ids.isdisjoint(job_ids):
+                break
+            self._jobs.popleft()
+            assert job.future is not None
+            if job.future.set_running_or_notify_cancel():
+                group.append(job)
+                ids |= job_ids
+                total += len(job.documents)
+        return group
+
+    def _next_running(self) -> _WriteJob | None:
+        while self._jobs:
+            job = self._jobs.popleft()
+            assert job.future is not None
+            if job.future.set_running_or_notify_cancel():
+                return job
+        return None
+
+    def _run(self, group: list[_WriteJob]) -> None:
+        if len(group) > 1:
+            try:
+                answers = add_together(self.index, [job.documents or [] for job in group], group[0].on_duplicate)
+            except Exception:  # run each alone below: each gets its own answer or error
+                pass
+            else:
+                for job, answer in zip(group, answers):
+                    _settle(job, functools.partial(render, answer))
+                return
+        for job in group:
+            _settle(job, functools.partial(self._rendered_alone, job))
+
+    def _rendered_alone(self, job: _WriteJob) -> bytes:
+        return render(self._alone(job))
+
+    def _alone(self, job: _WriteJob) -> Any:
+        if job.documents is not None:
+            return add_documents(self.index, job.documents, job.on_duplicate)
+        assert job.work is not None
+        return job.work(self.index)
+
+
+def _settle(job: _WriteJob, answer: Callable[[], bytes]) -> None:
+    assert job.future is not None
+    try:
+        job.future.set_result(answer())
+    except BaseException as err:
+        job.future.set_exception(err)
 
 
 class _Gate:
@@ -481,13 +618,13 @@ class _Gate:
             self.count -= 1
 
 
-async def _run(pool: ThreadPoolExecutor, gate: _Gate, what: str, job: Callable[[], bytes]) -> Response:
-    """``job`` on ``pool`` if the gate admits it (else 503). A request whose client went away before
+async def _run(submit: Callable[[T], Future[bytes]], gate: _Gate, what: str, job: T) -> Response:
+    """``submit(job)`` if the gate admits it (else 503). A request whose client went away before
     its job started is dropped from the queue; the gate counts a job until it is done or dropped."""
     if not gate.enter():
         raise _busy(what)
     try:
-        future = pool.submit(job)
+        future = submit(job)
     except BaseException:
         gate.leave()
         raise
@@ -559,8 +696,35 @@ def add_documents(index: Index, documents: list[Document], on_duplicate: str) ->
         if on_duplicate == "error" and "duplicate id" in str(err):
             raise ApiError(409, "conflict", f"{err}: nothing was added") from None
         raise
+    return add_answer(report, len(index))
+
+
+def add_together(index: Index, requests: Sequence[list[Document]], on_duplicate: str) -> list[dict[str, Any]]:
+    """Several requests' documents (no id in two of them) added in one transaction, and each
+    request's report as if it had been added alone: its skipped ids (every skip is listed, there
+    being fewer than :data:`SHARED_COMMIT_DOCUMENTS` documents), the stored ids it replaced."""
+    everything = [document for documents in requests for document in documents]
+    before = index.storage.present([d.id for d in everything]) if on_duplicate == "replace" else set()
+    report: AddReport = index.add(everything, batch_size=max(1, len(everything)),
+                                  on_duplicate=on_duplicate)  # type: ignore[arg-type]
+    if sum(report.skipped.values()) != len(report.skipped_ids):  # cannot happen below the limit
+        raise RuntimeError("a shared add skipped more documents than its report lists")
+    owner = {d.id: number for number, documents in enumerate(requests) for d in documents}
+    reports = [AddReport() for _ in requests]
+    for id, reason in report.skipped_ids:  # in the order of the documents, as each alone would list them
+        reports[owner[id]].skip(id, reason)
+    total = len(index)
+    for own, documents in zip(reports, requests):
+        skips = Counter(id for id, _ in own.skipped_ids)
+        stored = [id for id, count in Counter(d.id for d in documents).items() if count > skips[id]]
+        own.replaced = sum(1 for id in stored if id in before)
+        own.added = len(stored) - own.replaced
+    return [add_answer(own, total) for own in reports]
+
+
+def add_answer(report: AddReport, documents: int) -> dict[str, Any]:
     return {**report.to_dict(), "skipped_ids": [{"id": i, "reason": r} for i, r in report.skipped_ids],
-            "documents": len(index)}
+            "documents": documents}
 
 
 def remove_document(index: Index, id: str) -> dict[str, Any]:
@@ -777,7 +941,7 @@ def _routes(app: FastAPI, service: Service) -> None:
                 raise _too_large(f"an id is {len(str(item.id)):,} characters; at most {limits.max_id_length:,}")
         documents = [item.document() for item in request.documents]
         _check_paragraphs(documents, limits, "document")
-        return await service.write(lambda index: add_documents(index, documents, request.on_duplicate))
+        return await service.add(documents, request.on_duplicate)
 
     @app.get("/documents/{id:path}/copies", response_model=QueryOut, tags=["documents"],
              responses=_errors(404, 409, 413, 422, 503), summary="Where else does this indexed story appear?")
