@@ -208,9 +208,11 @@ class DiskStorage:
         what is stored behind the index's back."""
         db = self._database()
         try:
-            if creating:
-                db.executescript(_SCHEMA)
             objects = db.execute("select type, name, tbl_name from sqlite_master").fetchall()
+            if creating or (not objects and self.writable and not self.folder.segment_entries()):
+                # new, or a creation killed before its first commit (an empty database, no segments)
+                db.executescript("begin;\n" + _SCHEMA + "commit;\n")
+                objects = db.execute("select type, name, tbl_name from sqlite_master").fetchall()
         except sqlite3.DatabaseError as err:
             raise IndexFormatError(f"{self.location}: not a readable neardup index ({err})") from None
         tables = {name for kind, name, _ in objects if kind == "table"}
@@ -616,8 +618,8 @@ class DiskStorage:
                 _check_row(self.location, row)
             if self.keep_text:
                 texts = [_decompress(self.location, row[1], row[3]) for row in rows]
-                documents = [Document(row[1], text, _spans_of(self.location, row[1], row[4], text))
-                             for row, text in zip(rows, texts)]
+                documents = [Document._made(row[1], text, _spans_of(self.location, row[1], row[4], text), {})
+                             for row, text in zip(rows, texts)]  # spans checked by _spans_of
                 for row, entry in zip(rows, entries_of(fingerprint(documents, self.config, shingles=True))):
                     out[int(row[0])] = entry
             else:
@@ -668,6 +670,9 @@ class DiskStorage:
             self.folder.remove_segment(f"{name}.tmp")
             raise
         checksums["config"] = self._config_digest
+        # The checksums were computed over the very bytes this process wrote: reading them
+        # back to compare would only re-read what was just written (a merge's worth of bytes).
+        self._verified.add(name)
         return checksums
 
     def _merge_tiers(self) -> None:
@@ -811,8 +816,8 @@ def _spans_of(path: object, id: str, blob: bytes, text: str | None) -> tuple[tup
     if not isinstance(blob, bytes) or len(blob) % 16:
         raise IndexFormatError(f"{path}: the stored paragraph spans of {id!r} are damaged")
     spans = np.frombuffer(blob, dtype="<i8").reshape(-1, 2)
-    try:
-        return checked_spans(id, text if text is not None else "\x00" * int(spans.max(initial=0)), spans)
+    try:  # as lists: a loop checks the few spans of a document faster than numpy
+        return checked_spans(id, text if text is not None else "\x00" * int(spans.max(initial=0)), spans.tolist())
     except InputError as err:
         raise IndexFormatError(f"{path}: the stored paragraph spans of {id!r} are damaged ({err})") from None
 

@@ -77,9 +77,14 @@ def checked_spans(id: str, text: str, spans: object) -> tuple[Span, ...]:
                          f"got {type(spans).__name__}")
     out, previous, length = [], 0, len(text)
     for i, span in enumerate(spans):
-        if not isinstance(span, (tuple, list, np.ndarray)) or len(span) != 2 or not all(_is_int(v) for v in span):
-            raise InputError(f"document {id!r}: paragraph {i} is {span!r}, not a (start, end) pair of integers")
-        start, end = int(span[0]), int(span[1])
+        try:
+            start, end = span
+        except (TypeError, ValueError):
+            start = end = None
+        if not (type(start) is int and type(end) is int):  # noqa: E721 - bool is not a position
+            if not (_is_int(start) and _is_int(end)):
+                raise InputError(f"document {id!r}: paragraph {i} is {span!r}, not a (start, end) pair of integers")
+            start, end = int(start), int(end)
         if not previous <= start <= end <= length:
             raise InputError(_span_problem(id, i, start, end, previous, length))
         out.append((start, end))
