@@ -500,7 +500,7 @@ def test_kill_during_replace_leaves_the_old_or_the_new_version_of_every_document
     old = [{"id": f"d{i}", "text": f"old version {i}: " + r["text"]} for i, r in enumerate(synthetic_corpus(1500, 4))]
     new = [{"id": f"d{i}", "text": f"new version {i}: " + r["text"]} for i, r in enumerate(synthetic_corpus(1500, 8))]
     path = tmp_path / "idx"
-    assert cli_process("index", path, write_jsonl(tmp_path / "old.jsonl", old), "-q").returncode == 0
+    assert cli_process("index", path, write_jsonl(tmp_path / "old.jsonl", old)).returncode == 0
     write_jsonl(tmp_path / "new.jsonl", new)
     versions = {r["id"]: {r["text"], n["text"]} for r, n in zip(old, new)}
     newest = {n["id"]: n["text"] for n in new}
@@ -508,7 +508,7 @@ def test_kill_during_replace_leaves_the_old_or_the_new_version_of_every_document
     for _ in range(6):
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         process = subprocess.Popen([sys.executable, "-m", "neardup.cli", "index", str(path), str(tmp_path / "new.jsonl"),
-                                    "--replace", "--batch-size", "60", "--workers", "1", "-q"], env=env,
+                                    "--replace", "--batch-size", "60", "--workers", "1"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_commits(path, rng.randint(1, 18), process)
         time.sleep(rng.uniform(0.0, 0.2))  # a random moment of the next batch
@@ -521,7 +521,7 @@ def test_kill_during_replace_leaves_the_old_or_the_new_version_of_every_document
         mixed += 0 < replaced < len(texts)
         assert cli("verify", path)[0] == 0
     assert mixed >= 2, "no kill landed in the middle of a run"
-    done = cli_process("index", path, tmp_path / "new.jsonl", "--replace", "--json", "-q")
+    done = cli_process("index", path, tmp_path / "new.jsonl", "--replace", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["documents"] == 1500
     assert texts_by_id(path) == newest
 
