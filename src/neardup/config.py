@@ -107,13 +107,19 @@ class Config:
         for name in ("paragraph_bands", "article_bands"):
             bands = getattr(self, name)
             if bands is not None:
+                if not isinstance(bands, tuple) or len(bands) != 2 \
+                        or not all(isinstance(v, int) and not isinstance(v, bool) for v in bands):
+                    raise ConfigError(f"{name} must be (bands, rows), two integers, got {bands!r}")
                 b, r = bands
                 if b < 1 or r < 1 or b * r > self.num_perm:
                     raise ConfigError(f"{name}={bands!r}: need bands*rows <= num_perm={self.num_perm}")
 
     def with_options(self, **changes: Any) -> "Config":
         """A copy with some fields changed; ``None`` values are ignored."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        try:
+            return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        except TypeError as err:  # a field that does not exist
+            raise ConfigError(str(err)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,10 +134,10 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown configuration fields: {', '.join(unknown)}")
         values = dict(data)
-        for name in ("lsh_weights", "paragraph_bands", "article_bands"):
-            if values.get(name) is not None:
-                values[name] = tuple(values[name])
         try:
+            for name in ("lsh_weights", "paragraph_bands", "article_bands"):
+                if values.get(name) is not None:
+                    values[name] = tuple(values[name])
             return cls(**values)
         except TypeError as err:
             raise ConfigError(str(err)) from None

@@ -31,7 +31,9 @@ Guarantees, and how they hold:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -39,19 +41,19 @@ import sqlite3
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import quote
 
 import numpy as np
 import xxhash
 
 from .config import Config
-from .document import Document
-from .errors import ConfigError, IndexFormatError, IndexLockedError
+from .document import Document, checked_spans
+from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint
-from .folder import CONFIG, IndexFolder, check_segment_name, is_segment_name
-from .segments import (Segment, Tables, build_arrays, check_shapes, config_digest, file_digest, load_segment,
-                       merged_arrays, tier, write_segment)
+from .folder import CONFIG, DATABASE, IndexFolder, check_segment_name, is_segment_name
+from .segments import (Segment, Tables, build_arrays, check_shapes, config_digest, file_digest, id_hashes,
+                       load_segment, merged_arrays, tier, write_segment)
 from .storage import DocumentShingles, LruCache, StoredColumns, StoredDocument, columns_of, entries_of, lsh_params
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ log = logging.getLogger(__name__)
 #: 3: paragraph digests are shingles.form_digests of the matching form; band tables hold 32-bit keys.
 #: 4: an index without texts keeps each document's shingle sequence (exact verification); every
 #:    document row and the meta table carry checksums; segment entries name their configuration.
-FORMAT_VERSION = 4
+#: 5: a checksum of the manifest (the segment list and the removed numbers) in the meta table.
+FORMAT_VERSION = 5
 #: Segments of one size tier merged together once there are this many.
 MERGE_FANOUT = 4
 #: Threads compressing a batch's texts beside the main thread.
@@ -78,6 +81,40 @@ create table if not exists documents(number integer primary key, id text not nul
 create table if not exists removed(number integer primary key);
 """
 _IMMUTABLE_META = ("format_version", "config", "keep_text")
+_COUNTERS = ("generation", "next_number", "next_segment")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _database_errors(method: F) -> F:
+    """SQLite's errors as neardup's: damage, a full disk, a lock, permissions (see :func:`_translated`)."""
+    @functools.wraps(method)
+    def guarded(self: "DiskStorage", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.Error as err:
+            raise _translated(err, self.folder.path / DATABASE) from None
+    return guarded  # type: ignore[return-value]
+
+
+def _translated(err: sqlite3.Error, database: object) -> Exception:
+    """The exception a SQLite error means for a user: a full disk or an I/O error is an OSError
+    (exit 2, the file named), a lock held too long IndexLockedError, missing permissions an
+    InputError, anything else (malformed pages, a changed schema, undecodable text) damage."""
+    code = getattr(err, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    message = str(err).lower()
+    if primary == sqlite3.SQLITE_FULL or "database or disk is full" in message:
+        return OSError(errno.ENOSPC, "No space left on device (the database could not grow)", str(database))
+    if primary == sqlite3.SQLITE_IOERR or "disk i/o error" in message:
+        return OSError(errno.EIO, f"input/output error ({err})", str(database))
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in message:
+        return IndexLockedError(f"{database}: the database stayed locked by another process ({err})")
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN) \
+            or "readonly" in message or "unable to open" in message:
+        return InputError(f"{database}: cannot be opened or changed ({err}); check the permissions")
+    return IndexFormatError(f"{database}: the database is damaged ({err})")
 
 
 def is_index(path: str | os.PathLike[str]) -> bool:
@@ -98,11 +135,17 @@ class DiskStorage:
             raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
         self.folder = IndexFolder(path)
         self.path = self.folder.path
+        self.location = str(self.path / DATABASE)
         self.writable = writable
         self._lock_fd: int | None = None
         self._db: sqlite3.Connection | None = None
         try:
             self._open(config, keep_text, wait)
+        except sqlite3.Error as err:
+            self.close()
+            if isinstance(err, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+                raise
+            raise _translated(err, self.location) from None
         except BaseException:
             self.close()
             raise
@@ -127,9 +170,10 @@ class DiskStorage:
         # Numbers are never reused, so a cached document stays right for as long as it exists.
         self._columns_cache: LruCache[int, DocumentShingles] = LruCache(_COLUMNS_CACHE)
         self._reading = False
+        self.refresh()  # checks the manifest: orphans are only what a verified manifest does not list
         if self.writable:
+            self._check_counters()
             self._remove_orphans()
-        self.refresh()
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -157,24 +201,26 @@ class DiskStorage:
             except sqlite3.DatabaseError as err:
                 db.close()
                 raise IndexFormatError(f"{database}: not a readable neardup index ({err})") from None
-        raise IndexFormatError(f"{database}: cannot be read (permissions?)")
+        raise InputError(f"{database}: cannot be opened for reading; check the permissions")
 
     def _check_schema(self, creating: bool) -> None:
         """Our four tables and their own indexes, nothing else: a trigger or view would change
         what is stored behind the index's back."""
         db = self._database()
         try:
-            if creating:
-                db.executescript(_SCHEMA)
             objects = db.execute("select type, name, tbl_name from sqlite_master").fetchall()
+            if creating or (not objects and self.writable and not self.folder.segment_entries()):
+                # new, or a creation killed before its first commit (an empty database, no segments)
+                db.executescript("begin;\n" + _SCHEMA + "commit;\n")
+                objects = db.execute("select type, name, tbl_name from sqlite_master").fetchall()
         except sqlite3.DatabaseError as err:
-            raise IndexFormatError(f"{self.path}: not a readable neardup index ({err})") from None
+            raise IndexFormatError(f"{self.location}: not a readable neardup index ({err})") from None
         tables = {name for kind, name, _ in objects if kind == "table"}
         strange = [f"{kind} {name}" for kind, name, table in objects
                    if kind not in ("table", "index") or (kind == "table" and name not in _TABLES)
                    or (kind == "index" and not name.startswith("sqlite_autoindex_"))]
         if strange or tables != _TABLES:
-            raise IndexFormatError(f"{self.path}: the database is not a neardup index of this version "
+            raise IndexFormatError(f"{self.location}: the database is not a neardup index of this version "
                                    f"({', '.join(strange) or 'tables ' + ', '.join(sorted(tables))})")
 
     def _lock(self, wait: float) -> None:
@@ -196,22 +242,22 @@ class DiskStorage:
         rows = dict(self._database().execute("select key, value from meta").fetchall())
         if not rows:
             if not self.writable:
-                raise IndexFormatError(f"{self.path}: index has no metadata")
+                raise IndexFormatError(f"{self.location}: index has no metadata")
             return self._create_meta(config or Config(), keep_text), keep_text
         version = rows.get("format_version")
         if version != str(FORMAT_VERSION):
-            raise IndexFormatError(f"{self.path}: index format {version!r} is not {FORMAT_VERSION}; rebuild it "
+            raise IndexFormatError(f"{self.location}: index format {version!r} is not {FORMAT_VERSION}; rebuild it "
                                    "with this version of neardup")
         if rows.get("meta_checksum") != _meta_checksum(rows):
-            raise IndexFormatError(f"{self.path}: the index metadata (configuration, format) does not match its "
+            raise IndexFormatError(f"{self.location}: the index metadata (configuration, format) does not match its "
                                    "checksum; the index is damaged")
-        for key in ("generation", "next_number", "next_segment"):
-            if not str(rows.get(key, "")).isdigit():
-                raise IndexFormatError(f"{self.path}: index metadata {key!r} is damaged")
+        for key in _COUNTERS:
+            if not _is_count(rows.get(key)):
+                raise IndexFormatError(f"{self.location}: index metadata {key!r} is damaged")
         try:
             stored = Config.from_json(rows["config"])
         except ConfigError as err:
-            raise IndexFormatError(f"{self.path}: stored configuration is damaged ({err})") from None
+            raise IndexFormatError(f"{self.location}: stored configuration is damaged ({err})") from None
         if config is not None:
             stored.check_compatible(config)
             if lsh_params(config) != lsh_params(stored):
@@ -222,7 +268,8 @@ class DiskStorage:
 
     def _create_meta(self, config: Config, keep_text: bool) -> Config:
         rows = {"format_version": str(FORMAT_VERSION), "config": config.to_json(),
-                "keep_text": "1" if keep_text else "0", "generation": "0", "next_number": "0", "next_segment": "1"}
+                "keep_text": "1" if keep_text else "0", "generation": "0", "next_number": "0", "next_segment": "1",
+                "manifest_checksum": _manifest_checksum([], [])}
         rows["meta_checksum"] = _meta_checksum(rows)
         with self._transaction():
             self._database().executemany("insert into meta values (?, ?)", list(rows.items()))
@@ -230,12 +277,28 @@ class DiskStorage:
         return config
 
     def _remove_orphans(self) -> None:
-        """Segment folders no committed manifest lists (a batch killed before its commit)."""
-        listed = {name for (name,) in self._database().execute("select name from segments")}
+        """Segment folders the (verified) manifest does not list: a batch killed before its
+        commit, or the inputs of a merge killed after it."""
+        listed = {segment.name for segment in self._tables.segments}
         for name in self.folder.segment_entries():
             if name not in listed:
                 self.folder.remove_segment(name)
 
+    def _check_counters(self) -> None:
+        """Before writing: new numbers and segment names must not collide with stored ones."""
+        db = self._database()
+        highest = max([-1] + [int(s.numbers[-1]) for s in self._tables.segments if len(s)]
+                      + [int(v) for (v,) in db.execute("select max(number) from documents") if v is not None]
+                      + [int(v) for (v,) in db.execute("select max(number) from removed") if v is not None])
+        if int(self._meta("next_number")) <= highest:
+            raise IndexFormatError(f"{self.location}: index metadata 'next_number' is below a stored document "
+                                   "number; the index is damaged")
+        names = [int(s.name[4:]) for s in self._tables.segments]
+        if names and int(self._meta("next_segment")) <= max(names):
+            raise IndexFormatError(f"{self.location}: index metadata 'next_segment' is below a listed segment; "
+                                   "the index is damaged")
+
+    @_database_errors
     def refresh(self) -> None:
         """Load the segment list if another process committed since we last looked."""
         for attempt in range(5):
@@ -243,9 +306,11 @@ class DiskStorage:
                 try:
                     self._refresh_in_transaction()
                     return
-                except _SegmentGone:
+                except _SegmentGone as err:
+                    gone = err.args[0] if err.args else "?"
                     if attempt == 4:
-                        raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
+                        raise IndexFormatError(f"{self.path}/{gone}: a segment the manifest lists is missing; "
+                                          "the index is damaged") from None
 
     def _refresh_in_transaction(self) -> None:
         """Inside a read transaction: make the loaded segments those of its snapshot."""
@@ -254,17 +319,20 @@ class DiskStorage:
             return
         db = self._database()
         listed = db.execute("select name, documents, checksums from segments order by name").fetchall()
-        removed = [n for (n,) in db.execute("select number from removed")]
+        removed = [n for (n,) in db.execute("select number from removed order by number")]
+        if not all(isinstance(n, int) for n in removed):
+            raise IndexFormatError(f"{self.location}: the list of removed documents is damaged")
+        if _manifest_checksum(listed, removed) != self._meta("manifest_checksum"):
+            raise IndexFormatError(f"{self.location}: the segment list or the list of removed documents does "
+                                   "not match its checksum; the index is damaged")
         loaded = {segment.name: segment for segment in self._tables.segments}
         segments = []
         for name, count, sums in listed:
             name = check_segment_name(name, self.path)
             segment = loaded.get(name) or self._load_segment(name, sums)
-            if len(segment) != count:
+            if not isinstance(count, int) or len(segment) != count:
                 raise IndexFormatError(f"{self.path}/{name}: {len(segment)} documents, the manifest says {count}")
             segments.append(segment)
-        if not all(isinstance(n, int) for n in removed):
-            raise IndexFormatError(f"{self.path}: the list of removed documents is damaged")
         self._tables.replace(segments, np.array(sorted(removed), dtype=np.int64))
         self._generation = generation
 
@@ -274,18 +342,19 @@ class DiskStorage:
         except (TypeError, ValueError):
             checksums = None
         if not isinstance(checksums, dict):
-            raise IndexFormatError(f"{self.path}: the manifest entry of {name} is damaged")
+            raise IndexFormatError(f"{self.location}: the manifest entry of {name} is damaged")
         if checksums.get("config") != self._config_digest:
             raise IndexFormatError(f"{self.path}/{name}: built with another configuration than the index "
                                    "metadata says; the index is damaged")
         try:
             segment = load_segment(self.folder, name, checksums, self._verified)
         except FileNotFoundError:
-            raise _SegmentGone() from None
+            raise _SegmentGone(name) from None
         ab, _, pb, _ = self._bands
         check_shapes(name, segment.arrays, self.config.num_perm, ab, pb)
         return segment
 
+    @_database_errors
     def verify(self) -> dict[str, Any]:
         """Check everything: the database's own integrity, every document row against its
         checksum, every segment file against the manifest, and that the segments list exactly
@@ -293,13 +362,16 @@ class DiskStorage:
         db = self._database()
         result = db.execute("pragma integrity_check").fetchone()[0]
         if result != "ok":
-            raise IndexFormatError(f"{self.path}/neardup.sqlite: the database is damaged ({result})")
+            raise IndexFormatError(f"{self.location}: the database is damaged ({result})")
         documents = 0
-        numbers = []
+        numbers, ids = [], []
         for row in db.execute("select number, id, metadata, text, spans, digest, size, paragraphs, checksum "
                               "from documents order by number"):
-            _check_row(self.path, row)
+            _check_row(self.location, row)
+            if row[3] is not None:
+                _spans_of(self.location, row[1], row[4], _decompress(self.location, row[1], row[3]))
             numbers.append(int(row[0]))
+            ids.append(row[1])
             documents += 1
         files = size = 0
         self._verified.clear()
@@ -311,8 +383,11 @@ class DiskStorage:
         live = np.setdiff1d(np.concatenate([s.numbers for s in self._tables.segments] or [np.zeros(0, np.int64)]),
                             self._tables.removed)
         if not np.array_equal(np.sort(live), np.array(numbers, dtype=np.int64)):
-            raise IndexFormatError(f"{self.path}: the segments and the document table disagree "
+            raise IndexFormatError(f"{self.location}: the segments and the document table disagree "
                                    f"({len(live):,} live documents in segments, {documents:,} stored)")
+        _, listed = self._tables.numbers_of(id_hashes(ids))
+        if not np.array_equal(np.sort(listed), np.array(numbers, dtype=np.int64)):
+            raise IndexFormatError(f"{self.location}: the ids of the segments and of the document table disagree")
         return {"documents": documents, "segments": len(self._tables.segments), "files": files, "bytes": size}
 
     def close(self) -> None:
@@ -330,23 +405,51 @@ class DiskStorage:
 
     # -- the Storage interface -----------------------------------------------------------------
 
+    @_database_errors
     def __len__(self) -> int:
-        return int(self._database().execute("select count(*) from documents").fetchone()[0])
+        """Live documents of the (verified) manifest: the segments' numbers less the removed ones."""
+        if not self._reading:
+            self.refresh()
+        return self._tables.documents
 
+    @_database_errors
     def number_of(self, id: str) -> int | None:
-        row = self._database().execute("select number from documents where id = ?", (id,)).fetchone()
-        return None if row is None else int(row[0])
+        return self._numbers_of([id]).get(id)
 
+    @_database_errors
     def present(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are indexed: one query per 500 ids instead of one per id."""
-        found: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self._database().execute(
-                f"select id from documents where id in ({marks})", chunk))
-        return found
+        """Which of ``ids`` are indexed."""
+        return set(self._numbers_of(list(ids)))
 
+    def _numbers_of(self, ids: list[str]) -> dict[str, int]:
+        """The numbers of the indexed ``ids``, from the segments' (verified) id tables, each
+        confirmed by the stored row's id — in one snapshot. An id the tables do not list is
+        proven absent; a listed number without its row is damage."""
+        with self.reading():
+            rows, numbers = self._tables.numbers_of(id_hashes(ids))
+            if len(rows) == 0:
+                return {}
+            stored = self._stored_ids(sorted(set(numbers.tolist())))
+            found: dict[str, int] = {}
+            for row, number in zip(rows.tolist(), numbers.tolist()):
+                if number not in stored:
+                    raise IndexFormatError(f"{self.location}: document number {number} is listed by the segments "
+                                           "but missing from the database; the index is damaged")
+                if stored[number] == ids[row]:
+                    found[ids[row]] = number
+                else:  # another id with the same 64-bit hash, unless the row is damaged
+                    self.document(number)
+            return found
+
+    def _stored_ids(self, numbers: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start:start + 500]
+            out.update(self._database().execute(
+                f"select number, id from documents where number in ({','.join('?' * len(chunk))})", chunk).fetchall())
+        return out
+
+    @_database_errors
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
             replacing: Sequence[int] = ()) -> np.ndarray:
         """Insert a batch, and remove the ``replacing`` numbers, in one transaction."""
@@ -363,18 +466,16 @@ class DiskStorage:
             texts = [doc.text for doc in documents] if self.keep_text else []
             step = max(1, -(-len(texts) // _COMPRESS_THREADS))
             jobs = [pool.submit(_compress_texts, texts[i:i + step]) for i in range(0, len(texts), step)]
-            arrays = build_arrays(fingerprints, numbers, self._bands, self.config)
+            arrays = build_arrays(fingerprints, numbers, self._bands, self.config, [doc.id for doc in documents])
             checksums = self._write_segment(name, arrays)
             compressed = [blob for job in jobs for blob in job.result()] if self.keep_text else [None] * len(documents)
         ends = np.concatenate(([0], np.cumsum(fingerprints.paragraph_sizes)))
         rows = [self._document_row(int(n), doc, fingerprints, i, compressed[i], ends)
                 for i, (n, doc) in enumerate(zip(numbers, documents))]
-        gone = [(int(n),) for n in replacing]
         try:
             with self._transaction():
                 db = self._database()
-                db.executemany("delete from documents where number = ?", gone)
-                db.executemany("insert or ignore into removed values (?)", gone)
+                self._delete(replacing)
                 db.executemany("insert into documents values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 stored = db.execute("select count(*) from documents where number >= ? and number < ?",
                                     (first, first + len(documents))).fetchone()[0]
@@ -387,7 +488,11 @@ class DiskStorage:
             self.folder.remove_segment(name)
             raise
         self.refresh()
-        self._merge_tiers()
+        try:
+            self._merge_tiers()
+        except OSError as err:
+            raise OSError(err.errno, f"{err.strerror or err} while merging segments (every batch so far is "
+                                     "committed; the merge is tried again at the next write)", err.filename) from None
         return numbers
 
     def _document_row(self, number: int, doc: Document, prints: Fingerprints, row: int,
@@ -399,27 +504,41 @@ class DiskStorage:
                   int(prints.doc_sizes[row]), packed)
         return values + (_row_checksum(values),)
 
+    @_database_errors
     def remove(self, numbers: Sequence[int]) -> None:
         self._require_writable()
-        gone = [(int(n),) for n in numbers]
-        if not gone:
+        if not len(numbers):
             return
         with self._transaction():
-            self._database().executemany("delete from documents where number = ?", gone)
-            self._database().executemany("insert or ignore into removed values (?)", gone)
+            self._delete(numbers)
             self._bump()
         self.refresh()
 
+    def _delete(self, numbers: Sequence[int]) -> None:
+        """Inside a write transaction: delete stored documents, and list them as removed for the
+        segments that still hold them (numbers not stored are ignored)."""
+        db = self._database()
+        wanted = sorted({int(n) for n in numbers})
+        stored: list[tuple[int]] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            stored += db.execute(f"select number from documents where number in ({','.join('?' * len(chunk))})",
+                                 chunk).fetchall()
+        db.executemany("delete from documents where number = ?", stored)
+        db.executemany("insert or ignore into removed values (?)", stored)
+
+    @_database_errors
     def document(self, number: int) -> StoredDocument:
         row = self._database().execute("select number, id, metadata, text, spans, digest, size, paragraphs, "
                                        "checksum from documents where number = ?", (int(number),)).fetchone()
         if row is None:
             raise KeyError(number)
-        _check_row(self.path, row)
+        _check_row(self.location, row)
         _, id, metadata, text, spans, digest, size, _, _ = row
         words = np.frombuffer(digest, dtype="<u8")
-        return StoredDocument(int(number), id, None if text is None else _decompress(self.path, id, text),
-                              json.loads(metadata), np.frombuffer(spans, dtype="<i8").reshape(-1, 2).astype(np.int64),
+        text = None if text is None else _decompress(self.location, id, text)
+        return StoredDocument(int(number), id, text, json.loads(metadata),
+                              np.array(_spans_of(self.location, id, spans, text), dtype=np.int64).reshape(-1, 2),
                               (int(words[0]), int(words[1])), int(size))
 
     @contextlib.contextmanager
@@ -429,26 +548,43 @@ class DiskStorage:
         if self._reading:
             yield
             return
-        db = self._database()
-        for attempt in range(5):
-            db.execute("begin")
-            try:
-                self._refresh_in_transaction()
-                break
-            except _SegmentGone:
-                db.execute("rollback")
-                if attempt == 4:
-                    raise IndexFormatError(f"{self.path}: a listed segment is missing") from None
-            except BaseException:
-                db.execute("rollback")
-                raise
+        with self._errors():
+            self._begin_snapshot()
         self._reading = True
         try:
             yield
         finally:
             self._reading = False
-            db.execute("commit")
+            with self._errors():
+                self._database().execute("commit")
 
+    def _begin_snapshot(self) -> None:
+        db = self._database()
+        for attempt in range(5):
+            db.execute("begin")
+            try:
+                self._refresh_in_transaction()
+                return
+            except _SegmentGone as err:
+                db.execute("rollback")
+                gone = err.args[0] if err.args else "?"
+                if attempt == 4:
+                    raise IndexFormatError(f"{self.path}/{gone}: a segment the manifest lists is missing; "
+                                          "the index is damaged") from None
+            except BaseException:
+                db.execute("rollback")
+                raise
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.Error as err:
+            raise _translated(err, self.location) from None
+
+    @_database_errors
     def columns(self, numbers: np.ndarray) -> StoredColumns:
         """Verification columns of stored documents: shingles re-computed from the stored texts
         (or read from the stored shingles of an index without texts), cached."""
@@ -479,16 +615,17 @@ class DiskStorage:
             if lost:
                 raise KeyError(lost[0])
             for row in rows:
-                _check_row(self.path, row)
+                _check_row(self.location, row)
             if self.keep_text:
-                documents = [Document(row[1], _decompress(self.path, row[1], row[3]),
-                                      _spans_of(self.path, row[1], row[4], row[3])) for row in rows]
+                texts = [_decompress(self.location, row[1], row[3]) for row in rows]
+                documents = [Document._made(row[1], text, _spans_of(self.location, row[1], row[4], text), {})
+                             for row, text in zip(rows, texts)]  # spans checked by _spans_of
                 for row, entry in zip(rows, entries_of(fingerprint(documents, self.config, shingles=True))):
                     out[int(row[0])] = entry
             else:
                 for row in rows:
-                    out[int(row[0])] = _unpack_shingles(self.path, row[1], row[7],
-                                                        np.frombuffer(row[4], dtype="<i8").reshape(-1, 2),
+                    spans = np.array(_spans_of(self.location, row[1], row[4], None), dtype=np.int64).reshape(-1, 2)
+                    out[int(row[0])] = _unpack_shingles(self.location, row[1], row[7], spans,
                                                         np.frombuffer(row[5], dtype="<u8"))
         return out
 
@@ -499,6 +636,7 @@ class DiskStorage:
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._tables.article_summaries(numbers)
 
+    @_database_errors
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self._reading:
             self.refresh()
@@ -512,6 +650,7 @@ class DiskStorage:
 
     # -- statistics --------------------------------------------------------------------------------
 
+    @_database_errors
     def stats(self) -> dict[str, Any]:
         ab, ar, pb, pr = self._bands
         size = 0
@@ -531,6 +670,9 @@ class DiskStorage:
             self.folder.remove_segment(f"{name}.tmp")
             raise
         checksums["config"] = self._config_digest
+        # The checksums were computed over the very bytes this process wrote: reading them
+        # back to compare would only re-read what was just written (a merge's worth of bytes).
+        self._verified.add(name)
         return checksums
 
     def _merge_tiers(self) -> None:
@@ -544,6 +686,7 @@ class DiskStorage:
                 return
             self._merge(group)
 
+    @_database_errors
     def _merge(self, group: list[Segment]) -> None:
         name = f"seg-{int(self._meta('next_segment')):06d}"
         removed = self._tables.removed
@@ -575,16 +718,23 @@ class DiskStorage:
     def _meta(self, key: str) -> str:
         row = self._database().execute("select value from meta where key = ?", (key,)).fetchone()
         if row is None:
-            raise IndexFormatError(f"{self.path}: index metadata lacks {key!r}")
-        value = str(row[0])
-        if key in ("generation", "next_number", "next_segment") and not value.isdigit():
-            raise IndexFormatError(f"{self.path}: index metadata {key!r} is damaged")
-        return value
+            raise IndexFormatError(f"{self.location}: index metadata lacks {key!r}")
+        value = row[0]
+        if key in _COUNTERS and not _is_count(value):
+            raise IndexFormatError(f"{self.location}: index metadata {key!r} is damaged")
+        return str(value)
 
-    def _bump(self, **values: int) -> None:
+    def _bump(self, **values: Any) -> None:
+        """Inside a write transaction, last: a new generation and the manifest's new checksum."""
+        db = self._database()
         values["generation"] = int(self._meta("generation")) + 1
-        self._database().executemany("update meta set value = ? where key = ?",
-                                     [(str(v), k) for k, v in values.items()])
+        listed = db.execute("select name, documents, checksums from segments order by name").fetchall()
+        removed = [n for (n,) in db.execute("select number from removed order by number")]
+        values["manifest_checksum"] = _manifest_checksum(listed, removed)
+        db.executemany("update meta set value = ? where key = ?", [(str(v), k) for k, v in values.items()])
+        if db.execute("select count(*) from meta where key in (%s)" % ",".join("?" * len(values)),
+                      list(values)).fetchone()[0] != len(values):
+            raise IndexFormatError(f"{self.location}: the index metadata lacks a counter; the index is damaged")
 
     def _transaction(self, read_only: bool = False) -> "_Transaction":
         return _Transaction(self._database(), read_only)
@@ -634,6 +784,22 @@ def _check_row(path: object, row: Sequence[Any]) -> None:
                                "the index is damaged")
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19
+
+
+def _manifest_checksum(listed: Sequence[Sequence[Any]], removed: Sequence[int]) -> str:
+    """xxh3 of the segment list (name, documents, checksums, in name order) and the removed numbers."""
+    digest = xxhash.xxh3_64()
+    for row in listed:
+        for value in row:
+            data = str(value).encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+    digest.update(np.asarray(removed, dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
 def _meta_checksum(rows: dict[str, Any]) -> str:
     return xxhash.xxh3_64_hexdigest("\x00".join(str(rows.get(k, "")) for k in _IMMUTABLE_META).encode())
 
@@ -645,9 +811,15 @@ def _decompress(path: object, id: str, blob: bytes) -> str:
         raise IndexFormatError(f"{path}: the stored text of {id!r} is damaged ({err})") from None
 
 
-def _spans_of(path: object, id: str, blob: bytes, text: bytes) -> tuple[tuple[int, int], ...]:
+def _spans_of(path: object, id: str, blob: bytes, text: str | None) -> tuple[tuple[int, int], ...]:
+    """A stored document's paragraph spans, checked: pairs, in order, inside the text when it is kept."""
+    if not isinstance(blob, bytes) or len(blob) % 16:
+        raise IndexFormatError(f"{path}: the stored paragraph spans of {id!r} are damaged")
     spans = np.frombuffer(blob, dtype="<i8").reshape(-1, 2)
-    return tuple((int(s), int(e)) for s, e in spans.tolist())
+    try:  # as lists: a loop checks the few spans of a document faster than numpy
+        return checked_spans(id, text if text is not None else "\x00" * int(spans.max(initial=0)), spans.tolist())
+    except InputError as err:
+        raise IndexFormatError(f"{path}: the stored paragraph spans of {id!r} are damaged ({err})") from None
 
 
 def _compress_texts(texts: list[str]) -> list[bytes]:

@@ -49,9 +49,13 @@ class IndexFolder:
     """One index folder: what is in it, and the checked paths of its files."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if path is None or str(path) == "":
+        if path is None or (isinstance(path, str) and path == ""):
             raise InputError("an index folder is needed (got no path)")
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"an index folder is a path, got {type(path).__name__}")
         self.path = Path(path)
+        if "\x00" in str(self.path):
+            raise InputError(f"{str(self.path)!r}: a path cannot hold a NUL character")
 
     def __str__(self) -> str:
         return str(self.path)
@@ -59,8 +63,9 @@ class IndexFolder:
     # -- what the folder is --------------------------------------------------------------------
 
     def state(self) -> str:
-        """``missing``, ``empty``, ``index``, ``lost-database`` (segments or a config but no
-        database: an index whose database is gone) or ``foreign`` (anything else)."""
+        """``missing``, ``empty``, ``index``, ``lost-database`` (only entries an index holds,
+        segments or a config among them, but no database: an index whose database is gone)
+        or ``foreign`` (anything else: never written to, never deleted from)."""
         try:
             info = os.stat(self.path)
         except FileNotFoundError:
@@ -74,7 +79,9 @@ class IndexFolder:
             return "empty"
         if DATABASE in names:
             return "index"
-        if CONFIG in names or any(_SEGMENT_ENTRY.fullmatch(n) for n in names):
+        ours = all(n in (CONFIG, LOCK, CONFIG + ".tmp") or n in _DATABASE_FILES or _SEGMENT_ENTRY.fullmatch(n)
+                   for n in names)
+        if ours and (CONFIG in names or any(_SEGMENT_ENTRY.fullmatch(n) for n in names)):
             return "lost-database"
         return "foreign"
 

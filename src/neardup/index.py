@@ -11,6 +11,7 @@ verification pass.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .arrays import sorted_unique
 from .boilerplate import paragraph_weights
 from .config import Config
 from .document import Document, as_document
-from .errors import ConfigError, InputError
+from .errors import ConfigError, IndexFormatError, InputError
 from .evidence import KIND_ORDER, Match, shared_paragraphs
 from .fingerprint import Fingerprints, fingerprint, fingerprint_stream
 from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
@@ -75,6 +76,8 @@ class Index:
     def __init__(self, config: Config | None = None, *, storage: Storage | None = None) -> None:
         if config is not None and not isinstance(config, Config):
             raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
+        if storage is not None and not isinstance(getattr(storage, "config", None), Config):
+            raise ConfigError(f"storage must implement neardup.storage.Storage, got {type(storage).__name__}")
         self.config = config or (storage.config if storage is not None else Config())
         self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
         self.config.check_compatible(self.storage.config)
@@ -128,6 +131,9 @@ class Index:
             raise ConfigError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+        documents = _iterable(documents, "Index.add")
         report = AddReport()
         shingles = self.storage.needs_shingles
         stream = fingerprint_stream(batched(map(_as_document, documents), batch_size), self.config, workers,
@@ -167,7 +173,7 @@ class Index:
 
     def remove(self, id: str) -> bool:
         """Remove a document; False if it was not there."""
-        number = self.storage.number_of(id)
+        number = self.storage.number_of(_checked_id(id))
         if number is None:
             return False
         self.storage.remove([number])
@@ -177,10 +183,13 @@ class Index:
 
     def get(self, id: str) -> StoredDocument:
         """What the index keeps of ``id`` (KeyError if it is not indexed)."""
-        number = self.storage.number_of(_checked_id(id))
-        if number is None:
-            raise KeyError(id)
-        return self.storage.document(number)
+        id = _checked_id(id)
+        with self.storage.reading():
+            number = self.storage.number_of(id)
+            if number is None:
+                raise KeyError(id)
+            with self._snapshot():
+                return self.storage.document(number)
 
     def document(self, id: str) -> Document:
         """An indexed document, rebuilt from the stored text and paragraph spans."""
@@ -192,17 +201,34 @@ class Index:
 
     def signature(self, id: str) -> Any:
         """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
-        number = self.storage.number_of(_checked_id(id))
-        if number is None:
-            raise KeyError(id)
-        return to_lean_minhash(self.storage.article_signature(number), self.config.seed)
+        id = _checked_id(id)
+        with self.storage.reading():
+            number = self.storage.number_of(id)
+            if number is None:
+                raise KeyError(id)
+            with self._snapshot():
+                return to_lean_minhash(self.storage.article_signature(number), self.config.seed)
 
     def similar_to_signature(self, sketch: object) -> list[str]:
         """Ids whose article signature shares an LSH band with a datasketch MinHash."""
+        if not hasattr(sketch, "hashvalues"):
+            raise InputError(f"a datasketch MinHash or LeanMinHash is needed, got {type(sketch).__name__}")
         values = from_lean_minhash(sketch, self.config.num_perm, self.config.seed)
-        with self.storage.reading():
+        with self._snapshot():
             _, numbers = self.storage.article_candidates(values[None, :])
             return [self.storage.document(int(n)).id for n in numbers]
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """The storage's read snapshot. Inside it every number looked up comes from the snapshot's
+        own band tables, so a number the storage does not hold is damage, not a race."""
+        with self.storage.reading():
+            try:
+                yield
+            except KeyError as err:
+                number = err.args[0] if err.args else "?"
+                raise IndexFormatError(f"{self.storage.location}: document number {number} is in the band tables "
+                                       "but not among the stored documents; the index is damaged") from None
 
     # -- querying ------------------------------------------------------------------------------
 
@@ -220,10 +246,12 @@ class Index:
         query's (to ask "where else does this indexed story appear?")."""
         if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
             raise ConfigError(f"top must be a positive integer, got {top!r}")
+        if not isinstance(exclude_self, bool):
+            raise ConfigError(f"exclude_self must be True or False, got {exclude_self!r}")
         config = self.config.with_options(threshold=threshold, min_containment=min_containment)
-        queries = [_query_document(document) for document in documents]
+        queries = [_query_document(document) for document in _iterable(documents, "Index.query_many")]
         prints = fingerprint(queries, config, shingles=True)
-        with self.storage.reading():
+        with self._snapshot():
             weights = paragraph_weights(self.storage.paragraph_frequencies(prints.paragraph_digests),
                                         prints.paragraph_words, prints.doc_offsets, config)
             rows, numbers = self._candidates(prints, weights)
@@ -316,20 +344,24 @@ class Index:
 
         Unlike :meth:`query` this always answers; kind ``"linked"`` means the pair is below
         every threshold."""
+        if config is not None and not isinstance(config, Config):
+            raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
         config = config or self.config
+        ids = [_checked_id(a), _checked_id(b)]
         with self.storage.reading():
-            numbers = [self.storage.number_of(_checked_id(x)) for x in (a, b)]
+            numbers = [self.storage.number_of(x) for x in ids]
             if numbers[0] is None or numbers[1] is None:
                 raise KeyError(a if numbers[0] is None else b)
-            stored = self.storage.columns(np.array(numbers, dtype=np.int64))
-            columns = self._weighed(stored, config)
-            same = np.array([bool((stored.doc_digests[0] == stored.doc_digests[1]).all())])
-            scores = verify_pairs(columns, np.array([0]), np.array([1]), config.shingle_size, same)
-            code = int(kinds(scores, config)[0])
-            document = self.storage.document(numbers[1])
-            spans = stored.paragraph_spans
-            split = int(stored.shingles.doc_offsets[1])
-            evidence = shared_paragraphs(columns, 0, 1, spans[:split], spans[split:], config)
+            with self._snapshot():
+                stored = self.storage.columns(np.array(numbers, dtype=np.int64))
+                columns = self._weighed(stored, config)
+                same = np.array([bool((stored.doc_digests[0] == stored.doc_digests[1]).all())])
+                scores = verify_pairs(columns, np.array([0]), np.array([1]), config.shingle_size, same)
+                code = int(kinds(scores, config)[0])
+                document = self.storage.document(numbers[1])
+                spans = stored.paragraph_spans
+                split = int(stored.shingles.doc_offsets[1])
+                evidence = shared_paragraphs(columns, 0, 1, spans[:split], spans[split:], config)
         kind = KIND_NAMES.get(code, "linked")
         return Match(document.id, kind, float(scores.jaccard[0]), "exact",  # type: ignore[arg-type]
                      float(scores.left_in_right[0]), float(scores.right_in_left[0]), evidence, document.metadata)
@@ -348,6 +380,14 @@ def _query_document(value: object) -> Document:
     if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value)):
         return as_document(value)  # type: ignore[arg-type]
     raise InputError(f"a query must be a Document, a text or a list of paragraphs, got {type(value).__name__}")
+
+
+def _iterable(values: object, where: str) -> Iterable[Any]:
+    """Documents given as a list or any iterable; a single text or document is a mistake to say."""
+    if isinstance(values, (str, bytes, Document, Mapping)) or not isinstance(values, Iterable):
+        raise InputError(f"{where} takes a list (or any iterable) of documents, got {type(values).__name__}"
+                         + ("; for one document, use Index.query" if where == "Index.query_many" else ""))
+    return values
 
 
 def _as_document(value: object) -> Document:

@@ -20,11 +20,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .arrays import sorted_unique
+from .candidates import band_keys, bucket_pairs, split_pairs
 from .config import Config
 from .document import Document, as_document
+from .errors import ConfigError
 from .evidence import PARAGRAPH_CONTAINMENT
 from .fingerprint import Fingerprints, fingerprint
-from .lsh import BandTable
+from .lsh import fold32
 from .normalize import normalize
 from .shingles import ngram_hashes, token_hashes
 from .signatures import estimate_jaccard
@@ -85,6 +88,8 @@ def repeats(document: Document | str | Sequence[str], config: Config | None = No
     inflate nor dilute it; ``duplicate_char_fraction`` is over all characters of all
     paragraphs.
     """
+    if config is not None and not isinstance(config, Config):
+        raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
     config = config or Config()
     doc = as_document(document)
     prints = fingerprint([doc], config)
@@ -107,56 +112,87 @@ def repeats(document: Document | str | Sequence[str], config: Config | None = No
 
 
 def _groups(doc: Document, prints: Fingerprints, config: Config) -> list[RepeatGroup]:
+    """Groups of paragraphs joined by repeat pairs (connected components), in text order."""
     n = len(prints.paragraph_sizes)
-    parent = list(range(n))
-    for i, j in _repeat_pairs(prints, config):
-        _union(parent, i, j)
-    members: dict[int, list[int]] = {}
-    for i in range(n):
-        members.setdefault(_find(parent, i), []).append(i)
-    groups = [_group(doc, prints, sorted(m)) for m in members.values() if len(m) > 1]
+    left, right = _repeat_pairs(prints, config)
+    if len(left) == 0:
+        return []
+    from scipy.sparse import coo_matrix  # imported here: scipy.sparse costs half a second at start-up
+    from scipy.sparse.csgraph import connected_components
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels, minlength=n)
+    members = np.flatnonzero(sizes[labels] > 1)  # in text order
+    order = members[np.argsort(labels[members], kind="stable")]
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    groups = [_group(doc, prints, part.tolist()) for part in np.split(order, bounds)]
     return sorted(groups, key=lambda g: g.paragraphs[0])
 
 
-def _repeat_pairs(prints: Fingerprints, config: Config) -> list[tuple[int, int]]:
-    """Pairs of paragraphs that repeat each other: same matching form, or near (body paragraphs only)."""
-    digests = prints.paragraph_digests
-    pairs = []
-    first_of: dict[int, int] = {}
-    for i, digest in enumerate(digests.tolist()):
-        if prints.paragraph_words[i] == 0:
-            continue
-        if digest in first_of:
-            pairs.append((first_of[digest], i))
-        else:
-            first_of[digest] = i
-    body = np.flatnonzero(prints.paragraph_words >= config.min_paragraph_words)
-    if len(body) < 2:
-        return pairs
-    left, right = _candidate_pairs(prints.paragraph_signatures[body], config)
-    sigs, sizes = prints.paragraph_signatures, prints.paragraph_sizes
-    for a, b in zip(body[left].tolist(), body[right].tolist()):
-        jac = paragraph_jaccard(sigs[a:a + 1], sigs[b:b + 1])
-        shared = float(shared_shingles(jac, sizes[a:a + 1], sizes[b:b + 1])[0, 0])
-        inside = shared / max(1, min(int(sizes[a]), int(sizes[b])))
-        if jac[0, 0] >= config.repeat_threshold or inside >= PARAGRAPH_CONTAINMENT:
-            pairs.append((a, b))
-    return pairs
+def _repeat_pairs(prints: Fingerprints, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(earlier, later) paragraphs that repeat each other: the same matching form (any paragraph
+    with a word), or near (body paragraphs only; one paragraph per matching form is compared,
+    its exact repeats join through it). Bounded work: candidates from LSH band buckets with
+    the cap the dedup uses, verified on the signatures in vectorised chunks."""
+    digests, words = prints.paragraph_digests, prints.paragraph_words
+    worded = np.flatnonzero(words > 0)
+    _, first, inverse = np.unique(digests[worded], return_index=True, return_inverse=True)
+    exact_left, exact_right = worded[first[inverse.ravel()]], worded
+    repeat = exact_left != exact_right
+    body = np.flatnonzero(words >= config.min_paragraph_words)
+    _, body_first = np.unique(digests[body], return_index=True)
+    distinct = body[np.sort(body_first)]
+    left, right = (np.zeros(0, np.int64),) * 2
+    if len(distinct) >= 2:
+        left, right = _near_pairs(prints, distinct, config)
+    return (np.concatenate([exact_left[repeat], left]).astype(np.int64),
+            np.concatenate([exact_right[repeat], right]).astype(np.int64))
+
+
+def _near_pairs(prints: Fingerprints, rows: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Verified near-repeat pairs among ``rows`` (paragraph numbers, ascending)."""
+    signatures = prints.paragraph_signatures[rows]
+    i, j = _candidate_pairs(signatures, config)
+    keep = np.zeros(len(i), dtype=bool)
+    sizes = prints.paragraph_sizes[rows]
+    for lo in range(0, len(i), _PAIR_CHUNK // 8):
+        a, b = i[lo:lo + _PAIR_CHUNK // 8], j[lo:lo + _PAIR_CHUNK // 8]
+        jac = estimate_jaccard(signatures[a], signatures[b])
+        keep[lo:lo + len(a)] = _repeat(jac, sizes[a], sizes[b], config)
+    return rows[i[keep]], rows[j[keep]]
+
+
+def _repeat(jac: np.ndarray, left_sizes: np.ndarray, right_sizes: np.ndarray, config: Config) -> np.ndarray:
+    """Whether paragraph pairs repeat each other: Jaccard at the repeat threshold, or one held in the other."""
+    left, right = left_sizes.astype(float), right_sizes.astype(float)
+    shared = np.where(jac >= NOISE_FLOOR, jac * (left + right) / (1.0 + jac), 0.0)
+    shared = np.minimum(shared, np.minimum(left, right))
+    inside = shared / np.maximum(1.0, np.minimum(left, right))
+    return (jac >= config.repeat_threshold) | (inside >= PARAGRAPH_CONTAINMENT)
 
 
 def _candidate_pairs(signatures: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """(i, j) with i < j among body paragraphs worth verifying."""
+    """(i, j) with i < j among body paragraphs worth verifying: every pair above a low Jaccard
+    for a few paragraphs (row blocks, bounded memory), else pairs sharing an LSH band, a
+    bucket of more than ``config.bucket_cap`` paragraphs giving only the pairs of its first
+    ``config.bucket_pivots`` with the others (an earlier paragraph is the original)."""
     n = len(signatures)
     if n <= _ALL_PAIRS_LIMIT:
-        jac = paragraph_jaccard(signatures, signatures)
-        i, j = np.nonzero(np.triu(jac >= min(config.repeat_threshold, 0.3), k=1))
-        return i, j
+        floor = min(config.repeat_threshold, 0.3)
+        step = max(1, _PAIR_CHUNK // max(1, n))
+        lefts, rights = [], []
+        for lo in range(0, n, step):
+            jac = paragraph_jaccard(signatures[lo:lo + step], signatures)
+            a, b = np.nonzero(jac >= floor)
+            a += lo
+            lefts.append(a[a < b])
+            rights.append(b[a < b])
+        return np.concatenate(lefts), np.concatenate(rights)
     (bands, rows), _ = lsh_params(config)
-    table = BandTable(bands, rows)
-    table.insert(signatures, np.arange(n))
-    i, j = table.query(signatures)
-    keep = i < j
-    return i[keep], j[keep]
+    keys = fold32(band_keys(signatures, bands, rows)).astype(np.uint64)
+    values = sorted_unique(((keys << np.uint64(32)) | np.arange(n, dtype=np.uint64)[:, None]).ravel())
+    pairs, _ = bucket_pairs(values, np.arange(n, dtype=np.uint32), config.bucket_cap, config.bucket_pivots)
+    return split_pairs(sorted_unique(pairs))
 
 
 def _group(doc: Document, prints: Fingerprints, members: list[int]) -> RepeatGroup:
@@ -166,19 +202,6 @@ def _group(doc: Document, prints: Fingerprints, members: list[int]) -> RepeatGro
     kind = "exact" if (digests == digests[0]).all() else "near"
     identical = len({doc.text[s:e] for s, e in spans}) == 1
     return RepeatGroup(tuple(members), spans, kind, float(sims.min()) if kind == "near" else 1.0, identical)
-
-
-def _find(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-def _union(parent: list[int], i: int, j: int) -> None:
-    a, b = _find(parent, i), _find(parent, j)
-    if a != b:
-        parent[max(a, b)] = min(a, b)
 
 
 def gopher_figures(text: str) -> dict[str, float]:

@@ -1,9 +1,11 @@
 """Segments: the band tables and per-document arrays of a batch of documents, and every look-up on them.
 
-A segment is nine arrays (``SEGMENT_FILES``) built from one batch's fingerprints: document
+A segment is eleven arrays (``SEGMENT_FILES``) built from one batch's fingerprints: document
 numbers, sizes and article signatures; article and paragraph band tables (each band's 32-bit
 keys with their documents, sorted, band after band); paragraph digests with their documents,
-sorted (their counts are document frequencies). :class:`Tables` answers every look-up the index
+sorted (their counts are document frequencies); the xxh3 hashes of the documents' ids with
+their numbers, sorted (which ids are indexed, proven by checksummed bytes rather than by an
+SQLite index nobody verifies). :class:`Tables` answers every look-up the index
 makes over a list of segments and the numbers removed since they were written — the in-memory
 and the on-disk stores use it alike, so they cannot answer differently.
 
@@ -23,6 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 import numpy as np
 import xxhash
 
+from .arrays import ranges
 from .config import FINGERPRINT_FIELDS, Config
 from .errors import IndexFormatError
 from .fingerprint import Fingerprints
@@ -31,7 +34,7 @@ from .kernel import band_table_runs, count_equal, sorted_band_table
 from .lsh import band_keys, band_matches, distinct_pairs, fold32
 
 SEGMENT_FILES = ("numbers", "sizes", "article_signatures", "article_keys", "article_items", "paragraph_keys",
-                 "paragraph_items", "paragraph_digests", "paragraph_digest_owners")
+                 "paragraph_items", "paragraph_digests", "paragraph_digest_owners", "id_hashes", "id_numbers")
 #: Rows copied per step of a merge.
 _CHUNK = 1 << 16
 _READ_BLOCK = 8 << 20
@@ -78,9 +81,15 @@ def config_digest(config: Config, bands: tuple[int, int, int, int]) -> str:
     return xxhash.xxh3_64_hexdigest(repr(values).encode())
 
 
+def id_hashes(ids: Sequence[str]) -> np.ndarray:
+    """xxh3-64 of each id (UTF-8, lone surrogates kept)."""
+    return np.fromiter((xxhash.xxh3_64_intdigest(id.encode("utf-8", "surrogatepass")) for id in ids),
+                       dtype=np.uint64, count=len(ids))
+
+
 def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: tuple[int, int, int, int],
-                 config: Config) -> dict[str, np.ndarray]:
-    """The arrays of one segment holding a fingerprinted batch (numbers ascending)."""
+                 config: Config, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays of one segment holding a fingerprinted batch (numbers ascending) of these ids."""
     ab, ar, pb, pr = bands
     owners = np.repeat(numbers, np.diff(prints.doc_offsets))
     searchable = (prints.paragraph_sizes > 0) & (prints.paragraph_words >= config.min_paragraph_words)
@@ -88,7 +97,9 @@ def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: tuple[int, in
     paragraph_keys, paragraph_items = sorted_band_table(prints.paragraph_signatures[searchable], pb, pr,
                                                         owners[searchable])
     digests, digest_owners = _unique_per_document(prints.paragraph_digests, owners)
-    return {"numbers": numbers.astype(np.int64), "sizes": prints.doc_sizes.astype(np.int32),
+    hashes = id_hashes(ids)
+    order = np.argsort(hashes, kind="stable")
+    return {"id_hashes": hashes[order], "id_numbers": numbers[order].astype(np.int64),"numbers": numbers.astype(np.int64), "sizes": prints.doc_sizes.astype(np.int32),
             "article_signatures": np.ascontiguousarray(prints.doc_signatures, dtype=np.uint32),
             "article_keys": article_keys, "article_items": article_items, "paragraph_keys": paragraph_keys,
             "paragraph_items": paragraph_items, "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}
@@ -119,6 +130,10 @@ def check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: in
         raise IndexFormatError(f"{name}: paragraph band tables are inconsistent")
     if arrays["paragraph_digests"].shape != arrays["paragraph_digest_owners"].shape:
         raise IndexFormatError(f"{name}: paragraph digests and their owners differ in length")
+    if arrays["id_hashes"].shape != (n,) or arrays["id_numbers"].shape != (n,) \
+            or arrays["id_hashes"].dtype != np.uint64 or arrays["id_numbers"].dtype != np.int64:
+        raise IndexFormatError(f"{name}: the id table does not fit the documents ({arrays['id_hashes'].shape}, "
+                               f"{arrays['id_numbers'].shape} for {n})")
     for level in ("article", "paragraph"):
         if arrays[f"{level}_keys"].dtype != np.uint32 or arrays[f"{level}_items"].dtype != np.int32:
             raise IndexFormatError(f"{name}: {level} band table has types {arrays[f'{level}_keys'].dtype}, "
@@ -169,6 +184,21 @@ class Tables:
             rows.append(order[r] // bands)
             items.append(i)
         return distinct_pairs(rows, items, self.removed)
+
+    def numbers_of(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query row, number) of every live document whose id hash is one of ``hashes``."""
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        rows, numbers = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for segment in self.segments:
+            table = segment.arrays["id_hashes"]
+            lo, hi = np.searchsorted(table, hashes, "left"), np.searchsorted(table, hashes, "right")
+            rows.append(np.repeat(np.arange(len(hashes), dtype=np.int64), hi - lo))
+            numbers.append(segment.arrays["id_numbers"][ranges(lo, hi)])
+        row, number = np.concatenate(rows), np.concatenate(numbers)
+        if len(self.removed) and len(number):
+            alive = ~np.isin(number, self.removed)
+            row, number = row[alive], number[alive]
+        return row, number
 
     def paragraph_frequencies(self, digests: np.ndarray) -> np.ndarray:
         """How many live documents hold each paragraph digest."""
@@ -245,6 +275,11 @@ def merged_arrays(group: Sequence[Segment], removed: np.ndarray, article_bands: 
     alive = ~np.isin(owners, removed)
     order = np.argsort(digests[alive], kind="stable")
     out["paragraph_digests"], out["paragraph_digest_owners"] = digests[alive][order], owners[alive][order]
+    hashes = np.concatenate([s.arrays["id_hashes"] for s in group])
+    holders = np.concatenate([s.arrays["id_numbers"] for s in group])
+    alive = ~np.isin(holders, removed)
+    order = np.argsort(hashes[alive], kind="stable")
+    out["id_hashes"], out["id_numbers"] = hashes[alive][order], holders[alive][order]
     return out
 
 
@@ -319,19 +354,24 @@ def write_segment(folder: IndexFolder, name: str, arrays: dict[str, ArrayValue])
     temporary = f"{name}.tmp"
     folder.remove_segment(temporary)
     path = folder.entry(temporary)
-    path.mkdir()
-    checksums: dict[str, list[Any]] = {}
-    for key in SEGMENT_FILES:
-        value = arrays[key]
-        if value is None:
-            continue
-        if isinstance(value, StreamedPair):
-            checksums.update(_write_pair(folder, temporary, value))
-        else:
-            checksums[key] = _write_array(folder.segment_file(temporary, f"{key}.npy"), value)
-    _fsync_dir(path)
-    os.rename(path, folder.entry(name))
-    _fsync_dir(folder.path)
+    try:
+        path.mkdir()
+        checksums: dict[str, list[Any]] = {}
+        for key in SEGMENT_FILES:
+            value = arrays[key]
+            if value is None:
+                continue
+            if isinstance(value, StreamedPair):
+                checksums.update(_write_pair(folder, temporary, value))
+            else:
+                checksums[key] = _write_array(folder.segment_file(temporary, f"{key}.npy"), value)
+        _fsync_dir(path)
+        os.rename(path, folder.entry(name))
+        _fsync_dir(folder.path)
+    except OSError as err:  # a write error (a full disk) names the segment being written
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     return checksums
 
 

@@ -53,6 +53,8 @@ class Storage(Protocol):
     """Everything an :class:`~neardup.index.Index` needs from a backend."""
 
     config: Config
+    #: Where the documents are kept (a database file, or ``"memory"``), for messages.
+    location: str
     #: Whether texts are kept (evidence can quote them; ``Index.document`` works).
     keep_text: bool
     #: Whether :meth:`add` needs ``Fingerprints.shingles`` (it keeps them instead of the text).
@@ -192,6 +194,8 @@ class MemoryStorage:
     _numbers: dict[str, int] = field(default_factory=dict)
     _removed: list[int] = field(default_factory=list)
 
+    location = "memory"
+
     def __post_init__(self) -> None:
         from .segments import Tables
 
@@ -215,7 +219,7 @@ class MemoryStorage:
         entries = entries_of(fingerprints)  # checks the shingles first: nothing changes on error
         first = len(self._docs)
         numbers = np.arange(first, first + len(documents), dtype=np.int64)
-        arrays = build_arrays(fingerprints, numbers, self._bands, self.config)
+        arrays = build_arrays(fingerprints, numbers, self._bands, self.config, [doc.id for doc in documents])
         self._remove(replacing)
         for row, doc in enumerate(documents):
             entry = entries[row]
