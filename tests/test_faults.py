@@ -938,17 +938,11 @@ def test_an_index_this_user_cannot_write_answers_queries_and_refuses_writes(shar
            {k: v for k, v in before.items() if not k.startswith("neardup.sqlite-")}
 
 
-#: cli.py (not this module's) takes sys.stdout / sys.stdin for files; with the descriptor closed
-#: Python sets them to None and main() ends in an AttributeError traceback.
-_CLOSED = pytest.mark.xfail(strict=True, reason="cli.main: sys.stdout/sys.stdin is None when the descriptor "
-                                                "is closed (AttributeError traceback); to be fixed in cli.py")
-
-
 @pytest.mark.parametrize("shell", [
     "neardup query {idx} {q} --json | head -c 10 > /dev/null",
-    pytest.param("neardup query {idx} {q} >&-", marks=_CLOSED),
+    "neardup query {idx} {q} >&-",
     "neardup query {idx} {q} > /dev/full",
-    pytest.param("neardup query {idx} <&-", marks=_CLOSED),
+    "neardup query {idx} <&-",
     "neardup stats {idx} > /dev/full",
 ])
 def test_closed_or_full_pipes_end_without_a_traceback(idx, shell):

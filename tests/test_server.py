@@ -804,8 +804,15 @@ def test_too_many_waiting_requests_are_503_with_retry_after(tmp_path: Path, monk
         release.wait(timeout=60)
         return real_add(index, documents, on_duplicate)
 
+    def slow_together(index: Index, requests: Any, on_duplicate: str) -> Any:  # the two adds may share
+        started.release()
+        release.wait(timeout=60)
+        return real_together(index, requests, on_duplicate)
+
+    real_together = server_module.add_together
     monkeypatch.setattr(server_module, "stored_document", slow_get)
     monkeypatch.setattr(server_module, "add_documents", slow_add)
+    monkeypatch.setattr(server_module, "add_together", slow_together)
     limits = Limits(max_waiting_reads=1, max_waiting_writes=1)
     with LiveServer(create_app(path, writable=True, readers=1, limits=limits)) as server:
         background = [threading.Thread(target=call, args=(server.url + "/documents/slow",)) for _ in range(2)]

@@ -9,6 +9,8 @@ epilogs and exit codes this needs, and the command stays one import away from th
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import json
 import math
 import os
@@ -273,8 +275,9 @@ def run_query(args: argparse.Namespace, out: TextIO, console: Console) -> int:
         query_reader = _reader(args, console)
         decisions = {"threshold": args.threshold, "min_containment": args.min_containment, "top": args.top}
         for batch in batched(query_reader.documents(sources), 256):
-            for document, matches in zip(batch, index.query_many(batch, **decisions)):
-                _print_matches(out, index, document, matches, args)
+            with index.storage.reading():  # the answers and the texts they quote from one snapshot
+                for document, matches in zip(batch, index.query_many(batch, **decisions)):
+                    _print_matches(out, index, document, matches, args)
         _report_skips(console, query_reader, "queries")
     return EXIT_OK
 
@@ -327,7 +330,10 @@ def _print_matches(out: TextIO, index: Index, query: Document, matches: list[Mat
 
 
 def _shared_texts(index: Index, query: Document, match: Match) -> list[dict[str, Any]]:
-    stored = index.get(match.id).text
+    try:
+        stored = index.get(match.id).text
+    except KeyError:  # an index in memory changed since (a folder is read in one snapshot)
+        stored = None
     return [{"query_paragraph": p.query_paragraph, "match_paragraph": p.match_paragraph,
              "query_text": query.text[p.query_span[0]:p.query_span[1]],
              "match_text": None if stored is None else stored[p.match_span[0]:p.match_span[1]]}
@@ -797,6 +803,7 @@ def _usage(message: str) -> _UsageError:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``neardup`` command; returns the exit code."""
+    _mind_closed_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
@@ -826,6 +833,37 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     finally:
         _flush_stdout(out)
         console.close()
+
+
+class _ClosedStream(io.TextIOBase):
+    """Stands for a standard stream whose descriptor was closed (``>&-``, ``<&-``; Python then
+    sets it to None): using it is an OSError, a one-line error, not an AttributeError traceback."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.what = f"standard {name} is closed"
+
+    def _closed(self, *_: object) -> Any:
+        raise OSError(errno.EBADF, self.what)
+
+    write = read = readline = fileno = _closed
+
+    @property
+    def buffer(self) -> Any:
+        self._closed()
+
+    def isatty(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+
+def _mind_closed_streams() -> None:
+    if sys.stdin is None:
+        sys.stdin = _ClosedStream("input")
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream("output")
 
 
 def _flush_stdout(out: TextIO) -> None:
