@@ -18,9 +18,10 @@ from neardup import Config, ConfigError, Document, Index, IndexFormatError, Inpu
 from neardup.errors import IndexLockedError
 
 ROOT = Path(__file__).resolve().parents[1]
-VOCABULARY = ("port union strike crane talks minister council tram budget vote ship harbour city river "
-              "bridge station airport farmer harvest price market bank rate growth export court judge "
-              "appeal police school teacher hospital doctor nurse storm flood drought energy grid").split()
+VOCABULARY = ["port", "union", "strike", "crane", "talks", "minister", "council", "tram", "budget", "vote", "ship",
+              "harbour", "city", "river", "bridge", "station", "airport", "farmer", "harvest", "price", "market",
+              "bank", "rate", "growth", "export", "court", "judge", "appeal", "police", "school", "teacher",
+              "hospital", "doctor", "nurse", "storm", "flood", "drought", "energy", "grid"]
 
 
 def synthetic_corpus(count: int, seed: int = 0) -> list[dict]:
@@ -157,7 +158,7 @@ def check_consistent(path: str, total: dict[str, dict]) -> int:
     """The index opens, every listed document is whole and findable; returns its size."""
     with Index.open(path) as index:
         count = len(index)
-        numbers = index.storage._db.execute("select number, id from documents").fetchall()  # noqa: SLF001
+        numbers = index.storage._db.execute("select number, id from documents").fetchall()
         for number, id in numbers[:: max(1, len(numbers) // 25)]:
             stored = index.storage.document(number)
             assert stored.text == total[id]["text"]
@@ -165,10 +166,10 @@ def check_consistent(path: str, total: dict[str, dict]) -> int:
             index.storage.article_signature(number)
             assert index.storage.article_signature(number).shape == (128,)
         segment_numbers = np.concatenate([s.numbers for s in index.storage._tables.segments]) \
-            if index.storage._tables.segments else np.zeros(0, np.int64)  # noqa: SLF001
+            if index.storage._tables.segments else np.zeros(0, np.int64)
         assert set(int(n) for n, _ in numbers) <= set(segment_numbers.tolist())
         leftovers = [p.name for p in Path(path).glob("seg-*") if p.name not in
-                     {s.name for s in index.storage._tables.segments}]  # noqa: SLF001
+                     {s.name for s in index.storage._tables.segments}]
     return count, leftovers
 
 
@@ -180,7 +181,7 @@ def test_kill_during_ingest_never_corrupts_and_rerun_resumes(tmp_path):
     path = str(tmp_path / "idx")
     rng = random.Random(11)
     counts = []
-    for attempt in range(7):
+    for _ in range(7):
         process = cli("index", path, str(corpus), "--batch-size", "40", "--wait", "10")
         time.sleep(rng.uniform(1.0, 4.0))  # start-up (imports, opening and checking the index) takes ~1 s
         process.send_signal(signal.SIGKILL)
@@ -244,15 +245,16 @@ def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
             assert index.remove(id)
         index.add(documents(records[30:]), batch_size=10)  # enough batches to merge tiers
         assert index.storage.stats()["segments"] < 8
-        assert not index.storage._tables.removed.size or all(  # noqa: SLF001
-            n not in np.concatenate([s.numbers for s in index.storage._tables.segments]) for n in index.storage._tables.removed)
+        tables = index.storage._tables
+        stored = np.concatenate([s.numbers for s in tables.segments])
+        assert not tables.removed.size or all(n not in stored for n in tables.removed)
     kept = [r for r in records if r["id"] not in ("doc-3", "doc-4", "doc-12")]
     memory = Index()
     memory.add(documents(kept))
     with Index.open(path) as index:
         assert len(index) == 77
         queries = documents(records[:40:3])
-        ids = lambda results: [[m.id for m in matches] for matches in results]  # noqa: E731
+        ids = lambda results: [[m.id for m in matches] for matches in results]
         assert ids(index.query_many(queries)) == ids(memory.query_many(queries))
 
 
@@ -268,14 +270,14 @@ def test_interleaved_number_ranges_merge_correctly(tmp_path, monkeypatch):
         for size in (30, 5, 5, 30, 5, 5, 5, 5):
             start = len(index)
             index.add(documents(records[start:start + size]))
-        numbers = [s.numbers for s in index.storage._tables.segments]  # noqa: SLF001
+        numbers = [s.numbers for s in index.storage._tables.segments]
         assert all(np.all(np.diff(n) > 0) for n in numbers)
         total = len(index)
     memory = Index()
     memory.add(documents(records[:total]))
     with Index.open(path) as index:
         queries = documents(records[:total:4])
-        ids = lambda results: [[m.id for m in matches] for matches in results]  # noqa: E731
+        ids = lambda results: [[m.id for m in matches] for matches in results]
         assert ids(index.query_many(queries)) == ids(memory.query_many(queries))
         for number in range(total):
             assert np.array_equal(index.storage.article_signature(number), memory.storage.article_signature(number))

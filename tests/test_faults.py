@@ -14,7 +14,6 @@ import json
 import math
 import os
 import random
-import resource
 import shutil
 import signal
 import sqlite3
@@ -359,7 +358,7 @@ def test_a_changed_document_row_is_an_error_not_another_answer(idx, column, chan
 
 
 def refused_on_read(idx: Path, query: Document) -> None:
-    with Index.open(str(idx)) as index, pytest.raises(IndexFormatError, match="neardup.sqlite"):
+    with Index.open(str(idx)) as index, pytest.raises(IndexFormatError, match=r"neardup\.sqlite"):
         index.query(query)
     write_jsonl(idx.parent / "one.jsonl", [{"id": "q", "text": query.text}])
     code, err, _ = cli("query", idx, idx.parent / "one.jsonl")
@@ -507,7 +506,8 @@ def test_kill_during_replace_leaves_the_old_or_the_new_version_of_every_document
     rng, mixed = random.Random(5), 0
     for _ in range(6):
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-        process = subprocess.Popen([sys.executable, "-m", "neardup.cli", "index", str(path), str(tmp_path / "new.jsonl"),
+        process = subprocess.Popen([sys.executable, "-m", "neardup.cli", "index", str(path),
+                                    str(tmp_path / "new.jsonl"),
                                     "--replace", "--batch-size", "60", "--workers", "1"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_commits(path, rng.randint(1, 18), process)
@@ -537,7 +537,7 @@ def test_a_replacement_without_words_keeps_the_original(tmp_path, empty):
         assert (report.added, report.replaced, dict(report.skipped)) == (0, 0, {"no words": 1})
         assert index.get("doc-1").text == RECORDS[1]["text"] and len(index) == 3
     write_jsonl(tmp_path / "empty.jsonl", [{"id": "doc-2", "text": empty or " "}])
-    code, err, out = cli("index", path, tmp_path / "empty.jsonl", "--replace", "--json")
+    code, _, out = cli("index", path, tmp_path / "empty.jsonl", "--replace", "--json")
     summary = json.loads(out)
     assert code == 0 and summary["added"] == 0 and summary["replaced"] == 0 and summary["documents"] == 3
     with Index.open(str(path)) as index:
@@ -750,7 +750,8 @@ def test_dedup_of_a_thousand_near_identical_one_line_documents_is_quick():
     """989 one-line documents differing in one word did not finish in a minute (quadratic buckets)."""
     from neardup.dedup import dedup
     rng = random.Random(1)
-    base = "the minister said the port strike talks would resume on friday after the union vote".split()
+    base = ["the", "minister", "said", "the", "port", "strike", "talks", "would", "resume", "on", "friday",
+            "after", "the", "union", "vote"]
     docs = []
     for i in range(1000):
         words = list(base)
@@ -816,7 +817,7 @@ def test_a_failing_database_write_is_one_line_and_leaves_the_index_intact(idx, m
     before = answers(idx)
 
     class FullDisk(sqlite3.Connection):
-        def executemany(self, sql, rows):  # noqa: ANN001
+        def executemany(self, sql, rows):
             if sql.startswith("insert into documents"):
                 raise sqlite3.OperationalError("database or disk is full")
             return super().executemany(sql, rows)
@@ -876,7 +877,7 @@ def _as_nobody(function, *args):
             os.setgid(65534)
             os.setuid(65534)
             result = function(*args)
-        except BaseException as err:  # noqa: BLE001 - reported to the parent
+        except BaseException as err:
             result = ["exception", f"{type(err).__name__}: {err}"]
         os.write(write, json.dumps(result).encode())
         os._exit(0)

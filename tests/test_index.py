@@ -55,7 +55,8 @@ def padded(paragraphs: list[str]) -> list[str]:
     body[3] = body[3] + "googletag.cmd.push(function() {googletag.display('div-gpt-ad-1234-2'); });"
     body[5] = body[5].replace("insisting", "arguing")
     return (["By Staff Writer"] + body[:4] + ["ALSO READ | Ferry fares to rise in spring"] + body[4:]
-            + ["ALSO READ | Airport expansion delayed again", "(This story was auto-generated from a syndicated feed.)"])
+            + ["ALSO READ | Airport expansion delayed again",
+               "(This story was auto-generated from a syndicated feed.)"])
 
 
 @pytest.fixture()

@@ -147,9 +147,8 @@ def test_failed_segment_write_leaves_the_index_as_it_was(tmp_path, monkeypatch):
         return real_write(path, value)
 
     monkeypatch.setattr(segments, "_write_array", failing_write)
-    with Index.open(path, writable=True) as index:
-        with pytest.raises(OSError):
-            index.add(docs[20:])
+    with Index.open(path, writable=True) as index, pytest.raises(OSError):
+        index.add(docs[20:])
     monkeypatch.setattr(segments, "_write_array", real_write)
     with Index.open(path, writable=True) as index:
         assert len(index) == 20 and not list(Path(path).glob("seg-*.tmp"))

@@ -18,8 +18,9 @@ from neardup.storage import MemoryStorage, Storage
 
 CONFIG = Config()
 FOOTER = "Copyright the invented daily paper, all rights reserved, do not republish this story anywhere"
-WORDS = ("port union strike crane talks minister council tram budget vote ship harbour city river bridge "
-         "station airport farmer harvest price market bank rate growth export court judge appeal").split()
+WORDS = ["port", "union", "strike", "crane", "talks", "minister", "council", "tram", "budget", "vote", "ship",
+         "harbour", "city", "river", "bridge", "station", "airport", "farmer", "harvest", "price", "market", "bank",
+         "rate", "growth", "export", "court", "judge", "appeal"]
 
 
 def story(rng: random.Random, paragraphs: int = 4, footer: bool = False) -> str:

@@ -114,7 +114,7 @@ class Config:
                 if b < 1 or r < 1 or b * r > self.num_perm:
                     raise ConfigError(f"{name}={bands!r}: need bands*rows <= num_perm={self.num_perm}")
 
-    def with_options(self, **changes: Any) -> "Config":
+    def with_options(self, **changes: Any) -> Config:
         """A copy with some fields changed; ``None`` values are ignored."""
         try:
             return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -128,7 +128,7 @@ class Config:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Config":
+    def from_dict(cls, data: dict[str, Any]) -> Config:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -143,7 +143,7 @@ class Config:
             raise ConfigError(str(err)) from None
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
+    def from_json(cls, text: str) -> Config:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -152,7 +152,7 @@ class Config:
             raise ConfigError("configuration must be a JSON object")
         return cls.from_dict(data)
 
-    def check_compatible(self, other: "Config") -> None:
+    def check_compatible(self, other: Config) -> None:
         """Raise unless signatures made under ``other`` compare with ours."""
         diffs = [f"{name}: {getattr(other, name)!r} != {getattr(self, name)!r}"
                  for name in FINGERPRINT_FIELDS if getattr(self, name) != getattr(other, name)]

@@ -40,8 +40,9 @@ import os
 import sqlite3
 import time
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import numpy as np
@@ -52,8 +53,19 @@ from .document import Document, checked_spans
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError
 from .fingerprint import Fingerprints, fingerprint
 from .folder import CONFIG, DATABASE, IndexFolder, check_segment_name, is_segment_name
-from .segments import (Segment, Tables, build_arrays, check_shapes, config_digest, file_digest, id_hashes,
-                       load_segment, merged_arrays, tier, write_segment)
+from .segments import (
+    Segment,
+    Tables,
+    build_arrays,
+    check_shapes,
+    config_digest,
+    file_digest,
+    id_hashes,
+    load_segment,
+    merged_arrays,
+    tier,
+    write_segment,
+)
 from .storage import DocumentShingles, LruCache, StoredColumns, StoredDocument, columns_of, entries_of, lsh_params
 
 log = logging.getLogger(__name__)
@@ -88,7 +100,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _database_errors(method: F) -> F:
     """SQLite's errors as neardup's: damage, a full disk, a lock, permissions (see :func:`_translated`)."""
     @functools.wraps(method)
-    def guarded(self: "DiskStorage", *args: Any, **kwargs: Any) -> Any:
+    def guarded(self: DiskStorage, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
@@ -98,6 +110,11 @@ def _database_errors(method: F) -> F:
     return guarded  # type: ignore[return-value]
 
 
+#: SQLite's primary result codes (stable across versions; the sqlite3 module names them only from 3.11).
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 13, 14
+
+
 def _translated(err: sqlite3.Error, database: object) -> Exception:
     """The exception a SQLite error means for a user: a full disk or an I/O error is an OSError
     (exit 2, the file named), a lock held too long IndexLockedError, missing permissions an
@@ -105,13 +122,13 @@ def _translated(err: sqlite3.Error, database: object) -> Exception:
     code = getattr(err, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     message = str(err).lower()
-    if primary == sqlite3.SQLITE_FULL or "database or disk is full" in message:
+    if primary == _SQLITE_FULL or "database or disk is full" in message:
         return OSError(errno.ENOSPC, "No space left on device (the database could not grow)", str(database))
-    if primary == sqlite3.SQLITE_IOERR or "disk i/o error" in message:
+    if primary == _SQLITE_IOERR or "disk i/o error" in message:
         return OSError(errno.EIO, f"input/output error ({err})", str(database))
-    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in message:
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in message:
         return IndexLockedError(f"{database}: the database stayed locked by another process ({err})")
-    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN) \
+    if primary in (_SQLITE_READONLY, _SQLITE_PERM, _SQLITE_CANTOPEN) \
             or "readonly" in message or "unable to open" in message:
         return InputError(f"{database}: cannot be opened or changed ({err}); check the permissions")
     return IndexFormatError(f"{database}: the database is damaged ({err})")
@@ -631,7 +648,7 @@ class DiskStorage:
 
     def article_signature(self, number: int) -> np.ndarray:
         signatures, _ = self._tables.article_summaries(np.array([number], dtype=np.int64))
-        return signatures[0]
+        return np.asarray(signatures[0])
 
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._tables.article_summaries(numbers)
@@ -732,11 +749,11 @@ class DiskStorage:
         removed = [n for (n,) in db.execute("select number from removed order by number")]
         values["manifest_checksum"] = _manifest_checksum(listed, removed)
         db.executemany("update meta set value = ? where key = ?", [(str(v), k) for k, v in values.items()])
-        if db.execute("select count(*) from meta where key in (%s)" % ",".join("?" * len(values)),
+        if db.execute(f"select count(*) from meta where key in ({','.join('?' * len(values))})",
                       list(values)).fetchone()[0] != len(values):
             raise IndexFormatError(f"{self.location}: the index metadata lacks a counter; the index is damaged")
 
-    def _transaction(self, read_only: bool = False) -> "_Transaction":
+    def _transaction(self, read_only: bool = False) -> _Transaction:
         return _Transaction(self._database(), read_only)
 
     def _require_writable(self) -> None:
@@ -859,4 +876,4 @@ def _write_atomically(folder: IndexFolder, name: str, data: bytes) -> None:
     os.replace(temporary, final)
 
 
-__all__ = ["DiskStorage", "FORMAT_VERSION", "is_index", "is_segment_name", "file_digest"]
+__all__ = ["FORMAT_VERSION", "DiskStorage", "file_digest", "is_index", "is_segment_name"]

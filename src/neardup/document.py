@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class Document:
         object.__setattr__(self, "paragraphs", checked_spans(self.id, self.text, self.paragraphs))
 
     @classmethod
-    def from_text(cls, id: str | int, text: str, metadata: Mapping[str, Any] | None = None) -> "Document":
+    def from_text(cls, id: str | int, text: str, metadata: Mapping[str, Any] | None = None) -> Document:
         id = _document_id(id)
         if not isinstance(text, str):
             raise InputError(f"document {id!r}: text must be a string, got {type(text).__name__}")
@@ -48,7 +49,7 @@ class Document:
 
     @classmethod
     def from_paragraphs(cls, id: str | int, paragraphs: Sequence[str],
-                        metadata: Mapping[str, Any] | None = None) -> "Document":
+                        metadata: Mapping[str, Any] | None = None) -> Document:
         id = _document_id(id)
         if not isinstance(paragraphs, (list, tuple)) or not all(isinstance(p, str) for p in paragraphs):
             raise InputError(f"document {id!r}: paragraphs must be a list of strings")
@@ -56,7 +57,7 @@ class Document:
         return cls._made(id, text, tuple(spans), _metadata(id, metadata))
 
     @classmethod
-    def _made(cls, id: str, text: str, spans: tuple[Span, ...], metadata: dict[str, Any]) -> "Document":
+    def _made(cls, id: str, text: str, spans: tuple[Span, ...], metadata: dict[str, Any]) -> Document:
         """A document whose spans neardup computed itself (valid by construction: not re-checked)."""
         document = object.__new__(cls)
         for name, value in (("id", id), ("text", text), ("paragraphs", spans), ("metadata", metadata)):
@@ -81,7 +82,7 @@ def checked_spans(id: str, text: str, spans: object) -> tuple[Span, ...]:
             start, end = span
         except (TypeError, ValueError):
             start = end = None
-        if not (type(start) is int and type(end) is int):  # noqa: E721 - bool is not a position
+        if not (type(start) is int and type(end) is int):
             if not (_is_int(start) and _is_int(end)):
                 raise InputError(f"document {id!r}: paragraph {i} is {span!r}, not a (start, end) pair of integers")
             start, end = int(start), int(end)
@@ -141,7 +142,7 @@ def _metadata(id: str, metadata: object) -> dict[str, Any]:
     return dict(metadata)
 
 
-def as_document(value: "Document | str | Sequence[str]", id: str = "-") -> Document:
+def as_document(value: Document | str | Sequence[str], id: str = "-") -> Document:
     """Accept a Document, a text, or a list of paragraphs (anything else is an InputError)."""
     if isinstance(value, Document):
         return value

@@ -17,6 +17,7 @@ never with a recursive delete. A folder becomes an index only when it is new or 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -179,10 +180,8 @@ class IndexFolder:
         for entry in os.listdir(folder):
             path = folder / entry
             if _SEGMENT_FILE.fullmatch(entry) and not os.path.isdir(path):
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-                except FileNotFoundError:
-                    pass
         try:
             os.rmdir(folder)
         except OSError:

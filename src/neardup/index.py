@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class AddReport:
         if len(self.skipped_ids) < _SKIPPED_IDS_KEPT:
             self.skipped_ids.append((id, reason))
 
-    def merge(self, other: "AddReport") -> None:
+    def merge(self, other: AddReport) -> None:
         self.added += other.added
         self.replaced += other.replaced
         self.skipped.update(other.skipped)
@@ -84,7 +85,7 @@ class Index:
 
     @classmethod
     def open(cls, path: str, config: Config | None = None, *, writable: bool = False, keep_text: bool = True,
-             wait: float = 0.0) -> "Index":
+             wait: float = 0.0) -> Index:
         """Open (``writable=True``: create or extend) a persistent index folder.
 
         ``config`` must agree with the stored one on fingerprint and LSH parameters;
@@ -101,7 +102,7 @@ class Index:
         """Release files and the write lock of a persistent index."""
         self.storage.close()
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -378,7 +379,7 @@ def _query_document(value: object) -> Document:
     if isinstance(value, Document):
         return value
     if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value)):
-        return as_document(value)  # type: ignore[arg-type]
+        return as_document(value)
     raise InputError(f"a query must be a Document, a text or a list of paragraphs, got {type(value).__name__}")
 
 

@@ -15,8 +15,9 @@ the original and every later one counts as a repeat.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -168,7 +169,7 @@ def _repeat(jac: np.ndarray, left_sizes: np.ndarray, right_sizes: np.ndarray, co
     shared = np.where(jac >= NOISE_FLOOR, jac * (left + right) / (1.0 + jac), 0.0)
     shared = np.minimum(shared, np.minimum(left, right))
     inside = shared / np.maximum(1.0, np.minimum(left, right))
-    return (jac >= config.repeat_threshold) | (inside >= PARAGRAPH_CONTAINMENT)
+    return np.asarray((jac >= config.repeat_threshold) | (inside >= PARAGRAPH_CONTAINMENT))
 
 
 def _candidate_pairs(signatures: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +242,7 @@ def _top_ngram_share(tokens: np.ndarray, lengths: np.ndarray, n: int, total: flo
     grams = ngram_hashes(tokens, n)
     if len(grams) == 0 or total == 0:
         return 0.0
-    values, first, counts = np.unique(grams, return_index=True, return_counts=True)
+    _, first, counts = np.unique(grams, return_index=True, return_counts=True)
     top = int(np.argmax(counts))
     if counts[top] < 2:
         return 0.0
@@ -278,4 +279,4 @@ def shared_shingles(jaccard: np.ndarray, left_sizes: np.ndarray, right_sizes: np
     """Estimated shingles two paragraphs have in common: ``J (a + b) / (1 + J)`` (0 below the noise floor)."""
     sums = left_sizes[:, None].astype(float) + right_sizes[None, :].astype(float)
     shared = np.where(jaccard >= NOISE_FLOOR, jaccard * sums / (1.0 + jaccard), 0.0)
-    return np.minimum(shared, np.minimum(left_sizes[:, None], right_sizes[None, :]))
+    return np.asarray(np.minimum(shared, np.minimum(left_sizes[:, None], right_sizes[None, :])))

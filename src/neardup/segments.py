@@ -18,9 +18,10 @@ in a process. Merges stream band by band into ordinary writes: a full disk is an
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, Union
+from typing import Any
 
 import numpy as np
 import xxhash
@@ -59,7 +60,7 @@ class StreamedPair:
     chunks: Iterable[tuple[np.ndarray, np.ndarray]]
 
 
-ArrayValue = Union[np.ndarray, Streamed, StreamedPair, None]
+ArrayValue = np.ndarray | Streamed | StreamedPair | None
 
 
 @dataclass
@@ -99,7 +100,8 @@ def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: tuple[int, in
     digests, digest_owners = _unique_per_document(prints.paragraph_digests, owners)
     hashes = id_hashes(ids)
     order = np.argsort(hashes, kind="stable")
-    return {"id_hashes": hashes[order], "id_numbers": numbers[order].astype(np.int64),"numbers": numbers.astype(np.int64), "sizes": prints.doc_sizes.astype(np.int32),
+    return {"id_hashes": hashes[order], "id_numbers": numbers[order].astype(np.int64),
+            "numbers": numbers.astype(np.int64), "sizes": prints.doc_sizes.astype(np.int32),
             "article_signatures": np.ascontiguousarray(prints.doc_signatures, dtype=np.uint32),
             "article_keys": article_keys, "article_items": article_items, "paragraph_keys": paragraph_keys,
             "paragraph_items": paragraph_items, "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}

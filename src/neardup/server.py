@@ -59,7 +59,7 @@ from . import __version__
 from .document import Document
 from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError, NearDupError
 from .evidence import Match
-from .index import AddReport, Index
+from .index import AddReport, Index, OnDuplicate
 from .repetition import repeats
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ class AddRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     documents: list[DocumentIn]
-    on_duplicate: Literal["skip", "replace", "error"] = Field(
+    on_duplicate: OnDuplicate = Field(
         "skip", description="an id already indexed: skip it (report it), replace the stored document, "
                             "or refuse the whole request with 409")
 
@@ -466,7 +466,7 @@ class Service:
         assert self._write_thread is not None
         return await _run(self._write_thread.submit, self._writes, "writes", _WriteJob(work=work))
 
-    async def add(self, documents: list[Document], on_duplicate: str) -> Response:
+    async def add(self, documents: list[Document], on_duplicate: OnDuplicate) -> Response:
         """Add ``documents`` (one transaction, perhaps shared with adds waiting beside it)."""
         self.writer()
         assert self._write_thread is not None
@@ -485,7 +485,7 @@ class _WriteJob:
 
     work: Callable[[Index], Any] | None = None
     documents: list[Document] | None = None
-    on_duplicate: str = "skip"
+    on_duplicate: OnDuplicate = "skip"
     future: Future[bytes] | None = None
 
     @property
@@ -688,10 +688,10 @@ def repeats_dict(index: Index, document: Document) -> dict[str, Any]:
     return {**report, "text": document.text, "paragraph_spans": [[s, e] for s, e in document.paragraphs]}
 
 
-def add_documents(index: Index, documents: list[Document], on_duplicate: str) -> dict[str, Any]:
+def add_documents(index: Index, documents: list[Document], on_duplicate: OnDuplicate) -> dict[str, Any]:
     try:
         report: AddReport = index.add(documents, batch_size=max(1, len(documents)),
-                                      on_duplicate=on_duplicate)  # type: ignore[arg-type]
+                                      on_duplicate=on_duplicate)
     except ConfigError as err:
         if on_duplicate == "error" and "duplicate id" in str(err):
             raise ApiError(409, "conflict", f"{err}: nothing was added") from None
@@ -699,14 +699,14 @@ def add_documents(index: Index, documents: list[Document], on_duplicate: str) ->
     return add_answer(report, len(index))
 
 
-def add_together(index: Index, requests: Sequence[list[Document]], on_duplicate: str) -> list[dict[str, Any]]:
+def add_together(index: Index, requests: Sequence[list[Document]], on_duplicate: OnDuplicate) -> list[dict[str, Any]]:
     """Several requests' documents (no id in two of them) added in one transaction, and each
     request's report as if it had been added alone: its skipped ids (every skip is listed, there
     being fewer than :data:`SHARED_COMMIT_DOCUMENTS` documents), the stored ids it replaced."""
     everything = [document for documents in requests for document in documents]
     before = index.storage.present([d.id for d in everything]) if on_duplicate == "replace" else set()
     report: AddReport = index.add(everything, batch_size=max(1, len(everything)),
-                                  on_duplicate=on_duplicate)  # type: ignore[arg-type]
+                                  on_duplicate=on_duplicate)
     if sum(report.skipped.values()) != len(report.skipped_ids):  # cannot happen below the limit
         raise RuntimeError("a shared add skipped more documents than its report lists")
     owner = {d.id: number for number, documents in enumerate(requests) for d in documents}

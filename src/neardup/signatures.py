@@ -15,10 +15,14 @@ signatures: the MinHash of the union of their shingle sets.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import IndexFormatError
+
+if TYPE_CHECKING:  # datasketch is imported when a signature is exported, not with neardup
+    from datasketch import LeanMinHash
 
 EMPTY = np.uint32(0xFFFFFFFF)
 #: Shingles per chunk of the (permutations × shingles) work array: 4 MB at 128 permutations.
@@ -86,7 +90,7 @@ def estimate_jaccard(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.asarray(equal.mean(axis=-1))
 
 
-def to_lean_minhash(signature: np.ndarray, seed: int) -> datasketch.LeanMinHash:  # type: ignore[name-defined]  # noqa: F821
+def to_lean_minhash(signature: np.ndarray, seed: int) -> LeanMinHash:
     """Export one signature as a ``datasketch.LeanMinHash`` (scheme ``affine32``)."""
     from datasketch import LeanMinHash
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -269,7 +270,7 @@ class MemoryStorage:
 
     def article_signature(self, number: int) -> np.ndarray:
         signatures, _ = self._tables.article_summaries(np.array([number], dtype=np.int64))
-        return signatures[0]
+        return np.asarray(signatures[0])
 
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._tables.article_summaries(numbers)
