@@ -122,13 +122,16 @@ class Config:
             raise ConfigError(str(err)) from None
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as plain values (what ``config.json`` holds)."""
         return asdict(self)
 
     def to_json(self) -> str:
+        """The settings as the JSON stored beside every index."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
+        """The configuration ``to_dict`` gave; unknown fields and bad values are ConfigError."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -144,6 +147,7 @@ class Config:
 
     @classmethod
     def from_json(cls, text: str) -> Config:
+        """The configuration ``to_json`` gave (as stored beside an index)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

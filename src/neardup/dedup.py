@@ -67,6 +67,7 @@ class Assignment:
     dropped_paragraphs: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """One CLUSTERS row: the document, its representative, their relation and scores."""
         record: dict[str, Any] = {"id": self.id, "cluster": self.cluster, "representative": self.representative,
                                   "kind": self.kind}
         if self.jaccard is not None:
@@ -106,6 +107,7 @@ class DedupSummary:
     peak_mb: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
+        """The one-line summary the CLI prints (thousands separated)."""
         kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(self.by_kind.items()))
         skipped = sum(self.skipped.values())
         return (f"{self.documents:,} documents, {self.clusters:,} clusters, {self.removed:,} removed"

@@ -42,6 +42,8 @@ class Document:
 
     @classmethod
     def from_text(cls, id: str | int, text: str, metadata: Mapping[str, Any] | None = None) -> Document:
+        """A document whose paragraphs are found in ``text`` (lines, or blocks between blank lines;
+        hard-wrapped wire copy re-joined)."""
         id = _document_id(id)
         if not isinstance(text, str):
             raise InputError(f"document {id!r}: text must be a string, got {type(text).__name__}")
@@ -50,6 +52,7 @@ class Document:
     @classmethod
     def from_paragraphs(cls, id: str | int, paragraphs: Sequence[str],
                         metadata: Mapping[str, Any] | None = None) -> Document:
+        """A document of the paragraphs given, joined by newlines (spans point into that text)."""
         id = _document_id(id)
         if not isinstance(paragraphs, (list, tuple)) or not all(isinstance(p, str) for p in paragraphs):
             raise InputError(f"document {id!r}: paragraphs must be a list of strings")
@@ -65,6 +68,7 @@ class Document:
         return document
 
     def paragraph_text(self, index: int) -> str:
+        """The text of paragraph ``index`` (0-based), as it is in the original."""
         start, end = self.paragraphs[index]
         return self.text[start:end]
 

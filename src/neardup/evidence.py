@@ -37,6 +37,7 @@ class SharedParagraph:
     match_span: tuple[int, int]
 
     def to_dict(self) -> dict[str, Any]:
+        """The pair as JSON values (paragraph numbers, spans, similarity)."""
         return {"query_paragraph": self.query_paragraph, "match_paragraph": self.match_paragraph,
                 "similarity": round(self.similarity, 4), "query_span": list(self.query_span),
                 "match_span": list(self.match_span)}
@@ -57,9 +58,11 @@ class Match:
 
     @property
     def score(self) -> float:
+        """The number matches are ranked by: the larger of Jaccard and either containment."""
         return max(self.jaccard, self.query_in_match, self.match_in_query)
 
     def to_dict(self) -> dict[str, Any]:
+        """The match as the JSON line ``query --json`` prints."""
         return {"id": self.id, "kind": self.kind, "jaccard": round(self.jaccard, 4),
                 "jaccard_method": self.jaccard_method,
                 "containment": {"query_in_match": round(self.query_in_match, 4),

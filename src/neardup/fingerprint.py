@@ -49,6 +49,7 @@ class Fingerprints:
         return len(self.doc_sizes)
 
     def paragraph_rows(self, doc: int) -> slice:
+        """The rows of document ``doc``'s paragraphs in the paragraph columns."""
         return slice(int(self.doc_offsets[doc]), int(self.doc_offsets[doc + 1]))
 
     @property
@@ -88,6 +89,7 @@ class Fingerprints:
 
     @staticmethod
     def concatenate(parts: Sequence[Fingerprints]) -> Fingerprints:
+        """One batch of fingerprints made of several, in order."""
         if len(parts) == 1:
             return parts[0]
         shift = np.cumsum([0] + [int(p.doc_offsets[-1]) for p in parts[:-1]])

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from .fingerprint import Fingerprints, fingerprint, fingerprint_stream
 from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
 from .storage import MemoryStorage, Storage, StoredColumns, StoredDocument
 from .verify import KIND_NAMES, NONE, PairScores, ShingleColumns, kinds, verify_pairs
+
+if TYPE_CHECKING:  # datasketch is imported when a signature is exported
+    from datasketch import LeanMinHash
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +59,20 @@ class AddReport:
     skipped_ids: list[tuple[str, str]] = field(default_factory=list)
 
     def skip(self, id: str, reason: str) -> None:
+        """Count a skipped document and remember its id (the first thousand)."""
         self.skipped[reason] += 1
         if len(self.skipped_ids) < _SKIPPED_IDS_KEPT:
             self.skipped_ids.append((id, reason))
 
     def merge(self, other: AddReport) -> None:
+        """Add another batch's report to this one."""
         self.added += other.added
         self.replaced += other.replaced
         self.skipped.update(other.skipped)
         self.skipped_ids.extend(other.skipped_ids[: max(0, _SKIPPED_IDS_KEPT - len(self.skipped_ids))])
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as JSON values (what ``index --json`` prints)."""
         return {"added": self.added, "replaced": self.replaced, "skipped": sum(self.skipped.values()),
                 "skipped_reasons": dict(self.skipped)}
 
@@ -200,7 +206,7 @@ class Index:
         spans = tuple((int(s), int(e)) for s, e in stored.spans)
         return Document(stored.id, stored.text, spans, stored.metadata)
 
-    def signature(self, id: str) -> Any:
+    def signature(self, id: str) -> LeanMinHash:
         """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
         id = _checked_id(id)
         with self.storage.reading():

@@ -54,6 +54,7 @@ class RepeatGroup:
     identical_text: bool  # the original texts are equal too (not only their matching forms)
 
     def to_dict(self) -> dict[str, Any]:
+        """The group as JSON values."""
         return {"paragraphs": list(self.paragraphs), "spans": [list(s) for s in self.spans],
                 "kind": self.kind, "similarity": round(self.similarity, 4),
                 "identical_text": self.identical_text}
@@ -73,6 +74,7 @@ class RepeatReport:
     gopher: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as the JSON line ``repeats --json`` prints."""
         return {"id": self.id, "paragraphs": self.paragraphs, "body_paragraphs": self.body_paragraphs,
                 "repeated_paragraphs": self.repeated_paragraphs,
                 "duplicate_fraction": round(self.duplicate_fraction, 4),
