@@ -41,7 +41,7 @@ CORPORA = ("syndication-dev", "reuters21578")
 SCALE = Path("/tmp/neardup-corpora/realistic-1000000-s7-v1.jsonl")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 #: Spark settings of the scale run on a 2-core, 24 GB machine shared with others.
-SPARK_CONF = ("spark.driver.memory=6g", "spark.sql.shuffle.partitions=32", "spark.ui.enabled=true",
+SPARK_CONF = ("spark.driver.memory=6g", "spark.ui.enabled=true",
               "spark.sql.execution.arrow.maxRecordsPerBatch=2000")
 
 
@@ -64,14 +64,15 @@ class Peaks(threading.Thread):
         self.pid, self.interval = pid, interval
         self.by_pid: dict[int, tuple[str, float]] = {}
         self.sum_peak = 0.0
+        self.errors = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
         while not self.halt.is_set():
             try:
                 self.sample()
-            except Exception:  # noqa: BLE001 - a process vanishing mid-walk: next tick
-                pass
+            except Exception as err:  # noqa: BLE001 - a process vanishing mid-walk: next tick
+                self.errors += 1 if err else 0
             self.halt.wait(self.interval)
 
     def sample(self) -> None:
@@ -115,9 +116,9 @@ def role_of(pid: int, command: str, root: int) -> str:
         return "driver (python)"
     if "java" in command.split(" ")[0]:
         return "jvm (spark)"
-    if "pyspark.daemon" in command or "pyspark/daemon" in command or "worker" in command:
+    if "pyspark" in command or "daemon" in command or "worker" in command:
         return "python workers"
-    return "other"
+    return f"other ({os.path.basename(command.split(' ')[0])})"
 
 
 def measured(command: list[str], label: str, stderr: Path) -> dict[str, Any]:
@@ -271,7 +272,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=SCALE, help="the corpus of the scale runs")
     parser.add_argument("--scale-keep", default="first")
     parser.add_argument("--engines", default="local,spark", help="engines of the scale runs")
-    parser.add_argument("--partitions", type=int, default=None, help="--spark-partitions of the scale run")
+    parser.add_argument("--partitions", type=int, default=32, help="--spark-partitions of the scale run (32)")
     parser.add_argument("--spark-conf", action="append", default=None, metavar="KEY=VALUE")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json-out", type=Path, default=None)

@@ -9,16 +9,17 @@ Without pyspark or Java the Spark tests skip and say why; with ``NEARDUP_REQUIRE
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import corpora
 import numpy as np
 import pytest
 
-import corpora
 from neardup import Config, Document
 from neardup.dedup import dedup as local_dedup
 from neardup.spark_stages import dedup_against_local, grouped_chunks
@@ -34,8 +35,8 @@ SEEDS = (1, 2, 3)
 
 def _why_no_spark() -> str | None:
     try:
-        import pyspark  # noqa: F401
         import pandas  # noqa: F401
+        import pyspark  # noqa: F401
     except ImportError as err:
         return f"pyspark is not installed ({err}): pip install 'neardup[spark]' (make test installs it)"
     java = shutil.which("java", path=os.path.join(os.environ["JAVA_HOME"], "bin")) if os.environ.get("JAVA_HOME") \
@@ -117,7 +118,7 @@ def test_grouped_chunks_never_split_a_group():
     chunks = list(grouped_chunks(batches, "k", min_rows=30))
     seen = [np.asarray(c.column("k").to_numpy()) for c in chunks]
     assert np.array_equal(np.concatenate(seen), keys)
-    for earlier, later in zip(seen, seen[1:]):
+    for earlier, later in itertools.pairwise(seen):
         assert earlier[-1] < later[0]
     assert all(len(s) >= 30 for s in seen[:-1])
 
@@ -206,6 +207,22 @@ def test_against_a_reference_corpus(spark, records):
                        order_col="order", partitions=3)
         assert differences(expected, spark_table(got)) == [], keep
         assert expected["copy-of-" + original["id"]][:3] == (original["id"], False, "exact")
+
+
+def test_checkpointed_stages_are_reused(spark, records, tmp_path, caplog):
+    """With checkpoint_dir every stage is written as Parquet with a marker; a second run of the same
+    input and options reads every stage back (no hashing) and gives the same result."""
+    import logging
+
+    from neardup import spark as nd
+
+    df = frame(spark, records[:60])
+    first = spark_table(nd.dedup(df, order_col="order", partitions=2, checkpoint_dir=str(tmp_path)))
+    assert (tmp_path / "prints" / "_NEARDUP_STAGE").exists()
+    with caplog.at_level(logging.INFO, logger="neardup.spark"):
+        again = spark_table(nd.dedup(df, order_col="order", partitions=2, checkpoint_dir=str(tmp_path)))
+    assert again == first == local_table(local_dedup(documents(records[:60])))
+    assert "stage prints: reusing" in caplog.text
 
 
 def test_component_round_limit_is_an_error(spark, records):

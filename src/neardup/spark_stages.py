@@ -23,9 +23,10 @@ corpus on one machine (:func:`dedup_against_local`), the reference the Spark eng
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -246,26 +247,33 @@ def bucket_pairs_stream(batches: Iterable[Any], config: Config, chunk_rows: int 
     the classes of larger buckets ``(MEMBER, bucket, class)`` (their pairs are made with the
     pivots afterwards, which takes the ranks of all their members), and ``(STATS, large buckets,
     largest bucket)``."""
-    large_total = largest = 0
+    stats = [0, 0]
     for chunk in grouped_chunks(batches, "bucket", chunk_rows):
-        bucket, cls = _unique_rows(_numbers(chunk, "bucket"), _numbers(chunk, "cls"))
-        starts = run_starts(bucket)
-        number = np.cumsum(starts) - 1
-        sizes = np.bincount(number)
-        size = sizes[number]
-        small = (size >= 2) & (size <= config.bucket_cap)
-        names, local = np.unique(cls[small], return_inverse=True)
-        values = (number[small].astype(np.uint64) << np.uint64(32)) | local.astype(np.uint64)
-        pairs, _ = bucket_pairs(values, np.zeros(len(names), np.uint32), config.bucket_cap, config.bucket_pivots)
-        low, high = split_pairs(pairs)
-        low, high = _unique_rows(names[low], names[high])
-        yield _tagged(PAIR, low, high)
-        large = size > config.bucket_cap
-        if large.any():
-            yield _tagged(MEMBER, bucket[large], cls[large])
-        large_total += int((sizes > config.bucket_cap).sum())
-        largest = max(largest, int(sizes.max()))
-    yield _tagged(STATS, np.array([large_total]), np.array([largest]))
+        yield from _bucket_chunk(_numbers(chunk, "bucket"), _numbers(chunk, "cls"), config, stats)
+    yield _tagged(STATS, np.array([stats[0]]), np.array([stats[1]]))
+
+
+def _bucket_chunk(bucket: np.ndarray, cls: np.ndarray, config: Config, stats: list[int]) -> Iterator[Any]:
+    """The rows of :func:`bucket_pairs_stream` for whole buckets; ``stats`` accumulates."""
+    bucket, cls = _unique_rows(bucket, cls)
+    if len(bucket) == 0:
+        return
+    starts = run_starts(bucket)
+    number = np.cumsum(starts) - 1
+    sizes = np.bincount(number)
+    size = sizes[number]
+    small = (size >= 2) & (size <= config.bucket_cap)
+    names, local = np.unique(cls[small], return_inverse=True)
+    values = (number[small].astype(np.uint64) << np.uint64(32)) | local.astype(np.uint64)
+    pairs, _ = bucket_pairs(values, np.zeros(len(names), np.uint32), config.bucket_cap, config.bucket_pivots)
+    low, high = split_pairs(pairs)
+    low, high = _unique_rows(names[low], names[high])
+    yield _tagged(PAIR, low, high)
+    large = size > config.bucket_cap
+    if large.any():
+        yield _tagged(MEMBER, bucket[large], cls[large])
+    stats[0] += int((sizes > config.bucket_cap).sum())
+    stats[1] = max(stats[1], int(sizes.max()))
 
 
 # -- verification ---------------------------------------------------------------------------------------
@@ -565,15 +573,15 @@ def _read_all(documents: Iterable[Document], config: Config, keep: str, date_fie
                                      _Shingles]:
     """Fingerprint everything once: the corpus columns, article and paragraph band records
     (partition, value) and the shingles."""
-    from .index import batched
     from .executor import ordered_map
+    from .index import batched
 
     bands = stages.band_params(config)
     columns = stages.CorpusColumns()
     article: list[tuple[np.ndarray, np.ndarray]] = []
     paragraph: list[tuple[np.ndarray, np.ndarray]] = []
     shingles: list[np.ndarray] = []
-    work = lambda batch: stages.print_batch(batch, config, bands)  # noqa: E731 - a one-line job
+    work = lambda batch: stages.print_batch(batch, config, bands)
     for batch, printed in ordered_map(work, batched(documents, batch_size), workers):
         first_doc, first_para = columns.documents, columns.paragraphs
         columns.append(batch, printed, keep, date_field)
