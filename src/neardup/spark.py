@@ -52,6 +52,16 @@ component with its members' shingles (the one stage where a giant component is a
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # pragma: no cover - spark-submit .../neardup/spark.py
+    import os as _os
+    import sys as _sys
+
+    if _sys.path and _os.path.abspath(_sys.path[0]) == _os.path.dirname(_os.path.abspath(__file__)):
+        del _sys.path[0]  # the package's folder is no place to import modules from
+    from neardup.spark import main as _script_main
+
+    _sys.exit(_script_main())
+
 import json
 import logging
 import os
@@ -917,6 +927,9 @@ def session(master: str | None = None, conf: Iterable[tuple[str, str]] = (), tmp
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
+    if master is None and os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Under spark-submit the JVM is up with the master and settings given to spark-submit.
+        return SparkSession.builder.appName("neardup dedup").getOrCreate(), False
     master = master or "local[2]"
     builder = SparkSession.builder.master(master).appName("neardup dedup")
     if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
@@ -1013,7 +1026,8 @@ def spark_arguments(parser: Any) -> None:
                        help="Spark master when no session is active (default local[2]); under spark-submit the "
                             "active session is used")
     spark.add_argument("--spark-partitions", type=int, metavar="N",
-                       help="partitions of every shuffle (default spark.sql.shuffle.partitions)")
+                       help="partitions of every shuffle (default: 4 per core on a local master, else "
+                            "spark.sql.shuffle.partitions)")
     spark.add_argument("--spark-checkpoint", metavar="DIR",
                        help="write each stage's output to DIR (any Spark file system); a rerun reuses finished stages")
     spark.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
