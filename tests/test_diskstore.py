@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from neardup import Config, ConfigError, Document, Index, IndexFormatError, InputError
-from neardup.errors import IndexLockedError
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = ["port", "union", "strike", "crane", "talks", "minister", "council", "tram", "budget", "vote", "ship",
@@ -210,14 +209,15 @@ def test_readers_query_while_a_writer_ingests_and_a_second_writer_is_refused(tmp
         index.add(documents(records[:50]))
     writer = cli("index", path, str(corpus), "--batch-size", "50")
     try:
-        deadline = time.monotonic() + 30  # until the writer holds the lock (its start-up takes a moment)
+        # Wait, reading only, until the writer has committed a batch: it then holds the lock. (Probing with a
+        # writable open would race the writer for the lock and could make *it* the refused one.)
+        deadline = time.monotonic() + 60
         while True:
-            try:
-                Index.open(path, writable=True).close()
-            except IndexLockedError:
-                break
-            assert time.monotonic() < deadline and writer.poll() is None, "the writer never took the lock"
-            time.sleep(0.05)
+            with Index.open(path) as reader:
+                if len(reader) > 50:
+                    break
+            assert time.monotonic() < deadline and writer.poll() is None, "the writer never committed"
+            time.sleep(0.02)
         second = cli("index", path, str(corpus))
         _, err = second.communicate(timeout=60)
         assert second.returncode == 4 and b"another process is writing" in err and b"Traceback" not in err

@@ -403,11 +403,31 @@ def _add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
                              "them holds is removed as its copy; CLUSTERS and KEPT list the new documents only "
                              "(repeat for more inputs)")
     run.add_argument("--tmp-dir", metavar="DIR", help="folder for the run's spill files (default: the system's)")
+    spark = parser.add_argument_group("Spark (--engine spark; pip install 'neardup[spark]')")
+    spark.add_argument("--engine", choices=("local", "spark"), default="local",
+                       help="run on this machine (default) or on Apache Spark: the same clusters either way")
+    spark.add_argument("--spark-master", metavar="URL",
+                       help="Spark master when no session is active (default local[2]); under spark-submit the "
+                            "active session is used")
+    spark.add_argument("--spark-partitions", type=int, metavar="N",
+                       help="partitions of every shuffle (default: 4 per core on a local master, else "
+                            "spark.sql.shuffle.partitions)")
+    spark.add_argument("--spark-checkpoint", metavar="DIR",
+                       help="write each stage's output to DIR (any Spark file system); a rerun reuses finished "
+                            "stages")
+    spark.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
+                       help="a Spark setting for the session made here (repeatable)")
     _add_input_options(parser)
     parser.set_defaults(run=run_dedup)
 
 
 def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
+    if args.engine == "spark":
+        try:
+            from .spark import run_spark_dedup
+        except ImportError as err:
+            raise _usage(f"--engine spark needs the spark extra: pip install 'neardup[spark]' ({err})") from None
+        return run_spark_dedup(args, out, console)
     from .dedup import dedup_inputs
     from .outputs import RecordSpill, check_outputs
 

@@ -132,6 +132,10 @@ def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | 
     first takes every other node it holds (the best-ranked fixed holder when several do)."""
     rank = np.asarray(rank, dtype=np.int64)
     representative = np.arange(count, dtype=np.int64)
+    if fixed is not None and fixed.any():
+        known = never_held(known, fixed)
+        if verify is not None:
+            verify = _masking(verify, fixed)
     component = _components(count, known)
     unplaced = np.bincount(component, minlength=count)[component] > 1
     if fixed is not None and fixed.any():
@@ -155,6 +159,19 @@ def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | 
         unplaced[members[held]] = False
         rounds += 1
     return Clusters(representative, known, late, int(unplaced.sum()))
+
+
+def never_held(known: KnownPairs, fixed: np.ndarray) -> KnownPairs:
+    """The pairs with a fixed node never the one held: it is neither removed nor placed under
+    another node, and links where it would be held join no component (every engine clusters on
+    the same links)."""
+    low, high = (known.keys >> np.uint64(32)).astype(np.int64), (known.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return KnownPairs(known.keys, known.left_holds_right & ~fixed[high], known.right_holds_left & ~fixed[low],
+                      known.scores, known.margin)
+
+
+def _masking(verify: Verifier, fixed: np.ndarray) -> Verifier:
+    return lambda left, right: never_held(verify(left, right), fixed)
 
 
 def _join_fixed(known: KnownPairs, fixed: np.ndarray, rank: np.ndarray, representative: np.ndarray,
