@@ -8,6 +8,7 @@ or with ``NEARDUP_REQUIRE_SPARK=1`` they fail instead, so CI never skips them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -237,3 +238,38 @@ def test_command_writes_the_local_files(spark, tmp_path, examples):
                 else:  # Spark infers JSON types for Parquet by itself: same rows, fields in its order
                     assert [dict(sorted(r.items())) for r in a.to_pylist()] == \
                         [dict(sorted(r.items())) for r in b.to_pylist()]
+
+
+def test_command_against_a_kept_corpus_matches_the_local_command(spark, tmp_path, examples):
+    """--against with --engine spark writes the local command's CLUSTERS and KEPT: the new documents only."""
+    from neardup.cli import Console, build_parser, main
+    from neardup.spark import run_spark_dedup
+
+    lines = (examples / "wire.jsonl").read_text().splitlines(keepends=True)
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text("".join(lines[::2]))
+    new.write_text("".join(lines[1::2]))
+    common = ["dedup", str(new), "--against", str(old), "-q"]
+    assert main(common + ["--out", str(tmp_path / "lk.jsonl"), "--clusters", str(tmp_path / "lc.jsonl")]) == 0
+    args = build_parser().parse_args(common + ["--out", str(tmp_path / "sk.jsonl"),
+                                               "--clusters", str(tmp_path / "sc.jsonl")])
+    args.spark_partitions = 3
+    assert run_spark_dedup(args, io.StringIO(), Console(quiet=True)) == 0
+    local = (tmp_path / "lc.jsonl").read_text()
+    assert len(local.splitlines()) == len(lines[1::2]) and '"representative": false' in local
+    assert (tmp_path / "sc.jsonl").read_text() == local
+    assert (tmp_path / "sk.jsonl").read_bytes() == (tmp_path / "lk.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("extra", [["--drop-repeats"], ["--strict"], ["--max-record-mb", "1"],
+                                   ["--max-paragraphs", "10"], ["--index", "idx"]])
+def test_command_refuses_what_the_spark_engine_does_not_run(tmp_path, examples, extra):
+    """An option the Spark engine would not honour is a one-line usage error (exit 2), never ignored."""
+    from neardup.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["dedup", str(examples / "wire.jsonl"), "--engine", "spark", "--out", str(tmp_path / "k.jsonl"),
+                     "--clusters", str(tmp_path / "c.jsonl"), *extra])
+    assert code == 2 and "not available with --engine spark" in err.getvalue()
+    assert not (tmp_path / "k.jsonl").exists()

@@ -958,9 +958,11 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
     from .cli import _dedup_config, _usage
     from .outputs import check_outputs, output_format
 
-    for flag, name in (("drop_repeats", "--drop-repeats"), ("index", "--index")):
+    for flag, name in (("drop_repeats", "--drop-repeats"), ("index", "--index"), ("strict", "--strict")):
         if getattr(args, flag, None):
             raise _usage(f"{name} is not available with --engine spark")
+    if (getattr(args, "max_record_mb", 64.0), getattr(args, "max_paragraphs", 100_000)) != (64.0, 100_000):
+        raise _usage("--max-record-mb and --max-paragraphs are not available with --engine spark")
     for target in (args.out, args.clusters):
         if output_format(target)[0] not in ("jsonl", "parquet"):
             raise _usage(f"{target}: with --engine spark, KEPT and CLUSTERS are .jsonl (optionally .gz/.bz2) "
@@ -980,7 +982,8 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
         columns = (("_neardup_id", "_neardup_text", "_neardup_paragraphs") if family == "jsonl"
                    else (args.id_field, args.text_field, None))
         date = "_neardup_date" if family == "jsonl" else args.date_field
-        result = run(df, columns[0], columns[1], config, args.keep, date, not args.no_partial,
+        reference = _reference(spark, args, family, date) if getattr(args, "against", None) else None
+        result = run(df, columns[0], columns[1], config, args.keep, date, not args.no_partial, reference=reference,
                      order_col="_neardup_row", paragraphs_col=columns[2],
                      partitions=getattr(args, "spark_partitions", None) or _default_partitions(spark),
                      checkpoint_dir=getattr(args, "spark_checkpoint", None))
@@ -996,6 +999,19 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
             spark.stop()
     _report(summary, args, out, console)
     return EXIT_OK
+
+
+def _reference(spark: SparkSession, args: Any, family: str, date: str) -> DataFrame:
+    """The ``--against`` documents, read as the inputs are: of the inputs' format, so that both
+    frames have the same columns (a date column the reference lacks is null)."""
+    F = _pyspark()
+    reference, kind, _ = read_inputs(spark, args.against, id_field=args.id_field, text_field=args.text_field,
+                                     date_field=args.date_field)
+    if kind != family:
+        raise InputError(f"with --engine spark, --against inputs are of the inputs' format ({family}), got {kind}")
+    if date not in reference.columns:
+        reference = reference.withColumn(date, F.lit(None).cast("string"))
+    return reference
 
 
 def _default_partitions(spark: SparkSession) -> int | None:
