@@ -268,6 +268,48 @@ def test_cli_dedup_against(tmp_path):
         {r["id"] for r in rows if r["representative"]}
 
 
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest"]))
+def test_an_index_as_the_reference_is_its_stored_documents(tmp_path_factory, seed, keep):
+    """dedup(new, reference=index) gives what dedup(new, reference=the documents it holds) gives:
+    on disk and in memory, after a removal (the removed document is no reference)."""
+    from neardup import Index
+
+    items = corpora.make_corpus(seed % 53, stories=4)
+    old = [i.document() for i in items if i.kind == "original"]
+    new = [i.document() for i in items if i.kind != "original"]
+    gone, held = old[0], old[1:]
+    expected = [a.to_dict() for a in dedup(new, reference=held, keep=keep)]
+    path = str(tmp_path_factory.mktemp("ref") / "idx")
+    with Index.open(path, writable=True) as disk:
+        disk.add(old)
+        assert disk.remove(gone.id)
+    memory = Index()
+    memory.add(old)
+    memory.remove(gone.id)
+    with Index.open(path) as disk:
+        for index in (disk, memory):
+            assert [d.id for d in index.documents()] == [d.id for d in held]
+            assert [a.to_dict() for a in dedup(new, reference=index, keep=keep)] == expected
+
+
+def test_cli_dedup_against_an_index_is_against_its_documents(tmp_path):
+    """--against INDEX writes the files --against FILE writes for the documents the index holds."""
+    lines = (ROOT_EXAMPLES / "wire.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text("".join(lines[::2]), encoding="utf-8")
+    new.write_text("".join(lines[1::2]), encoding="utf-8")
+    assert main(["index", str(tmp_path / "idx"), str(old), "-q"], out=io.StringIO()) == 0
+    for name, against in (("file", old), ("index", tmp_path / "idx")):
+        assert main(["dedup", str(new), "--against", str(against), "--out", str(tmp_path / f"{name}.kept.jsonl"),
+                     "--clusters", str(tmp_path / f"{name}.clusters.jsonl"), "-q"], out=io.StringIO()) == 0
+    for part in ("kept", "clusters"):
+        assert (tmp_path / f"index.{part}.jsonl").read_bytes() == (tmp_path / f"file.{part}.jsonl").read_bytes()
+    rows = [json.loads(line) for line in (tmp_path / "index.clusters.jsonl").read_text().splitlines()]
+    old_ids = {json.loads(line)["id"] for line in lines[::2]}
+    assert len(rows) == len(lines[1::2]) and any(r["cluster"] in old_ids for r in rows)
+
+
 def test_duplicate_ids_are_skipped_and_counted():
     """A repeated id is skipped (the first record wins) and counted, never silently dropped."""
     a = Document.from_text("x", "One paragraph with enough words to count as a body paragraph here.")

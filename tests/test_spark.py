@@ -273,3 +273,15 @@ def test_command_refuses_what_the_spark_engine_does_not_run(tmp_path, examples, 
                      "--clusters", str(tmp_path / "c.jsonl"), *extra])
     assert code == 2 and "not available with --engine spark" in err.getvalue()
     assert not (tmp_path / "k.jsonl").exists()
+
+
+def test_command_refuses_an_index_as_reference(tmp_path, examples):
+    """An index folder as --against is a one-line error on Spark (the local engine reads it), before Spark starts."""
+    from neardup.cli import main
+
+    assert main(["index", str(tmp_path / "idx"), str(examples / "wire.jsonl"), "-q"]) == 0
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["dedup", str(examples / "query-story.txt"), "--engine", "spark", "--against", str(tmp_path / "idx"),
+                     "--out", str(tmp_path / "k.jsonl"), "--clusters", str(tmp_path / "c.jsonl")])
+    assert code == 2 and "runs on the local engine only" in err.getvalue()

@@ -85,6 +85,7 @@ def test_add_numbers_documents_in_order_and_never_reuses_a_number(storage):
     storage.remove([8, 7])
     assert add(storage, docs[9:]).tolist() == [9, 10, 11]
     assert len(storage) == 10
+    assert storage.numbers().tolist() == [0, 1, 2, 3, 4, 5, 6, 9, 10, 11]  # every live number, ascending
 
 
 def test_number_of_and_present_agree_with_what_was_added(storage):
@@ -182,6 +183,7 @@ def test_replacing_is_one_step(storage):
     assert storage.document(4).metadata == {"v": 2}
     with pytest.raises(KeyError):
         storage.document(1)
+    assert storage.numbers().tolist() == [0, 2, 3, 4]
 
 
 def test_frequencies_leave_out_removed_documents_before_and_after_merges(storage):

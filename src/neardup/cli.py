@@ -9,6 +9,7 @@ epilogs and exit codes this needs, and the command stays one import away from th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import io
 import json
@@ -399,7 +400,8 @@ def _add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
                      help="threads fingerprinting and comparing in parallel (default 0 = one per core)")
     run.add_argument("--index", metavar="INDEX", help="also add every document to this persistent index")
     policy.add_argument("--against", action="append", metavar="INPUT",
-                        help="documents kept before (last month's KEPT): never removed; a new document one of "
+                        help="documents kept before (last month's KEPT, or an index folder that keeps texts): "
+                             "never removed; a new document one of "
                              "them holds is removed as its copy; CLUSTERS and KEPT list the new documents only "
                              "(repeat for more inputs)")
     run.add_argument("--tmp-dir", metavar="DIR", help="folder for the run's spill files (default: the system's)")
@@ -429,11 +431,15 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
             raise _usage(f"--engine spark needs the spark extra: pip install 'neardup[spark]' ({err})") from None
         return run_spark_dedup(args, out, console)
     from .dedup import dedup_inputs
+    from .diskstore import is_index
     from .outputs import RecordSpill, check_outputs
 
     config = _dedup_config(args)
     check_outputs([args.out, args.clusters], list(args.inputs) + list(args.against or ()))  # before any work
-    with tempfile.TemporaryDirectory(prefix="neardup-kept-", dir=args.tmp_dir) as folder, \
+    against_indexes = [path for path in args.against or () if is_index(path)]
+    against_inputs = [path for path in args.against or () if path not in against_indexes]
+    with contextlib.ExitStack() as opened, \
+            tempfile.TemporaryDirectory(prefix="neardup-kept-", dir=args.tmp_dir) as folder, \
             RecordSpill(folder) as spill:
         reader = _reader(args, console, unique_ids=True, spill=spill)
         reading = Progress("reading", total_bytes=total_input_bytes(args.inputs), enabled=_progress_enabled(args))
@@ -448,13 +454,14 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
                     comparing.total = total
                 comparing.update(done)
 
+        references = [opened.enter_context(Index.open(path)) for path in against_indexes]
         index = Index.open(args.index, config, writable=True) if args.index else None
         try:
             result = dedup_inputs(reader, args.inputs, config=config, index=index, keep=args.keep,
                                   date_field=args.date_field, include_partial=not args.no_partial,
                                   drop_repeats=args.drop_repeats, workers=_workers(args.workers),
                                   on_progress=on_progress, tmp_dir=args.tmp_dir,
-                                  reference_sources=args.against or ())
+                                  reference_sources=against_inputs, reference_indexes=references)
         finally:
             if index is not None:
                 index.close()

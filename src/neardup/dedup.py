@@ -193,7 +193,7 @@ def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: 
           date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
           workers: int | None = 0, batch_size: int = 2000, index: Index | None = None,
           on_progress: ProgressCallback | None = None, tmp_dir: str | None = None,
-          memory_budget: int = DEFAULT_BUDGET, reference: Iterable[Document] | None = None) -> DedupResult:
+          memory_budget: int = DEFAULT_BUDGET, reference: Iterable[Document] | Index | None = None) -> DedupResult:
     """Cluster ``documents`` and keep one representative per cluster (see the module docstring).
 
     ``keep`` chooses among the documents no other member holds better: the first in input
@@ -206,13 +206,16 @@ def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: 
     ``reference`` documents (a corpus deduplicated before: last month's kept documents) are
     never removed: a new document one of them holds is removed as its copy, the others are
     clustered among themselves; the result lists the new documents only. An id of the
-    reference is not taken again by a new document (skipped as a duplicate id).
+    reference is not taken again by a new document (skipped as a duplicate id). An :class:`Index`
+    as ``reference`` gives its stored documents (:meth:`Index.documents`), read in one snapshot.
     """
     config = config or (index.config if index is not None else Config())
     _check_policy(keep)
     run = _LocalRun(config, keep, include_partial, resolve_workers(workers), index, on_progress, tmp_dir,
                     memory_budget)
     seen: set[str] = set()
+    if isinstance(reference, Index):
+        reference = reference.documents()
     try:
         references = None if reference is None else \
             _thread_batches(reference, config, keep, date_field, False, run, batch_size, seen)
@@ -226,10 +229,11 @@ def dedup_inputs(reader: Reader, sources: Sequence[str], *, config: Config | Non
                  date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
                  workers: int | None = 0, index: Index | None = None, on_progress: ProgressCallback | None = None,
                  tmp_dir: str | None = None, memory_budget: int = DEFAULT_BUDGET,
-                 reference_sources: Sequence[str] = ()) -> DedupResult:
+                 reference_sources: Sequence[str] = (), reference_indexes: Sequence[Index] = ()) -> DedupResult:
     """:func:`dedup` of the documents ``reader`` reads from ``sources``, parsed and fingerprinted in
     ``workers`` processes (:mod:`neardup.ingest`): the same result, every core busy.
-    ``reference_sources``: a reference corpus, read with the same options (see :func:`dedup`)."""
+    ``reference_sources``: a reference corpus, read with the same options (see :func:`dedup`);
+    ``reference_indexes``: indexes whose stored documents are a reference corpus too (read first)."""
     from .ingest import printed_stream
 
     config = config or (index.config if index is not None else Config())
@@ -239,9 +243,13 @@ def dedup_inputs(reader: Reader, sources: Sequence[str], *, config: Config | Non
     dates = date_field if keep == "earliest" else None
 
     def reference_stream() -> Iterator[PrintedDocuments]:
+        seen: set[str] = set()
+        for reference in reference_indexes:
+            yield from _thread_batches(reference.documents(), config, keep, date_field, False, run, 2000, seen)
         references = Reader(id_field=reader.id_field, text_field=reader.text_field, strict=reader.strict,
                             unique_ids=True, max_record_bytes=reader.max_record_bytes,
                             max_paragraphs=reader.max_paragraphs, on_skip=reader.on_skip)
+        references.claim_ids(seen)
         yield from printed_stream(references, reference_sources, config, workers=workers, date_field=dates)
         reader.claim_ids(references)  # a new document cannot take an id of the reference
         run.summary.reference_skipped.update(references.stats.skipped)
@@ -250,7 +258,7 @@ def dedup_inputs(reader: Reader, sources: Sequence[str], *, config: Config | Non
         batches = printed_stream(reader, sources, config, workers=workers, date_field=dates,
                                  keep_signatures=index is not None, with_documents=index is not None,
                                  drop_repeats=drop_repeats)
-        return run.run(batches, reference_stream() if reference_sources else None)
+        return run.run(batches, reference_stream() if reference_sources or reference_indexes else None)
     finally:
         run.close()
 

@@ -397,8 +397,7 @@ class DiskStorage:
             files += len(segment.arrays)
             size += sum(a.nbytes for a in segment.arrays.values())
         self.refresh()
-        live = np.setdiff1d(np.concatenate([s.numbers for s in self._tables.segments] or [np.zeros(0, np.int64)]),
-                            self._tables.removed)
+        live = self._tables.live_numbers()
         if not np.array_equal(np.sort(live), np.array(numbers, dtype=np.int64)):
             raise IndexFormatError(f"{self.location}: the segments and the document table disagree "
                                    f"({len(live):,} live documents in segments, {documents:,} stored)")
@@ -437,6 +436,11 @@ class DiskStorage:
     def present(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are indexed."""
         return set(self._numbers_of(list(ids)))
+
+    def numbers(self) -> np.ndarray:
+        """Every stored document's number, ascending (from the snapshot read, or the last commit)."""
+        with self.reading():
+            return self._tables.live_numbers()
 
     def _numbers_of(self, ids: list[str]) -> dict[str, int]:
         """The numbers of the indexed ``ids``, from the segments' (verified) id tables, each

@@ -206,6 +206,20 @@ class Index:
         spans = tuple((int(s), int(e)) for s, e in stored.spans)
         return Document(stored.id, stored.text, spans, stored.metadata)
 
+    def documents(self) -> Iterator[Document]:
+        """Every indexed document, rebuilt from its stored text, in the order they were added; all
+        from one snapshot (another process may be writing). For ``dedup(new, reference=index)``."""
+        if not self.storage.keep_text:
+            raise ConfigError(f"{self.storage.location}: this index keeps no texts, so its documents cannot "
+                              "be rebuilt")
+        with self._snapshot():
+            for number in self.storage.numbers():
+                stored = self.storage.document(int(number))
+                if stored.text is None:
+                    raise IndexFormatError(f"{self.storage.location}: document {stored.id!r} has no stored text")
+                spans = tuple((int(s), int(e)) for s, e in stored.spans)
+                yield Document(stored.id, stored.text, spans, stored.metadata)
+
     def signature(self, id: str) -> LeanMinHash:
         """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
         id = _checked_id(id)

@@ -477,10 +477,12 @@ class Reader:
             self.spill.add_json(record.raw)
         return True
 
-    def claim_ids(self, other: Reader) -> None:
-        """Ids the other reader admitted count as seen here too (a reference corpus read first)."""
-        for id, where in other._first_seen.items():
-            self._first_seen.setdefault(id, where)
+    def claim_ids(self, other: Reader | Iterable[str], where: str = "the reference") -> None:
+        """Ids another reader admitted (or these ids, found ``where``) count as seen here too: a
+        reference corpus read first."""
+        seen = other._first_seen.items() if isinstance(other, Reader) else ((id, where) for id in other)
+        for id, first in seen:
+            self._first_seen.setdefault(id, first)
 
     def _too_large(self, source: str, number: int | None, size: int) -> RecordError:
         return RecordError(source, number, f"record of {size} bytes exceeds the limit of "

@@ -163,6 +163,11 @@ class Tables:
     def documents(self) -> int:
         return sum(len(s) for s in self.segments) - len(self.removed)
 
+    def live_numbers(self) -> np.ndarray:
+        """Every number held and not removed, ascending (the order documents were added in)."""
+        held = np.concatenate([s.numbers for s in self.segments] or [np.zeros(0, np.int64)])
+        return np.setdiff1d(held, self.removed)
+
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ab, ar, _, _ = self.bands
         return self._candidates(fold32(band_keys(signatures, ab, ar)), "article")

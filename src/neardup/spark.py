@@ -956,6 +956,7 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
     """``neardup dedup ... --engine spark``: read the inputs with Spark, run :func:`run`, write
     CLUSTERS and KEPT as the local engine does (same rows, same order)."""
     from .cli import _dedup_config, _usage
+    from .diskstore import is_index
     from .outputs import check_outputs, output_format
 
     for flag, name in (("drop_repeats", "--drop-repeats"), ("index", "--index"), ("strict", "--strict")):
@@ -967,6 +968,10 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
         if output_format(target)[0] not in ("jsonl", "parquet"):
             raise _usage(f"{target}: with --engine spark, KEPT and CLUSTERS are .jsonl (optionally .gz/.bz2) "
                          f"or .parquet")
+    for path in getattr(args, "against", None) or ():
+        if _is_local(path) and is_index(_local_path(path)):
+            raise InputError(f"{path}: an index as --against runs on the local engine only; on Spark, give the "
+                             "reference corpus as files (last month's KEPT)")
     config = _dedup_config(args)
     if all(_is_local(p) for p in (args.out, args.clusters)):
         check_outputs([_local_path(args.out), _local_path(args.clusters)],

@@ -64,6 +64,9 @@ class Storage(Protocol):
     def __len__(self) -> int: ...
     def number_of(self, id: str) -> int | None: ...
     def present(self, ids: Sequence[str]) -> set[str]: ...
+    def numbers(self) -> np.ndarray:
+        """Every stored document's number, ascending: the order they were added in."""
+        ...
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
             replacing: Sequence[int] = ()) -> np.ndarray:
         """Insert documents (and remove ``replacing`` numbers) in one atomic step; their numbers."""
@@ -212,6 +215,9 @@ class MemoryStorage:
 
     def present(self, ids: Sequence[str]) -> set[str]:
         return {id for id in ids if id in self._numbers}
+
+    def numbers(self) -> np.ndarray:
+        return self._tables.live_numbers()
 
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
             replacing: Sequence[int] = ()) -> np.ndarray:
