@@ -14,11 +14,16 @@ of the RSS of the process and all its descendants):
 * neardup: ``python -m neardup.cli dedup CORPUS --out KEPT --clusters CLUSTERS --workers W`` for
   each W in --workers, end to end (reading, fingerprinting, candidates, verification, clustering,
   writing both outputs); --repeats runs each, the median time shown;
-* datasketch ``MinHashLSH(threshold=T, num_perm=128)`` for T in --thresholds (0.5 and 0.8), used as
-  its README shows: lower-cased whitespace words, word 5-grams hashed with xxh32, one ``MinHash``
-  per article (``update_batch``), ``query`` then ``insert``; clusters = connected components of the
-  query results (union-find), no verification. Stopped after --datasketch-budget seconds and
+* datasketch ``MinHashLSH(threshold=T, num_perm=128)`` for T in --thresholds (0.5 and 0.8) on
+  lower-cased whitespace word 5-grams, one ``MinHash`` per article, ``query`` then ``insert``;
+  clusters = connected components of the query results (union-find), no verification.
+  ``--datasketch-style readme`` (default) uses it as its README shows: ``MinHash.update`` per
+  shingle with the default SHA-1 hash; ``fast`` is the fastest way we know: xxh32 hashes, one
+  ``update_batch``, affine32 permutations shared. Stopped after --datasketch-budget seconds and
   scored on what it reached.
+* ``--input FILE`` runs the same on a JSON Lines corpus instead (e.g. reuters21578.jsonl): no
+  truth, so only times, memory and removals are meaningful ("false merges" then counts any
+  cluster of two documents).
 
 Scores, from CLUSTERS and the truth file: recall of planted copies by kind (the copy is in the same
 cluster as its original), false merges (clusters holding documents of two or more stories: two

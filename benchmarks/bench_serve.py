@@ -325,11 +325,14 @@ def main() -> int:
         for batch in batches:
             for clients in [int(c) for c in args.clients.split(",")]:
                 options = argparse.Namespace(**{**vars(args), "add_batch": batch})
-                phase = run_phase(server, clients, texts, records, options, f"add-{run_id}-c{clients}")
+                prefix = f"add-{run_id}-p{len(phases)}-c{clients}"  # distinct ids when a level repeats
+                phase = run_phase(server, clients, texts, records, options, prefix)
                 phase["adding"] = bool(batch)
                 log(f"  {clients:>2} clients{'' if batch else ' (no adds)'}: {phase['queries_per_s']:.1f} q/s, "
                     f"p50 {phase['p50_ms']:.1f} ms, p99 {phase['p99_ms']:.1f} ms, errors {phase['errors']}, "
                     f"added {phase['added']} ({phase['adds_per_s']:.0f} docs/s)")
+                for example in phase["error_examples"]:
+                    log(f"     error: {example}")
                 phases.append(phase)
         acknowledged = [x for phase in phases for x in phase.pop("acknowledged")]
         results["phases"] = phases
