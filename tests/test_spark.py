@@ -282,6 +282,7 @@ def test_command_refuses_an_index_as_reference(tmp_path, examples):
     assert main(["index", str(tmp_path / "idx"), str(examples / "wire.jsonl"), "-q"]) == 0
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        code = main(["dedup", str(examples / "query-story.txt"), "--engine", "spark", "--against", str(tmp_path / "idx"),
+        code = main(["dedup", str(examples / "query-story.txt"), "--engine", "spark",
+                     "--against", str(tmp_path / "idx"),
                      "--out", str(tmp_path / "k.jsonl"), "--clusters", str(tmp_path / "c.jsonl")])
     assert code == 2 and "runs on the local engine only" in err.getvalue()
