@@ -137,3 +137,19 @@ def test_frequencies_and_weights_compiled_equal_numpy(docs, scale):
         for p, (digest, _) in enumerate(doc):
             holders = sum(any(d == digest for d, _ in other) for other in docs)
             assert f1[offsets[doc_index] + p] == holders
+
+
+@needs_pairs
+@pytest.mark.parametrize("seed", range(5))
+def test_frequencies_of_long_documents_and_common_paragraphs(seed):
+    """Documents of more than 32 paragraphs (the kernel sorts them) and a paragraph held by most
+    documents (counted by two binary searches, not a scan): df counts distinct documents."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 120, size=60)
+    digests = rng.integers(0, 50, size=int(sizes.sum())).astype(np.uint64)
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    fast, slow = both(lambda: paragraph_frequencies(digests, offsets))
+    np.testing.assert_array_equal(fast, slow)
+    holders = {int(d): sum(int(d) in set(digests[a:b].tolist()) for a, b in zip(offsets[:-1], offsets[1:]))
+               for d in np.unique(digests)}
+    assert fast.tolist() == [holders[int(d)] for d in digests]

@@ -446,6 +446,22 @@ static Py_ssize_t lower_u64(const uint64_t *keys, Py_ssize_t n, uint64_t needle)
     return lo;
 }
 
+static Py_ssize_t upper_u64(const uint64_t *keys, Py_ssize_t n, uint64_t needle) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] <= needle)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Documents with more paragraphs than this find their distinct digests by sorting a copy;
+   smaller ones compare each paragraph with the earlier ones (cheaper for a few). */
+#define FEW_PARAGRAPHS 32
+
 PyDoc_STRVAR(frequencies_doc,
 "document_frequencies(digests, doc_offsets, out)\n\n"
 "For every paragraph (uint64 digests; document d holds paragraphs doc_offsets[d]:doc_offsets[d + 1]),\n"
@@ -454,7 +470,7 @@ PyDoc_STRVAR(frequencies_doc,
 static PyObject *document_frequencies(PyObject *self, PyObject *args) {
     Py_buffer digests = {0}, offsets = {0}, out = {0};
     PyObject *result = NULL;
-    uint64_t *firsts = NULL, *buffer = NULL;
+    uint64_t *firsts = NULL, *buffer = NULL, *own = NULL, *own_buffer = NULL;
     if (!PyArg_ParseTuple(args, "y*y*w*", &digests, &offsets, &out)) return NULL;
     Py_ssize_t n = digests.len / 8, docs = offsets.len / 8 - 1;
     const uint64_t *d = (const uint64_t *)digests.buf;
@@ -469,9 +485,16 @@ static PyObject *document_frequencies(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "document_frequencies: offsets must not decrease");
             goto done;
         }
+    Py_ssize_t widest = 0;
+    for (Py_ssize_t k = 0; k < docs; k++)
+        if (off[k + 1] - off[k] > widest) widest = (Py_ssize_t)(off[k + 1] - off[k]);
     firsts = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
     buffer = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
-    if (!firsts || !buffer) {
+    if (widest > FEW_PARAGRAPHS) {
+        own = PyMem_RawMalloc((size_t)widest * sizeof(uint64_t));
+        own_buffer = PyMem_RawMalloc((size_t)widest * sizeof(uint64_t));
+    }
+    if (!firsts || !buffer || (widest > FEW_PARAGRAPHS && (!own || !own_buffer))) {
         PyErr_NoMemory();
         goto done;
     }
@@ -479,6 +502,14 @@ static PyObject *document_frequencies(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t count = 0;
     for (Py_ssize_t k = 0; k < docs; k++) {  /* each document's distinct digests, once */
+        Py_ssize_t m = (Py_ssize_t)(off[k + 1] - off[k]);
+        if (m > FEW_PARAGRAPHS) {
+            memcpy(own, d + off[k], (size_t)m * sizeof(uint64_t));
+            sort_u64(own, own_buffer, m);
+            for (Py_ssize_t i = 0; i < m; i++)
+                if (i == 0 || own[i] != own[i - 1]) firsts[count++] = own[i];
+            continue;
+        }
         for (int64_t p = off[k]; p < off[k + 1]; p++) {
             int seen = 0;
             for (int64_t q = off[k]; q < p && !seen; q++) seen = d[q] == d[p];
@@ -486,16 +517,15 @@ static PyObject *document_frequencies(PyObject *self, PyObject *args) {
         }
     }
     sort_u64(firsts, buffer, count);
-    for (Py_ssize_t p = 0; p < n; p++) {
-        Py_ssize_t lo = lower_u64(firsts, count, d[p]), hi = lo;
-        while (hi < count && firsts[hi] == d[p]) hi++;
-        o[p] = (int64_t)(hi - lo);
-    }
+    for (Py_ssize_t p = 0; p < n; p++)  /* two binary searches: a footer held by many costs log, not df */
+        o[p] = (int64_t)(upper_u64(firsts, count, d[p]) - lower_u64(firsts, count, d[p]));
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
     PyMem_RawFree(firsts);
     PyMem_RawFree(buffer);
+    PyMem_RawFree(own);
+    PyMem_RawFree(own_buffer);
     PyBuffer_Release(&digests);
     PyBuffer_Release(&offsets);
     PyBuffer_Release(&out);
