@@ -480,14 +480,14 @@ static PyObject *document_frequencies(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "document_frequencies: offsets do not cover the digests");
         goto done;
     }
-    for (Py_ssize_t k = 0; k < docs; k++)
+    Py_ssize_t widest = 0;
+    for (Py_ssize_t k = 0; k < docs; k++) {
         if (off[k + 1] < off[k]) {
             PyErr_SetString(PyExc_ValueError, "document_frequencies: offsets must not decrease");
             goto done;
         }
-    Py_ssize_t widest = 0;
-    for (Py_ssize_t k = 0; k < docs; k++)
         if (off[k + 1] - off[k] > widest) widest = (Py_ssize_t)(off[k + 1] - off[k]);
+    }
     firsts = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
     buffer = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
     if (widest > FEW_PARAGRAPHS) {

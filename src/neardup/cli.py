@@ -26,7 +26,8 @@ from .config import Config
 from .document import Document
 from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, NearDupError, RecordError
 from .evidence import Match
-from .index import Index, batched
+from .executor import batched
+from .index import Index
 from .inputs import Reader, total_input_bytes
 from .kernel import compiled
 from .progress import Progress, switch, track

@@ -35,8 +35,8 @@ from .clustering import Clusters, cluster
 from .config import Config
 from .document import Document
 from .errors import ConfigError, InputError
-from .executor import ordered_map, parallel_map, resolve_workers
-from .index import AddReport, Index, batched
+from .executor import batched, ordered_map, parallel_map, resolve_workers
+from .index import AddReport, Index
 from .ingest import PrintedDocuments
 from .inputs import Reader
 from .spill import DEFAULT_BUDGET, RecordSpill, ShingleSpill

@@ -53,3 +53,15 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int,
 def parallel_map(function: Callable[[T], R], items: list[T], workers: int) -> list[R]:
     """``[function(item) for item in items]`` on ``workers`` threads."""
     return [result for _, result in ordered_map(function, items, workers)]
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

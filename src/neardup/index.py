@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from .config import Config
 from .document import Document, as_document
 from .errors import ConfigError, IndexFormatError, InputError
 from .evidence import KIND_ORDER, Match, shared_paragraphs
+from .executor import batched
 from .fingerprint import Fingerprints, fingerprint, fingerprint_stream
 from .signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
 from .storage import MemoryStorage, Storage, StoredColumns, StoredDocument
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # datasketch is imported when a signature is exported
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 OnDuplicate = Literal["skip", "replace", "error"]
 ON_DUPLICATE = ("skip", "replace", "error")
 #: Skipped ids listed in an AddReport (re-running a large ingest skips every document).
@@ -203,8 +203,7 @@ class Index:
         stored = self.get(id)
         if stored.text is None:
             raise ConfigError(f"{id!r}: this index keeps no texts")
-        spans = tuple((int(s), int(e)) for s, e in stored.spans)
-        return Document(stored.id, stored.text, spans, stored.metadata)
+        return _rebuilt(stored)
 
     def documents(self) -> Iterator[Document]:
         """Every indexed document, rebuilt from its stored text, in the order they were added; all
@@ -217,8 +216,7 @@ class Index:
                 stored = self.storage.document(int(number))
                 if stored.text is None:
                     raise IndexFormatError(f"{self.storage.location}: document {stored.id!r} has no stored text")
-                spans = tuple((int(s), int(e)) for s, e in stored.spans)
-                yield Document(stored.id, stored.text, spans, stored.metadata)
+                yield _rebuilt(stored)
 
     def signature(self, id: str) -> LeanMinHash:
         """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
@@ -388,6 +386,13 @@ class Index:
                      float(scores.left_in_right[0]), float(scores.right_in_left[0]), evidence, document.metadata)
 
 
+
+def _rebuilt(stored: StoredDocument) -> Document:
+    """The document a stored row with its text describes (paragraphs at the stored spans)."""
+    assert stored.text is not None
+    spans = tuple((int(s), int(e)) for s, e in stored.spans)
+    return Document(stored.id, stored.text, spans, stored.metadata)
+
 def _checked_id(id: object) -> str:
     if not isinstance(id, str):
         raise InputError(f"an id must be a string, got {type(id).__name__}")
@@ -428,15 +433,3 @@ def _as_document(value: object) -> Document:
             return Document.from_paragraphs(str(id), list(text), metadata)
         raise InputError(f"document {id!r}: text must be a string or a list of paragraphs")
     raise InputError(f"Index.add takes Documents or mappings with 'id' and 'text', got {type(value).__name__}")
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of ``size`` consecutive items (the last one shorter)."""
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

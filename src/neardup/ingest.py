@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from . import stages
 from .config import Config
 from .document import Document
 from .errors import RecordError
+from .executor import batched
 from .inputs import RawRecord, Reader
 
 #: Records a worker parses and fingerprints per task.
@@ -132,23 +133,12 @@ def printed_stream(reader: Reader, sources: Sequence[str], config: Config, *, wo
                            max_record_bytes=reader.max_record_bytes, max_paragraphs=reader.max_paragraphs)
     job = _Job(config, worker_reader, date_field, keep_signatures, with_documents, drop_repeats, stage, shingles)
     stages.band_params(config)  # computed (and cached) once here, inherited by forked workers
-    tasks = _tasks(reader.items(sources), task_records)
+    tasks = batched(reader.items(sources), task_records)
     if workers <= 1:
         for items in tasks:
             yield from _admitted(reader, items, _print(job, items))
         return
     yield from _pooled(reader, tasks, job, workers)
-
-
-def _tasks(items: Iterable[Document | RawRecord], size: int) -> Iterator[list[Document | RawRecord]]:
-    batch: list[Document | RawRecord] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _pooled(reader: Reader, tasks: Iterator[list[Any]], job: _Job, workers: int) -> Iterator[PrintedDocuments]:

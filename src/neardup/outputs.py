@@ -102,14 +102,17 @@ def _same_file(a: str, b: str) -> bool:
 
 
 @contextlib.contextmanager
-def _atomic(path: str) -> Iterator[str]:
-    """A temporary path beside ``path``, renamed to it if the block succeeds, removed otherwise."""
-    temporary = f"{path}.tmp-{os.getpid()}"
+def atomic_path(path: str) -> Iterator[str]:
+    """A temporary file beside ``path``, renamed to it if the block succeeds, removed otherwise.
+    The temporary is created here, exclusively and not through a link, so the block writes a
+    file this process made, never one planted under that name (that is an error)."""
+    temporary = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666))
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
+        if os.path.lexists(temporary):
             os.remove(temporary)
 
 
@@ -137,7 +140,7 @@ def open_binary_output(path: str, *, inputs: Iterable[str] = ()) -> Iterator[IO[
         return
     _, compression = output_format(path)
     check_output(path, inputs)
-    with _atomic(path) as temporary:
+    with atomic_path(path) as temporary:
         handle = _byte_writer(temporary, compression, path)
         try:
             yield handle
@@ -620,7 +623,7 @@ def _write_columnar(path: str, kept: _Kept, family: str) -> int:
     pa = optional_module("pyarrow", extra, f"writing {what}", path)
     schema, as_json = _target_schema(pa, kept)
     count = 0
-    with _atomic(path) as temporary:
+    with atomic_path(path) as temporary:
         sink = _TableSink(pa, family, temporary, schema)
         try:
             for batch in _batches(pa, kept, as_json):

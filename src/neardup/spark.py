@@ -833,19 +833,19 @@ def write_output(spark: SparkSession, df: DataFrame, path: str) -> None:
     if not _is_local(path):
         _FileSystem(spark).rename(staging, path)
         return
+    from .outputs import atomic_path
+
     folder = _local_path(staging)
     try:
         parts = sorted(p for p in os.listdir(folder) if p.startswith("part-"))
-        target = _local_path(path)
-        temporary = f"{target}.neardup-partial"
-        if family == "jsonl":
-            with open(temporary, "wb") as out:
-                for part in parts:
-                    with open(os.path.join(folder, part), "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 20)
-        else:
-            _join_parquet([os.path.join(folder, p) for p in parts], temporary)
-        os.replace(temporary, target)
+        with atomic_path(_local_path(path)) as temporary:
+            if family == "jsonl":
+                with open(temporary, "wb") as out:
+                    for part in parts:
+                        with open(os.path.join(folder, part), "rb") as handle:
+                            shutil.copyfileobj(handle, out, 1 << 20)
+            else:
+                _join_parquet([os.path.join(folder, p) for p in parts], temporary)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
