@@ -11,7 +11,7 @@ Measured, each as its own process (wall time from spawn to exit; peak memory bot
 ``ru_maxrss`` of the largest process of its tree, from ``os.wait4``, and as the largest polled sum
 of the RSS of the process and all its descendants):
 
-* neardup: ``python -m neardup.cli dedup CORPUS --out KEPT --clusters CLUSTERS --workers W`` for
+* neardup: ``python -m neardup dedup CORPUS --out KEPT --clusters CLUSTERS --workers W`` for
   each W in --workers, end to end (reading, fingerprinting, candidates, verification, clustering,
   writing both outputs); --repeats runs each, the median time shown;
 * datasketch ``MinHashLSH(threshold=T, num_perm=128)`` for T in --thresholds (0.5 and 0.8) on
@@ -278,7 +278,7 @@ def run_neardup(args: argparse.Namespace, work: Path, corpus: Path, workers: int
     kept, clusters = work / f"kept-w{workers}.jsonl", work / f"clusters-w{workers}.jsonl"
     for path in (kept, clusters):
         path.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "neardup.cli", "dedup", str(corpus), "--out", str(kept),
+    command = [sys.executable, "-m", "neardup", "dedup", str(corpus), "--out", str(kept),
                "--clusters", str(clusters), "--workers", str(workers), "--verbose", "--no-progress"]
     label = f"neardup dedup workers={workers} run {run + 1}/{args.repeats}"
     digest = source_digest()

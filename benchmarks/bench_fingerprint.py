@@ -55,9 +55,9 @@ import numpy as np
 import xxhash
 
 from neardup import Config, Document
-from neardup.fingerprint import fingerprint, fingerprint_stream
-from neardup.normalize import normalize_many
-from neardup.shingles import shingle_paragraphs
+from neardup.sketch.fingerprint import fingerprint, fingerprint_stream
+from neardup.text.normalize import normalize_many
+from neardup.text.shingles import shingle_paragraphs
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SOURCES = ("bbc-news.jsonl", "reuters21578.jsonl", "syndication-dev.jsonl")
@@ -184,7 +184,7 @@ def neardup_from_text(inputs: Inputs) -> None:
 
 def neardup_numpy_path(inputs: Inputs) -> None:
     """The same stage without the compiled kernel (what a machine without a C compiler runs)."""
-    from neardup.kernel import force_numpy
+    from neardup.native import force_numpy
 
     force_numpy(True)
     try:
@@ -346,7 +346,7 @@ def main() -> int:
     args = parser.parse_args()
     require_data(args.data)
     print(machine_line())
-    from neardup.kernel import compiled
+    from neardup.native import compiled
     print(f"neardup compiled kernel: {'yes' if compiled() else 'NO (numpy path)'}")
     records = load_records(args.data, args.mb)
     megabytes = sum(len(t.encode("utf-8")) for _, t in records) / 1e6

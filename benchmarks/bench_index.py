@@ -369,8 +369,8 @@ class Sketcher:
     def sketches(self, documents: list[Any]) -> list[Any]:
         from datasketch import MinHash
 
-        from neardup.normalize import normalize_many
-        from neardup.shingles import shingle_paragraphs
+        from neardup.text.normalize import normalize_many
+        from neardup.text.shingles import shingle_paragraphs
 
         counts = [len(d.paragraphs) for d in documents]
         flat = normalize_many([d.text[s:e] for d in documents for s, e in d.paragraphs])

@@ -3,7 +3,7 @@
 What it does
 ------------
 1. The corpus: ``corpus.ensure_corpus("realistic", --docs, seed=7)`` (cached under
-   /tmp/neardup-corpora; generating it reads ../shared/data). The index: ``python -m neardup.cli
+   /tmp/neardup-corpora; generating it reads ../shared/data). The index: ``python -m neardup
    index IDX CORPUS`` in a subprocess (timed), kept in --workdir and reused when it holds --docs
    documents (``--rebuild`` to build it again). Each run adds documents to it, so a reused index
    grows a little from run to run; the figures say how many documents it held.
@@ -78,7 +78,7 @@ class Server:
         """Start it; seconds until it answered /health."""
         started = time.monotonic()
         # neardup.server.serve() as `neardup serve INDEX --writable --port 0` calls it, with --readers
-        code = ("import sys; from neardup.cli import Console; from neardup.server import serve; "
+        code = ("import sys; from neardup.cli.main import Console; from neardup.service.app import serve; "
                 "serve(sys.argv[1], port=0, writable=True, readers=int(sys.argv[2]) or None, console=Console())")
         command = [sys.executable, "-c", code, str(self.index), str(self.readers)]
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
@@ -366,7 +366,7 @@ def build_index(index: Path, corpus: Path, args: argparse.Namespace) -> float | 
 
         shutil.rmtree(index)
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "neardup.cli", "index", str(index), str(corpus), "--no-progress", "-q"],
+    subprocess.run([sys.executable, "-m", "neardup", "index", str(index), str(corpus), "--no-progress", "-q"],
                    check=True, env=ENV)
     return time.monotonic() - started
 

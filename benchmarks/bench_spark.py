@@ -1,6 +1,6 @@
 """The Spark engine against the local one: identical CLUSTERS on real corpora, and cost at scale.
 
-1. **Equality** — ``neardup dedup`` (local) and ``python -m neardup.spark dedup`` (the Spark engine,
+1. **Equality** — ``neardup dedup`` (local) and ``neardup dedup --engine spark`` (the Spark engine,
    ``local[2]``) on ``syndication-dev.jsonl`` and ``reuters21578.jsonl`` from ``../shared/data``
    (``--data``; only read), for each ``--keep`` policy given: the two CLUSTERS files compared byte
    for byte, and if they differ, line by line (partition into clusters, representatives, kinds,
@@ -154,8 +154,9 @@ def local_command(corpus: Path, kept: Path, clusters: Path, keep: str) -> list[s
 
 def spark_command(corpus: Path, kept: Path, clusters: Path, keep: str, conf: list[str],
                   partitions: int | None) -> list[str]:
-    command = [sys.executable, "-m", "neardup.spark", "dedup", str(corpus), "--out", str(kept), "--clusters",
-               str(clusters), "--keep", keep, "--spark-master", "local[2]", "--no-progress", "--json", "-v"]
+    command = [sys.executable, "-m", "neardup", "dedup", str(corpus), "--engine", "spark", "--out", str(kept),
+               "--clusters", str(clusters), "--keep", keep, "--spark-master", "local[2]", "--no-progress",
+               "--json", "-v"]
     for item in conf:
         command += ["--spark-conf", item]
     if partitions:

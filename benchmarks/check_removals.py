@@ -49,7 +49,7 @@ Modes:
     PYTHONPATH=src python benchmarks/check_removals.py --suite [--data ../shared/data] \\
         [--keep first,longest] [--workers 1] [--neardup-args='--no-partial'] [--details] [--json]
 
-The suite runs ``python -m neardup.cli dedup`` as a subprocess with
+The suite runs ``python -m neardup dedup`` as a subprocess with
 PYTHONPATH=src of the repository this script lives in, outputs in a temporary
 folder (--workdir to keep them), and prints one table (corpus, policy,
 documents, removed, losses, loss %, target, errors, dedup wall time) and the
@@ -490,7 +490,7 @@ def run_dedup(corpus: Path, keep: str, workers: int, extra: list[str], workdir: 
     kept, clusters = workdir / f"{stem}.kept.jsonl", workdir / f"{stem}.clusters.jsonl"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    command = [sys.executable, "-m", "neardup.cli", "dedup", str(corpus), "--out", str(kept),
+    command = [sys.executable, "-m", "neardup", "dedup", str(corpus), "--out", str(kept),
                "--clusters", str(clusters), "--keep", keep, "--workers", str(workers),
                "--id-field", id_field, "--text-field", text_field, *extra]
     started = time.perf_counter()

@@ -58,10 +58,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from neardup import Config, Document, Index
-from neardup.dedup import dedup
-from neardup.fingerprint import fingerprint
-from neardup.normalize import normalize_many
-from neardup.shingles import shingle_paragraphs
+from neardup.pipeline.dedup import dedup
+from neardup.sketch.fingerprint import fingerprint
+from neardup.text.normalize import normalize_many
+from neardup.text.shingles import shingle_paragraphs
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 THRESHOLDS = (0.8, 0.5)
@@ -272,7 +272,7 @@ def clustered_pairs(ids: list[str], clusters: dict[str, str]) -> set[tuple[int, 
 def query_evidence(index: Index, documents: list[Document], rows: list[int]) -> dict[str, dict[int, Any]]:
     """For the documents at ``rows``: LSH candidates (storage numbers), default matches, and
     ``min_containment=0`` matches, each keyed by row."""
-    from neardup.boilerplate import paragraph_weights
+    from neardup.match.boilerplate import paragraph_weights
 
     batch = [documents[r] for r in rows]
     config = index.config

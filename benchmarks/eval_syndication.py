@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from neardup import Config, Document, Index
-from neardup.fingerprint import fingerprint
+from neardup.sketch.fingerprint import fingerprint
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from neardup import Document
-from neardup.normalize import normalize
+from neardup.text.normalize import normalize
 
 SYLLABLES = ["ka", "lo", "mi", "ren", "sta", "vo", "dri", "pel", "nor", "tu", "bex", "qua", "fin", "gal", "ost",
              "ra", "sel", "tho", "um", "wix", "zen", "pra", "cul", "dem"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from neardup.cli import main
+from neardup.cli.main import main
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.feather as feather  # noqa: E402

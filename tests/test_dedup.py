@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 import corpora
 from neardup import Config, Document
-from neardup.cli import main
-from neardup.clustering import KnownPairs, cluster
-from neardup.dedup import dedup
-from neardup.verify import PairScores, empty_scores
+from neardup.cli.main import main
+from neardup.match.scores import PairScores, empty_scores
+from neardup.pipeline.clustering import KnownPairs, cluster
+from neardup.pipeline.dedup import dedup
 
 ROOT_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from neardup import Config, ConfigError, Document, Index, IndexFormatError, InputError
+from processes import wait_for_commits
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = ["port", "union", "strike", "crane", "talks", "minister", "council", "tram", "budget", "vote", "ship",
@@ -48,7 +49,7 @@ def documents(records: list[dict]) -> list[Document]:
 
 def cli(*args: str, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    return subprocess.Popen([sys.executable, "-m", "neardup.cli", *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "neardup", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, **kwargs)
 
 
@@ -180,9 +181,10 @@ def test_kill_during_ingest_never_corrupts_and_rerun_resumes(tmp_path):
     path = str(tmp_path / "idx")
     rng = random.Random(11)
     counts = []
-    for _ in range(7):
+    for _ in range(7):  # 150 batches in all; at most 7 x 15 committed before the last kill
         process = cli("index", path, str(corpus), "--batch-size", "40", "--wait", "10")
-        time.sleep(rng.uniform(1.0, 4.0))  # start-up (imports, opening and checking the index) takes ~1 s
+        wait_for_commits(path, rng.randint(2, 15), process)
+        time.sleep(rng.uniform(0.0, 0.1))  # a random moment of the next batch
         process.send_signal(signal.SIGKILL)
         process.wait()
         if os.path.exists(os.path.join(path, "neardup.sqlite")):
@@ -260,8 +262,8 @@ def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
 
 def test_interleaved_number_ranges_merge_correctly(tmp_path, monkeypatch):
     """Segments whose document numbers interleave (after merges of different tiers) merge in number order."""
-    import neardup.diskstore as diskstore
-    import neardup.segments as segments
+    import neardup.index.disk as diskstore
+    import neardup.index.segments as segments
     monkeypatch.setattr(diskstore, "MERGE_FANOUT", 2)
     monkeypatch.setattr(segments, "_CHUNK", 7)  # signatures copied in many small chunks
     records = synthetic_corpus(90)

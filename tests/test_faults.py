@@ -27,7 +27,8 @@ import numpy as np
 import pytest
 
 from neardup import Config, ConfigError, Document, Index, IndexFormatError, InputError, repeats
-from neardup.cli import main
+from neardup.cli.main import main
+from processes import wait_for_commits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
@@ -91,7 +92,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 def cli_process(*args: str, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    return subprocess.run([sys.executable, "-m", "neardup.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "neardup", *map(str, args)], capture_output=True, text=True,
                           env=env, **kwargs)
 
 
@@ -120,7 +121,7 @@ def tree(path: Path) -> dict[str, str]:
 def forge(path: Path, *statements: str, params: tuple = ()) -> None:
     """Change the database as a crafter would, then recompute every checksum neardup keeps of its
     metadata and manifest: what is left to catch the change is the meaning of the values."""
-    from neardup.diskstore import _manifest_checksum, _meta_checksum
+    from neardup.index.disk import _manifest_checksum, _meta_checksum
     db = sqlite3.connect(path / "neardup.sqlite")
     for statement in statements:
         db.execute(statement, params)
@@ -478,21 +479,6 @@ def texts_by_id(path: Path) -> dict[str, str]:
         return {(stored := index.storage.document(n)).id: stored.text for n in numbers}
 
 
-def generation(path: Path) -> int:
-    db = sqlite3.connect(f"file:{path / 'neardup.sqlite'}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(db.execute("select value from meta where key = 'generation'").fetchone()[0])
-    finally:
-        db.close()
-
-
-def wait_for_commits(path: Path, commits: int, process: subprocess.Popen) -> None:
-    """Until the writer has committed ``commits`` more transactions (or ended)."""
-    start = generation(path)
-    while process.poll() is None and generation(path) < start + commits:
-        time.sleep(0.01)
-
-
 def test_kill_during_replace_leaves_the_old_or_the_new_version_of_every_document(tmp_path):
     """kill -9 at random moments of 'neardup index --replace': every document is there, in its
     old or its new version (--replace used to lose 678 of 2,000)."""
@@ -506,7 +492,7 @@ def test_kill_during_replace_leaves_the_old_or_the_new_version_of_every_document
     rng, mixed = random.Random(5), 0
     for _ in range(6):
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-        process = subprocess.Popen([sys.executable, "-m", "neardup.cli", "index", str(path),
+        process = subprocess.Popen([sys.executable, "-m", "neardup", "index", str(path),
                                     str(tmp_path / "new.jsonl"),
                                     "--replace", "--batch-size", "60", "--workers", "1"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -724,7 +710,7 @@ def test_repeats_of_30000_similar_paragraphs_is_bounded():
 
 def test_repeats_finds_near_repeats_among_many_paragraphs_as_among_few():
     """Above the all-pairs limit (LSH buckets with a cap) the groups are those found below it."""
-    import neardup.repetition as repetition
+    import neardup.match.repetition as repetition
     rng = random.Random(8)
     vocabulary = [f"v{i}" for i in range(3000)]
     stories = [[rng.choice(vocabulary) for _ in range(40)] for _ in range(60)]
@@ -748,7 +734,7 @@ def test_repeats_finds_near_repeats_among_many_paragraphs_as_among_few():
 @resource_test
 def test_dedup_of_a_thousand_near_identical_one_line_documents_is_quick():
     """989 one-line documents differing in one word did not finish in a minute (quadratic buckets)."""
-    from neardup.dedup import dedup
+    from neardup.pipeline.dedup import dedup
     rng = random.Random(1)
     base = ["the", "minister", "said", "the", "port", "strike", "talks", "would", "resume", "on", "friday",
             "after", "the", "union", "vote"]
@@ -772,7 +758,7 @@ def _disk_full(*args, **kwargs):
 
 def test_a_full_disk_during_a_batch_is_one_line_and_leaves_the_index_intact(idx, monkeypatch):
     """Writing a segment fails with ENOSPC: exit 2, one line naming the file, the index as it was."""
-    import neardup.segments as segments
+    import neardup.index.segments as segments
     before = answers(idx)
     calls = {"n": 0}
     real = segments._write_array
@@ -795,7 +781,7 @@ def test_a_full_disk_during_a_batch_is_one_line_and_leaves_the_index_intact(idx,
 def test_a_full_disk_during_a_merge_is_one_line_and_loses_no_batch(idx, monkeypatch):
     """The merged segment cannot be written: exit 2, one line; every committed batch is there,
     the merge inputs are untouched, and the next write merges."""
-    import neardup.segments as segments
+    import neardup.index.segments as segments
     monkeypatch.setattr(segments, "_write_pair", _disk_full)  # band tables are streamed in merges only
     before = answers(idx)[0]
     code, err, _ = cli("index", idx, idx.parent / "more.jsonl", "--batch-size", "10")
@@ -813,7 +799,7 @@ def test_a_full_disk_during_a_merge_is_one_line_and_loses_no_batch(idx, monkeypa
 def test_a_failing_database_write_is_one_line_and_leaves_the_index_intact(idx, monkeypatch):
     """SQLite failing to grow the database (disk full) inside the batch's transaction: the
     transaction rolls back, exit 2 with one line naming the database, no 'cannot rollback'."""
-    import neardup.diskstore as diskstore
+    import neardup.index.disk as diskstore
     before = answers(idx)
 
     class FullDisk(sqlite3.Connection):
@@ -948,7 +934,7 @@ def test_an_index_this_user_cannot_write_answers_queries_and_refuses_writes(shar
 ])
 def test_closed_or_full_pipes_end_without_a_traceback(idx, shell):
     """stdout closed, full or cut short, stdin closed: an exit code and at most one line."""
-    neardup = f"{sys.executable} -m neardup.cli"
+    neardup = f"{sys.executable} -m neardup"
     command = shell.replace("neardup", neardup, 1).format(idx=idx, q=idx.parent / "queries.jsonl")
     run = subprocess.run(["bash", "-c", "set -o pipefail; " + command], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT / "src")), timeout=60)

@@ -7,7 +7,7 @@ import glob
 import numpy as np
 
 from neardup import Config, Document
-from neardup.fingerprint import fingerprint, fingerprint_stream
+from neardup.sketch.fingerprint import fingerprint, fingerprint_stream
 
 
 def test_stream_with_workers_leaves_no_shared_memory_behind() -> None:

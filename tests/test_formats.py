@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neardup.errors import InputError, RecordError
-from neardup.inputs import Reader, total_input_bytes
+from neardup.io.reader import Reader, total_input_bytes
 
 pa = pytest.importorskip("pyarrow")
 parquet = pytest.importorskip("pyarrow.parquet")
@@ -183,7 +183,7 @@ def test_json_array_strings_with_brackets_and_escapes(tmp_path):
 @settings(max_examples=80, deadline=None)
 def test_property_json_array_scanner_agrees_with_json_loads(records, indent, chunk):
     """For any array of records, in any layout and any chunk size, the scanner reads what json.loads reads."""
-    import neardup.inputs as inputs
+    import neardup.io.reader as inputs
 
     data = json.dumps(records, indent=indent, ensure_ascii=bool(chunk % 2)).encode()
     expected = [r for r in records if r["text"].strip() and "\x00" not in r["text"]]
@@ -448,7 +448,7 @@ def test_total_input_bytes_is_none_for_stdin(tmp_path):
 _CHILD = """
 import json, resource, sys, time
 from neardup.errors import InputError
-from neardup.inputs import Reader
+from neardup.io.reader import Reader
 skips = []
 reader = Reader(on_skip=skips.append, max_record_bytes=int(sys.argv[1]))
 before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()

@@ -206,7 +206,7 @@ def test_signature_export_is_datasketch_compatible(index):
 
 def test_index_refuses_storage_with_other_fingerprint_parameters():
     """An index and a storage made with different shingle sizes cannot be combined."""
-    from neardup.storage import MemoryStorage
+    from neardup.index.storage import MemoryStorage
     with pytest.raises(ConfigError):
         Index(Config(shingle_size=4), storage=MemoryStorage(Config(shingle_size=5)))
 

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neardup import Config, Document, kernel
-from neardup.fingerprint import fingerprint
+from neardup import Config, Document, native
+from neardup.sketch import kernel
+from neardup.sketch.fingerprint import fingerprint
 
-needs_kernel = pytest.mark.skipif(kernel._kernel is None, reason="built without a C compiler")
+needs_kernel = pytest.mark.skipif(native.kernel is None, reason="built without a C compiler")
 
 #: Pieces that exercise every branch of the kernel: markup it handles itself or hands to Python,
 #: junk triggers, characters from its table and outside it.
@@ -32,10 +33,10 @@ def _both_paths(documents: list[Document], monkeypatch: pytest.MonkeyPatch):
     config = Config()
     monkeypatch.setattr(kernel, "_TABLE_WORTH", 0)  # the full table even for tiny batches
     compiled = fingerprint(documents, config, shingles=True)
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
-    assert not kernel.compiled()
+    monkeypatch.setattr(native, "_numpy_forced", True)
+    assert not native.compiled()
     reference = fingerprint(documents, config, shingles=True)
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", False)
+    monkeypatch.setattr(native, "_numpy_forced", False)
     return compiled, reference
 
 
@@ -48,10 +49,10 @@ def _assert_same(compiled, reference) -> None:
 
 def test_kernel_is_built_where_a_compiler_is() -> None:
     """The build makes the kernel (CI machines have gcc); without it everything is slower."""
-    if kernel.numpy_forced():
+    if native._numpy_forced:
         pytest.skip("numpy path forced")
-    assert kernel._kernel is not None, "neardup._kernel did not build: reinstall with a C compiler"
-    assert kernel.compiled()
+    assert native.kernel is not None, "neardup._kernel did not build: reinstall with a C compiler"
+    assert native.compiled()
 
 
 @needs_kernel
@@ -79,7 +80,7 @@ def test_compiled_equals_numpy_for_every_configuration(monkeypatch: pytest.Monke
     documents = [Document.from_text("a", body), Document.from_text("b", body[:500]), Document.from_text("c", "")]
     config = Config(shingle_size=shingle_size, num_perm=num_perm)
     compiled = fingerprint(documents, config)
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
+    monkeypatch.setattr(native, "_numpy_forced", True)
     reference = fingerprint(documents, config)
     np.testing.assert_array_equal(compiled.paragraph_signatures, reference.paragraph_signatures)
     np.testing.assert_array_equal(compiled.doc_signatures, reference.doc_signatures)
@@ -119,14 +120,14 @@ def test_dirty_paragraphs_are_the_ones_python_must_see() -> None:
 
 @needs_kernel
 def test_kernel_refuses_bad_buffers_without_crashing() -> None:
-    from neardup.shingles import _LEN_SALT, _P
-    from neardup.signatures import permutations
+    from neardup.sketch.signatures import permutations
+    from neardup.text.shingles import _LEN_SALT, _P
 
     a, b = permutations(4, 1)
     start, length, blob, _ = kernel._NO_TABLE
 
     def call(spans, form_size=100, rows=1):
-        return kernel._kernel.sign_paragraphs(
+        return native.kernel.sign_paragraphs(
             ["some text"], np.asarray(spans, dtype=np.int64), False, 5, _P, _LEN_SALT, kernel._POSITIONS, a, b,
             start, length, blob, 1, np.empty((rows, 4), np.uint32), np.empty(rows, np.int64),
             np.empty(rows, np.int64), np.empty(rows, np.uint64), np.empty(rows, np.uint8),
@@ -154,22 +155,22 @@ LINES = ["", " ", "\t", "\u3000", "\x1c", "\u2028", "\n", "\r", "\r\n", "    ", 
 @given(st.lists(st.sampled_from(LINES) | st.text(max_size=70), max_size=30).map("\n".join)
        | st.lists(st.sampled_from(LINES), max_size=30).map("".join))
 def test_compiled_paragraph_split_equals_python(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
-    from neardup.paragraphs import split_paragraphs
+    from neardup.text.paragraphs import split_paragraphs
 
     compiled = split_paragraphs(text)
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
+    monkeypatch.setattr(native, "_numpy_forced", True)
     assert compiled == split_paragraphs(text)
 
 
 @needs_kernel
 def test_compiled_paragraph_split_rejoins_hard_wrapped_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    from neardup.paragraphs import split_paragraphs
+    from neardup.text.paragraphs import split_paragraphs
 
     wrapped = ("A HEADLINE\n" + "\n".join(["    " + "word " * 12] + ["text " * 13] * 3) + "\n"
                + "\n".join(["    " + "more " * 12] + ["line " * 13] * 2 + ["end."]))
     compiled = split_paragraphs(wrapped)
     assert len(compiled) == 3  # the headline, then two re-joined paragraphs
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
+    monkeypatch.setattr(native, "_numpy_forced", True)
     assert split_paragraphs(wrapped) == compiled
 
 
@@ -178,7 +179,7 @@ def test_compiled_paragraph_split_rejoins_hard_wrapped_text(monkeypatch: pytest.
 @given(st.integers(0, 300), st.integers(1, 8), st.integers(1, 4), st.booleans(), st.integers(0, 2**32 - 1))
 def test_compiled_band_table_equals_numpy(monkeypatch: pytest.MonkeyPatch, n: int, bands: int, rows: int,
                                           ordered: bool, seed: int) -> None:
-    from neardup.lsh import band_keys, fold32
+    from neardup.sketch.lsh import band_keys, fold32
 
     rng = np.random.default_rng(seed)
     signatures = rng.integers(0, 4, (n, bands * rows + 1), dtype=np.uint32)  # small values: equal keys
@@ -186,7 +187,7 @@ def test_compiled_band_table_equals_numpy(monkeypatch: pytest.MonkeyPatch, n: in
     if ordered:
         items = np.sort(items)
     keys, owners = kernel.sorted_band_table(signatures, bands, rows, items)
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
+    monkeypatch.setattr(native, "_numpy_forced", True)
     np_keys, np_owners = kernel.sorted_band_table(signatures, bands, rows, items)
     np.testing.assert_array_equal(keys, np_keys)
     np.testing.assert_array_equal(owners, np_owners)
@@ -218,7 +219,7 @@ def test_band_table_runs_find_every_equal_key(monkeypatch: pytest.MonkeyPatch, b
         table = keys[band * width:(band + 1) * width]
         assert a == band * width + int(np.searchsorted(table, key, "left"))
         assert b == band * width + int(np.searchsorted(table, key, "right"))
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
+    monkeypatch.setattr(native, "_numpy_forced", True)
     np_lo, np_hi = kernel.band_table_runs(keys, bands, needles)
     np.testing.assert_array_equal(lo, np_lo)
     np.testing.assert_array_equal(hi, np_hi)
@@ -236,7 +237,7 @@ def test_count_equal_equals_searchsorted(monkeypatch: pytest.MonkeyPatch, size: 
                               rng.integers(0, 2**64 - 1, queries, dtype=np.uint64, endpoint=True),
                               np.array([0, 2**64 - 1], dtype=np.uint64)))
     counts = kernel.count_equal(keys, needles)
-    monkeypatch.setattr(kernel, "_NUMPY_FORCED", True)
+    monkeypatch.setattr(native, "_numpy_forced", True)
     np.testing.assert_array_equal(counts, kernel.count_equal(keys, needles))
 
 

@@ -8,7 +8,7 @@ from datasketch.lsh import _optimal_param
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neardup.lsh import BandTable, candidate_probability, optimal_bands
+from neardup.sketch.lsh import BandTable, candidate_probability, optimal_bands
 
 
 @pytest.mark.parametrize("threshold", [0.2, 0.4, 0.5, 0.7, 0.8, 0.9])

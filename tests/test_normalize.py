@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neardup import normalize, normalize_with_offsets
-from neardup.junk import junk_spans
-from neardup.normalize import normalize_many
+from neardup.text.junk import junk_spans
+from neardup.text.normalize import normalize_many
 from strategies import messy_text
 
 

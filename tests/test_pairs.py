@@ -10,23 +10,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neardup import Config, kernel
-from neardup.boilerplate import paragraph_frequencies, paragraph_weights
-from neardup.candidates import _bucket_pairs_numpy, band_keys, bucket_pairs, split_pairs
-from neardup.verify import ShingleColumns, compiled, holds, kinds, verify_pairs
+from neardup import Config, native
+from neardup.match.boilerplate import paragraph_frequencies, paragraph_weights
+from neardup.match.candidates import _bucket_pairs_numpy, band_keys, bucket_pairs, split_pairs
+from neardup.match.scores import ShingleColumns, holds, kinds, verify_pairs
+from neardup.native import compiled
 
 needs_pairs = pytest.mark.skipif(not compiled(), reason="built without a C compiler")
 
 
 def both(function):
     """(compiled result, numpy result) of a function of no arguments."""
-    kernel.force_numpy(False)
+    native.force_numpy(False)
     fast = function()
-    kernel.force_numpy(True)
+    native.force_numpy(True)
     try:
         slow = function()
     finally:
-        kernel.force_numpy(False)
+        native.force_numpy(False)
     return fast, slow
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neardup import Document
-from neardup.paragraphs import split_paragraphs
+from neardup.text.paragraphs import split_paragraphs
 
 WRAPPED = """\
 HARBOUR TALKS RESUME

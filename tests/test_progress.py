@@ -6,8 +6,8 @@ import gzip
 import io
 import json
 
-from neardup.inputs import Reader, total_input_bytes
-from neardup.progress import Progress, switch, track
+from neardup.cli.progress import Progress, switch, track
+from neardup.io.reader import Reader, total_input_bytes
 
 
 class _Terminal(io.StringIO):

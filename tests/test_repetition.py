@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from neardup.repetition import gopher_figures, repeats
+from neardup.match.repetition import gopher_figures, repeats
 from strategies import documents
 
 

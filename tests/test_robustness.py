@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neardup import Document, Index, normalize, repeats
-from neardup.cli import main
-from neardup.inputs import Reader
+from neardup.cli.main import main
+from neardup.io.reader import Reader
 
 ROOT = Path(__file__).resolve().parents[1]
 any_text = st.text(alphabet=st.characters(), max_size=400)
@@ -136,7 +136,7 @@ def test_failed_segment_write_leaves_the_index_as_it_was(tmp_path, monkeypatch):
             for i in range(40)]
     with Index.open(path, writable=True) as index:
         index.add(docs[:20])
-    import neardup.segments as segments
+    import neardup.index.segments as segments
     calls = {"n": 0}
     real_write = segments._write_array
 
@@ -162,6 +162,6 @@ def test_missing_segment_is_detected(tmp_path):
     with Index.open(str(path), writable=True) as index:
         index.add([Document.from_text("a", "some words for the index to hold here")])
     shutil.rmtree(next(path.glob("seg-*")))
-    result = subprocess.run([sys.executable, "-m", "neardup.cli", "stats", str(path)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "neardup", "stats", str(path)], capture_output=True,
                             env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 3 and b"segment" in result.stderr and b"Traceback" not in result.stderr

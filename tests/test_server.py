@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neardup import ConfigError, Document, Index
-from neardup.server import Limits, Service, create_app, listen
+from neardup.service.app import Limits, Service, create_app, listen
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -752,7 +752,7 @@ def test_readers_answer_while_one_client_adds(tmp_path: Path) -> None:
 
 def test_a_query_is_not_held_up_by_a_write_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While the writer is inside an add (held there on purpose), queries and reads are answered."""
-    import neardup.server as server_module
+    import neardup.service.app as server_module
 
     path = build_index(tmp_path / "held.idx")
     inside, release = threading.Event(), threading.Event()
@@ -785,7 +785,7 @@ def test_a_query_is_not_held_up_by_a_write_in_progress(tmp_path: Path, monkeypat
 def test_too_many_waiting_requests_are_503_with_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With every reader busy and the waiting room full, a query is 503 busy with Retry-After; so is a
     write when the writer's queue is full. Once they drain, requests succeed again."""
-    import neardup.server as server_module
+    import neardup.service.app as server_module
 
     path = build_index(tmp_path / "full.idx", [article("seed")])
     release = threading.Event()
@@ -841,7 +841,7 @@ def test_a_request_abandoned_while_waiting_gives_its_place_back(tmp_path: Path) 
     waiting room does not fill with requests nobody waits for."""
     import asyncio
 
-    from neardup.server import ApiError
+    from neardup.service.app import ApiError
 
     service = Service(str(build_index(tmp_path / "gate.idx", [article("seed")])), readers=1,
                       limits=Limits(max_waiting_reads=1))
@@ -896,7 +896,7 @@ def test_adds_waiting_together_share_a_commit_and_each_gets_its_own_report(
     adding each request alone, in order, gives."""
     import asyncio
 
-    import neardup.server as server_module
+    import neardup.service.app as server_module
 
     seed = [article("seed"), article("old"), article("old2")]
     alone = build_index(tmp_path / "alone.idx", seed)
@@ -949,7 +949,7 @@ def test_a_shared_add_that_fails_is_run_again_request_by_request(tmp_path: Path,
     own answer (here: all succeed), none is lost."""
     import asyncio
 
-    import neardup.server as server_module
+    import neardup.service.app as server_module
 
     def failing(index: Index, requests: Any, on_duplicate: str) -> Any:
         raise OSError("the shared commit failed")
@@ -1008,7 +1008,7 @@ def test_a_second_writer_is_refused_at_start(tmp_path: Path) -> None:
 
 def test_the_render_of_odd_values_is_always_json() -> None:
     """render() turns NaN into null and lone surrogates into U+FFFD, keeping character counts."""
-    from neardup.server import render
+    from neardup.service.app import render
 
     assert json.loads(render({"a": float("nan"), "b": [math.inf], "c": "x"})) == {"a": None, "b": [None], "c": "x"}
     text = json.loads(render({"t": "a\udc80b"}))["t"]

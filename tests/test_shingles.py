@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neardup.shingles import (
+from neardup.text.shingles import (
     ngram_hashes,
     shingle_hash_reference,
     shingle_paragraphs,
@@ -85,7 +85,7 @@ def test_ngram_hashes_equal_for_equal_ngrams(words, n):
 
 def test_tokens_longer_than_the_hash_window_hash_like_the_reference():
     """Very long tokens (a 100 MB line of one word) hash exactly as the plain reference does."""
-    from neardup.shingles import _WINDOW, token_hash_reference
+    from neardup.text.shingles import _WINDOW, token_hash_reference
     text = "x" * (2 * _WINDOW + 5) + " ab " + "y" * (_WINDOW - 3) + " cd " + "z" * (5 * _WINDOW + 1)
     hashes, _ = token_hashes(text)
     assert [int(h) for h in hashes] == [token_hash_reference(w) for w in text.split()]
@@ -93,7 +93,7 @@ def test_tokens_longer_than_the_hash_window_hash_like_the_reference():
 
 @given(st.lists(st.text(max_size=300), max_size=20))
 def test_form_digests_hash_each_string_as_one_token(texts: list[str]) -> None:
-    from neardup.shingles import form_digests
+    from neardup.text.shingles import form_digests
 
     forms = [t.encode("utf-8") for t in texts]
     assert form_digests(forms).tolist() == [token_hash_reference(t) for t in texts]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from neardup import Config, Document, fingerprint
 from neardup.errors import IndexFormatError
-from neardup.signatures import (
+from neardup.sketch.signatures import (
     estimate_jaccard,
     from_lean_minhash,
     merge_signatures,

@@ -22,8 +22,8 @@ import pytest
 
 import corpora
 from neardup import Config, Document
-from neardup.dedup import dedup as local_dedup
-from neardup.spark_stages import grouped_chunks
+from neardup.pipeline.dedup import dedup as local_dedup
+from neardup.pipeline.spark_stages import grouped_chunks
 
 pa = pytest.importorskip("pyarrow", reason="the Spark engine's batch functions speak Arrow: pip install pyarrow")
 
@@ -194,7 +194,7 @@ def test_checkpointed_stages_are_reused(spark, records, tmp_path, caplog):
     df = frame(spark, records[:60])
     first = spark_table(nd.dedup(df, order_col="order", partitions=2, checkpoint_dir=str(tmp_path)))
     assert (tmp_path / "prints" / "_NEARDUP_STAGE").exists()
-    with caplog.at_level(logging.INFO, logger="neardup.spark"):
+    with caplog.at_level(logging.INFO, logger="neardup.pipeline.spark_engine"):
         again = spark_table(nd.dedup(df, order_col="order", partitions=2, checkpoint_dir=str(tmp_path)))
     assert again == first == local_table(local_dedup(documents(records[:60])))
     assert "stage prints: reusing" in caplog.text
@@ -211,8 +211,8 @@ def test_component_round_limit_is_an_error(spark, records):
 def test_command_writes_the_local_files(spark, tmp_path, examples):
     """neardup dedup --engine spark writes the CLUSTERS and KEPT files of the local command: byte
     for byte as JSON Lines, the same tables as Parquet."""
-    from neardup.cli import Console, build_parser, main
-    from neardup.spark import run_spark_dedup
+    from neardup.cli.main import Console, build_parser, main
+    from neardup.cli.spark import run_spark_dedup
 
     corpus = examples / "wire.jsonl"
     for suffix in (".jsonl", ".parquet"):
@@ -242,8 +242,8 @@ def test_command_writes_the_local_files(spark, tmp_path, examples):
 
 def test_command_against_a_kept_corpus_matches_the_local_command(spark, tmp_path, examples):
     """--against with --engine spark writes the local command's CLUSTERS and KEPT: the new documents only."""
-    from neardup.cli import Console, build_parser, main
-    from neardup.spark import run_spark_dedup
+    from neardup.cli.main import Console, build_parser, main
+    from neardup.cli.spark import run_spark_dedup
 
     lines = (examples / "wire.jsonl").read_text().splitlines(keepends=True)
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
@@ -265,7 +265,7 @@ def test_command_against_a_kept_corpus_matches_the_local_command(spark, tmp_path
                                    ["--max-paragraphs", "10"], ["--index", "idx"]])
 def test_command_refuses_what_the_spark_engine_does_not_run(tmp_path, examples, extra):
     """An option the Spark engine would not honour is a one-line usage error (exit 2), never ignored."""
-    from neardup.cli import main
+    from neardup.cli.main import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -277,7 +277,7 @@ def test_command_refuses_what_the_spark_engine_does_not_run(tmp_path, examples, 
 
 def test_command_refuses_an_index_as_reference(tmp_path, examples):
     """An index folder as --against is a one-line error on Spark (the local engine reads it), before Spark starts."""
-    from neardup.cli import main
+    from neardup.cli.main import main
 
     assert main(["index", str(tmp_path / "idx"), str(examples / "wire.jsonl"), "-q"]) == 0
     err = io.StringIO()

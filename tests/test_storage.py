@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neardup import Config, Document, IndexFormatError
-from neardup.diskstore import DiskStorage
-from neardup.fingerprint import fingerprint
-from neardup.storage import MemoryStorage, Storage
+from neardup.index.disk import DiskStorage
+from neardup.index.storage import MemoryStorage, Storage
+from neardup.sketch.fingerprint import fingerprint
 
 CONFIG = Config()
 FOOTER = "Copyright the invented daily paper, all rights reserved, do not republish this story anywhere"

@@ -8,17 +8,17 @@ CSV, Parquet, Arrow and text files, with every bad record counted).
 
 from importlib import metadata as _metadata
 
-from .config import Config
-from .dedup import Assignment, DedupResult, DedupSummary, dedup
-from .document import Document
-from .errors import ConfigError, IndexFormatError, IndexLockedError, InputError, NearDupError, RecordError
-from .evidence import Match, SharedParagraph
-from .fingerprint import Fingerprints, fingerprint
-from .index import AddReport, Index
-from .inputs import Reader
-from .normalize import Normalized, normalize, normalize_with_offsets
-from .repetition import RepeatGroup, RepeatReport, repeats
-from .storage import StoredDocument
+from neardup.config import Config
+from neardup.document import Document
+from neardup.errors import ConfigError, IndexFormatError, IndexLockedError, InputError, NearDupError, RecordError
+from neardup.index.index import AddReport, Index
+from neardup.index.storage import StoredDocument
+from neardup.io.reader import Reader
+from neardup.match.evidence import Match, SharedParagraph
+from neardup.match.repetition import RepeatGroup, RepeatReport, repeats
+from neardup.pipeline.dedup import Assignment, DedupResult, DedupSummary, dedup
+from neardup.sketch.fingerprint import Fingerprints, fingerprint
+from neardup.text.normalize import Normalized, normalize, normalize_with_offsets
 
 try:
     __version__ = _metadata.version("neardup")

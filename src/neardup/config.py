@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .errors import ConfigError
+from neardup.errors import ConfigError
 
 NORMALIZATION_VERSION = 1
 

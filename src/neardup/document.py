@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .paragraphs import Span, spans_of_paragraph_list, split_paragraphs
+from neardup.errors import InputError
+from neardup.text.paragraphs import Span, spans_of_paragraph_list, split_paragraphs
 
 #: Span lists longer than this are checked with numpy; shorter ones in a loop (cheaper for them).
 _NUMPY_SPANS = 64

@@ -1,0 +1,1 @@
+"""Inputs and outputs: readers of every format with bad records counted, and atomic writers."""

@@ -1,0 +1,1 @@
+"""Matching: paragraph weights, candidate pairs, exact scores and the hold rule, evidence, repetition."""

@@ -1,0 +1,274 @@
+"""Exact verification of document pairs, from their shingle sequences, and the decisions on top.
+
+Every answer neardup gives — a query's matches, a dedup removal — rests on this module, so a
+query and a dedup can never disagree about a pair. Candidates come from LSH; here each
+candidate pair is measured exactly, with no estimate:
+
+* **Jaccard** ``|A ∩ B| / |A ∪ B|`` of the two sets of distinct shingles;
+* a word of A is **covered** by B when it lies in a shingle of A that B holds (a paragraph
+  shorter than the shingle size is one shingle of all its words);
+* **containment** of A in B: the share of A's words covered by B, each word weighted by its
+  paragraph's weight (:mod:`neardup.boilerplate`: short lines and boilerplate weigh little), so a
+  shared footer or byline is not a shared story. Counting words, not shingles, lets a six-word
+  headline weigh six words against a templated line of twelve;
+* **coverage** of A by B, unweighted — every word counts, furniture included: the smaller of
+  the share of A's words that B covers and the share of A's distinct shingles that B holds.
+  The first counts a three-word line as three words (a notice's company and dates are short
+  lines), the second counts the runs that cross a re-cut (a flash line made of a headline and a
+  figure is not held by the two lines it was cut from). Removing A in favour of B loses what is
+  not covered, so dedup asks for coverage too;
+* **evidence**: A's weighted covered words (the numerator of containment). A containment
+  resting on a template line or two is not a copy.
+
+:func:`kinds` classifies a pair for a query; :func:`holds` says whether one document may be
+removed in favour of the other. The compiled kernel (``_pairs.c``) and the numpy path compute
+the same numbers (tests hold them equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from neardup import native
+from neardup.arrays import offsets as _offsets
+from neardup.arrays import ranges
+from neardup.config import Config
+from neardup.native import compiled
+
+#: Kind codes of :func:`kinds`, in order of strength.
+NONE, PARTIAL, NEAR_DUPLICATE, EXACT = 0, 1, 2, 3
+KIND_NAMES = {PARTIAL: "partial", NEAR_DUPLICATE: "near-duplicate", EXACT: "exact"}
+
+
+
+@dataclass(frozen=True)
+class ShingleColumns:
+    """The shingle sequences of a batch of documents, as columns.
+
+    Paragraph ``p`` holds shingles ``hashes[para_offsets[p]:para_offsets[p + 1]]`` in text
+    order and ``para_words[p]`` words; document ``d`` holds paragraphs
+    ``doc_offsets[d]:doc_offsets[d + 1]``. ``para_weights`` are the paragraphs' weights in
+    containment (1 for a body paragraph).
+    """
+
+    hashes: np.ndarray        # uint32
+    para_offsets: np.ndarray  # int64 (paragraphs + 1)
+    para_words: np.ndarray    # int64 (paragraphs,)
+    para_weights: np.ndarray  # float64 (paragraphs,)
+    doc_offsets: np.ndarray   # int64 (docs + 1)
+
+    def __len__(self) -> int:
+        return len(self.doc_offsets) - 1
+
+    @staticmethod
+    def empty() -> ShingleColumns:
+        return ShingleColumns(np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int64),
+                              np.zeros(0, np.float64), np.zeros(1, np.int64))
+
+    def with_weights(self, weights: np.ndarray) -> ShingleColumns:
+        return ShingleColumns(self.hashes, self.para_offsets, self.para_words,
+                              np.ascontiguousarray(weights, dtype=np.float64), self.doc_offsets)
+
+    def take(self, docs: np.ndarray) -> ShingleColumns:
+        """The columns of some documents, in the order given."""
+        docs = np.asarray(docs, dtype=np.int64)
+        para_lo, para_hi = self.doc_offsets[docs], self.doc_offsets[docs + 1]
+        paragraphs = ranges(para_lo, para_hi)
+        shingle_lo, shingle_hi = self.para_offsets[paragraphs], self.para_offsets[paragraphs + 1]
+        return ShingleColumns(
+            hashes=self.hashes[ranges(shingle_lo, shingle_hi)],
+            para_offsets=_offsets(shingle_hi - shingle_lo),
+            para_words=self.para_words[paragraphs],
+            para_weights=self.para_weights[paragraphs],
+            doc_offsets=_offsets(para_hi - para_lo),
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence[ShingleColumns]) -> ShingleColumns:
+        parts = [p for p in parts if len(p.doc_offsets) > 1] or [ShingleColumns.empty()]
+        if len(parts) == 1:
+            return parts[0]
+        return ShingleColumns(
+            hashes=np.concatenate([p.hashes for p in parts]),
+            para_offsets=_offsets(np.concatenate([np.diff(p.para_offsets) for p in parts])),
+            para_words=np.concatenate([p.para_words for p in parts]),
+            para_weights=np.concatenate([p.para_weights for p in parts]),
+            doc_offsets=_offsets(np.concatenate([np.diff(p.doc_offsets) for p in parts])),
+        )
+
+    def document_hashes(self, doc: int) -> np.ndarray:
+        lo, hi = self.para_offsets[self.doc_offsets[doc]], self.para_offsets[self.doc_offsets[doc + 1]]
+        return self.hashes[lo:hi]
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Exact measures of pairs (left[i], right[i]); the ratios are properties."""
+
+    left: np.ndarray
+    right: np.ndarray
+    shared: np.ndarray          # distinct shingles in both
+    left_distinct: np.ndarray
+    right_distinct: np.ndarray
+    left_found: np.ndarray      # left's covered words, weighted by paragraph
+    left_total: np.ndarray      # left's words, weighted by paragraph
+    right_found: np.ndarray
+    right_total: np.ndarray
+    left_covered: np.ndarray    # left's covered words, unweighted
+    left_words: np.ndarray
+    right_covered: np.ndarray
+    right_words: np.ndarray
+    same_text: np.ndarray       # bool: equal matching forms (document digests)
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    @staticmethod
+    def from_columns(left: np.ndarray, right: np.ndarray, out: np.ndarray, same_text: np.ndarray) -> PairScores:
+        """Scores from the kernel's (pairs, 11) output, columns in its order."""
+        c = [np.ascontiguousarray(out[:, k]) for k in range(11)]
+        return PairScores(left=left, right=right, shared=c[0], left_distinct=c[1], right_distinct=c[2],
+                          left_found=c[3], left_total=c[4], right_found=c[5], right_total=c[6], left_covered=c[7],
+                          left_words=c[8], right_covered=c[9], right_words=c[10], same_text=same_text)
+
+    @property
+    def jaccard(self) -> np.ndarray:
+        union = self.left_distinct + self.right_distinct - self.shared
+        return _ratio(self.shared, union)
+
+    @property
+    def left_in_right(self) -> np.ndarray:
+        return _ratio(self.left_found, self.left_total)
+
+    @property
+    def right_in_left(self) -> np.ndarray:
+        return _ratio(self.right_found, self.right_total)
+
+    @property
+    def left_coverage(self) -> np.ndarray:
+        """How much of left right holds, unweighted: the smaller of the share of left's words
+        that right covers and the share of left's distinct shingles that right holds."""
+        words = _ratio(self.left_covered, self.left_words)
+        return np.asarray(np.minimum(words, _ratio(self.shared, self.left_distinct)))
+
+    @property
+    def right_coverage(self) -> np.ndarray:
+        return np.asarray(np.minimum(_ratio(self.right_covered, self.right_words),
+                                     _ratio(self.shared, self.right_distinct)))
+
+    def flipped(self) -> PairScores:
+        return PairScores(self.right, self.left, self.shared, self.right_distinct, self.left_distinct,
+                          self.right_found, self.right_total, self.left_found, self.left_total,
+                          self.right_covered, self.right_words, self.left_covered, self.left_words, self.same_text)
+
+    def select(self, rows: np.ndarray) -> PairScores:
+        return PairScores(*(getattr(self, name)[rows] for name in PairScores.__dataclass_fields__))
+
+    @staticmethod
+    def concatenate(parts: Sequence[PairScores]) -> PairScores:
+        if not parts:
+            return empty_scores()
+        return PairScores(*(np.concatenate([getattr(p, name) for p in parts])
+                            for name in PairScores.__dataclass_fields__))
+
+
+def empty_scores() -> PairScores:
+    return PairScores.from_columns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 11)), np.zeros(0, bool))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1e-300), 0.0)
+
+
+def verify_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, shingle_size: int,
+                 same_text: np.ndarray | None = None) -> PairScores:
+    """Measure pairs of documents of ``columns`` exactly (see the module docstring)."""
+    left = np.ascontiguousarray(left, dtype=np.int64)
+    right = np.ascontiguousarray(right, dtype=np.int64)
+    out = np.zeros((len(left), 11), dtype=np.float64)
+    if len(left):
+        if compiled():
+            native.pairs.verify_pairs(np.ascontiguousarray(columns.hashes, dtype=np.uint32),
+                                np.ascontiguousarray(columns.para_offsets, dtype=np.int64),
+                                np.ascontiguousarray(columns.para_words, dtype=np.int64),
+                                np.ascontiguousarray(columns.para_weights, dtype=np.float64),
+                                np.ascontiguousarray(columns.doc_offsets, dtype=np.int64),
+                                shingle_size, left, right, out)
+        else:
+            for row, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
+                out[row] = _verify_pair(columns, a, b, shingle_size)
+    same = np.zeros(len(left), bool) if same_text is None else np.asarray(same_text, dtype=bool)
+    return PairScores.from_columns(left, right, out, same)
+
+
+def _verify_pair(columns: ShingleColumns, a: int, b: int, shingle_size: int) -> np.ndarray:
+    """The numpy path of one pair: the kernel's 11 numbers."""
+    ha, hb = columns.document_hashes(a), columns.document_hashes(b)
+    ua, ub = np.unique(ha), np.unique(hb)
+    shared = len(np.intersect1d(ua, ub, assume_unique=True))
+    sa, sb = _side(columns, a, np.isin(ha, ub), shingle_size), _side(columns, b, np.isin(hb, ua), shingle_size)
+    return np.array([shared, len(ua), len(ub), sa[0], sa[1], sb[0], sb[1], sa[2], sa[3], sb[2], sb[3]], float)
+
+
+def _side(columns: ShingleColumns, doc: int, found: np.ndarray, k: int) -> tuple[float, float, float, float]:
+    """Weighted covered and total words, covered and total words of one document."""
+    first_para, last_para = int(columns.doc_offsets[doc]), int(columns.doc_offsets[doc + 1])
+    base = int(columns.para_offsets[first_para])
+    found_w = total_w = covered = words_total = 0.0
+    for p in range(first_para, last_para):
+        lo, hi = int(columns.para_offsets[p]) - base, int(columns.para_offsets[p + 1]) - base
+        words, weight = int(columns.para_words[p]), float(columns.para_weights[p])
+        here = _covered_words(found[lo:hi], words, k)
+        total_w += weight * words
+        found_w += weight * here
+        words_total += words
+        covered += here
+    return found_w, total_w, covered, words_total
+
+
+def _covered_words(hits: np.ndarray, words: int, k: int) -> int:
+    """Words of one paragraph lying in a found shingle (one shingle of all words if < k words)."""
+    if len(hits) == 0 or not hits.any():
+        return 0
+    if words < k:
+        return words
+    marks = np.zeros(words + 1, dtype=np.int64)
+    starts = np.flatnonzero(hits)
+    np.add.at(marks, starts, 1)
+    np.add.at(marks, starts + k, -1)
+    return int((np.cumsum(marks)[:words] > 0).sum())
+
+
+def kinds(scores: PairScores, config: Config, min_containment: float | None = None) -> np.ndarray:
+    """How two documents relate, for a query: EXACT (same matching form), NEAR_DUPLICATE
+    (Jaccard >= threshold, or both containments >= near_duplicate_containment), PARTIAL
+    (containment either way >= min_containment), or NONE. Containment-based decisions need
+    ``min_shared_words`` of evidence on each side."""
+    floor = config.min_containment if min_containment is None else min_containment
+    evidence = np.minimum(scores.left_found, scores.right_found) >= config.min_shared_words
+    low = np.minimum(scores.left_in_right, scores.right_in_left)
+    high = np.maximum(scores.left_in_right, scores.right_in_left)
+    out = np.full(len(scores), NONE, dtype=np.int8)
+    out[evidence & (high >= floor)] = PARTIAL
+    out[(scores.jaccard >= config.threshold) | (evidence & (low >= config.near_duplicate_containment))] = NEAR_DUPLICATE
+    out[scores.same_text] = EXACT
+    return out
+
+
+def holds(scores: PairScores, config: Config) -> np.ndarray:
+    """Whether ``right`` holds ``left``: ``left`` may be removed with ``right`` kept for it.
+
+    Same text, or both of: ``left``'s coverage by ``right`` >= ``min_coverage`` (every word
+    counts here, furniture included: what is removed must be in what is kept) and either
+    Jaccard >= ``threshold`` or ``left``'s containment in ``right`` >= ``partial_containment``
+    with at least ``min_shared_words`` of weighted evidence. Use ``scores.flipped()`` for the
+    other direction.
+    """
+    contained = ((scores.left_in_right >= config.partial_containment)
+                 & (scores.left_found >= config.min_shared_words))
+    covered = scores.left_coverage >= config.min_coverage
+    return scores.same_text | (covered & ((scores.jaccard >= config.threshold) | contained))

@@ -1,0 +1,1 @@
+"""``neardup serve``: the HTTP API over an index, and the page for people."""

@@ -1,0 +1,1 @@
+"""Sketches: MinHash signatures, LSH bands and band keys, the compiled fingerprint kernel, the fingerprint stage."""
