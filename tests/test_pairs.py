@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from neardup import Config, native
 from neardup.match.boilerplate import paragraph_frequencies, paragraph_weights
-from neardup.match.candidates import _bucket_pairs_numpy, band_keys, bucket_pairs, split_pairs
-from neardup.match.scores import ShingleColumns, holds, kinds, verify_pairs
+from neardup.match.candidates import _bucket_pairs_numpy, bucket_keys, bucket_pairs, split_pairs
+from neardup.match.scores import holds, kinds, score_pairs
 from neardup.native import compiled
+from neardup.records import ShingleColumns
 
 needs_pairs = pytest.mark.skipif(not compiled(), reason="built without a C compiler")
 
@@ -58,7 +59,7 @@ def test_verify_pairs_compiled_equals_numpy(docs, seed, k):
     columns = columns_of(docs, k, seed)
     n = len(docs)
     left, right = np.array([i for i in range(n) for j in range(n)]), np.array([j for i in range(n) for j in range(n)])
-    fast, slow = both(lambda: verify_pairs(columns, left, right, k))
+    fast, slow = both(lambda: score_pairs(columns, left, right, k))
     for name in ("shared", "left_distinct", "right_distinct", "left_found", "left_total", "right_found",
                  "right_total", "left_covered", "left_words", "right_covered", "right_words"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
@@ -72,7 +73,7 @@ def test_exact_measures_mean_what_they_say(docs, seed):
     columns = columns_of(docs, 5, seed)
     n = len(docs)
     left, right = np.array([i for i in range(n) for j in range(n)]), np.array([j for i in range(n) for j in range(n)])
-    scores = verify_pairs(columns, left, right, 5)
+    scores = score_pairs(columns, left, right, 5)
     sets = [set(h for para in doc for h in para) for doc in docs]
     for row, (i, j) in enumerate(zip(left.tolist(), right.tolist())):
         union = len(sets[i] | sets[j])
@@ -115,9 +116,9 @@ def test_bucket_pairs_compiled_equals_numpy(buckets, cap, pivots, seed):
 @needs_pairs
 @settings(max_examples=100, deadline=None)
 @given(rows=st.integers(0, 20), seed=st.integers(0, 1000), bands=st.sampled_from([(25, 5), (32, 4), (1, 1)]))
-def test_band_keys_compiled_equals_numpy(rows, seed, bands):
+def test_bucket_keys_compiled_equals_numpy(rows, seed, bands):
     signatures = np.random.default_rng(seed).integers(0, 2**32, size=(rows, 128), dtype=np.uint64).astype(np.uint32)
-    fast, slow = both(lambda: band_keys(signatures, *bands))
+    fast, slow = both(lambda: bucket_keys(signatures, *bands))
     np.testing.assert_array_equal(fast, slow)
 
 

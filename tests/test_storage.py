@@ -258,10 +258,10 @@ def test_columns_are_the_shingle_sequences_in_the_order_asked(make):
         columns = storage.columns(np.array(order))
         assert columns.numbers.tolist() == order
         expected = prints.select(order)
-        assert np.array_equal(columns.shingles.hashes, expected.shingles)
-        assert np.array_equal(np.diff(columns.shingles.para_offsets), expected.paragraph_sizes)
-        assert np.array_equal(columns.shingles.para_words, expected.paragraph_words)
-        assert np.array_equal(columns.shingles.doc_offsets, expected.doc_offsets)
+        assert np.array_equal(columns.columns.shingles, expected.shingles)
+        assert np.array_equal(np.diff(columns.columns.paragraph_offsets), expected.paragraph_sizes)
+        assert np.array_equal(columns.columns.paragraph_words, expected.paragraph_words)
+        assert np.array_equal(columns.columns.doc_offsets, expected.doc_offsets)
         assert np.array_equal(columns.paragraph_digests, expected.paragraph_digests)
         assert np.array_equal(columns.paragraph_spans, expected.paragraph_spans)
         assert np.array_equal(columns.doc_digests, expected.doc_digests)
@@ -372,7 +372,7 @@ def assert_alike(memory: MemoryStorage, disk: DiskStorage, pool: list[Document])
         assert np.array_equal(a, b)
     if len(live):
         m, d = memory.columns(live), disk.columns(live)
-        assert np.array_equal(m.shingles.hashes, d.shingles.hashes)
+        assert np.array_equal(m.columns.shingles, d.columns.shingles)
         assert np.array_equal(m.paragraph_digests, d.paragraph_digests)
         for number in live.tolist():
             a, b = memory.document(number), disk.document(number)

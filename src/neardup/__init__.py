@@ -16,8 +16,11 @@ from neardup.index.storage import StoredDocument
 from neardup.io.reader import Reader
 from neardup.match.evidence import Match, SharedParagraph
 from neardup.match.repetition import RepeatGroup, RepeatReport, repeats
-from neardup.pipeline.dedup import Assignment, DedupResult, DedupSummary, dedup
-from neardup.sketch.fingerprint import Fingerprints, fingerprint
+from neardup.pipeline.dedup import dedup
+from neardup.pipeline.policy import DedupOptions, KeepPolicy
+from neardup.pipeline.result import Assignment, DedupResult, DedupSummary
+from neardup.records import Fingerprints
+from neardup.sketch.fingerprint import fingerprint
 from neardup.text.normalize import Normalized, normalize, normalize_with_offsets
 
 try:
@@ -30,6 +33,7 @@ __all__ = [
     "Assignment",
     "Config",
     "ConfigError",
+    "DedupOptions",
     "DedupResult",
     "DedupSummary",
     "Document",
@@ -38,6 +42,7 @@ __all__ = [
     "IndexFormatError",
     "IndexLockedError",
     "InputError",
+    "KeepPolicy",
     "Match",
     "NearDupError",
     "Normalized",

@@ -84,6 +84,23 @@ class Config:
     #: of their ``bucket_pivots`` best-ranked documents with the others, not all pairs.
     bucket_cap: int = 64
     bucket_pivots: int = 4
+    #: Paragraphs weighing less than this in containment (boilerplate, short lines) propose no
+    #: candidates through their band keys: a footer would make every page of its site a candidate.
+    searchable_weight: float = 0.5
+    #: One paragraph at least this much inside another is the same paragraph even when their
+    #: Jaccard is low (a paragraph merged with its neighbour, or cut short): evidence and repeats.
+    paragraph_containment: float = 0.8
+    #: Estimated paragraph Jaccard below this is chance agreement of MinHash values, not shared text.
+    noise_floor: float = 0.1
+    #: A query verifies a candidate only if its estimated shared shingles reach this share of the
+    #: containment asked for, or its estimated article Jaccard is within ``query_prefilter_margin``
+    #: of ``threshold`` (boilerplate discounts can raise a weighted containment above the estimate).
+    query_prefilter: float = 0.5
+    query_prefilter_margin: float = 0.2
+    #: Clustering rounds in which pairs a representative needs are verified on demand, and rounds
+    #: after which a component's remaining documents are kept as they are (bounds a long chain).
+    verify_rounds: int = 8
+    max_rounds: int = 256
 
     def __post_init__(self) -> None:
         _check_int("num_perm", self.num_perm, 1, 4096)
@@ -93,11 +110,15 @@ class Config:
         _check_int("boilerplate_min_df", self.boilerplate_min_df, 1, 2**62)
         _check_int("bucket_cap", self.bucket_cap, 2, 1 << 20)
         _check_int("bucket_pivots", self.bucket_pivots, 1, 1 << 10)
+        _check_int("verify_rounds", self.verify_rounds, 0, 1 << 20)
+        _check_int("max_rounds", self.max_rounds, 1, 1 << 20)
         _check_number("min_shared_words", self.min_shared_words, 0.0, 1e12)
         _check_number("boilerplate_ratio", self.boilerplate_ratio, 1.0, 1e12)
         for name in ("paragraph_lsh_threshold", "article_lsh_threshold", "threshold",
                      "min_containment", "near_duplicate_containment", "paragraph_threshold",
-                     "repeat_threshold", "partial_containment", "min_coverage", "fuller_margin"):
+                     "repeat_threshold", "partial_containment", "min_coverage", "fuller_margin",
+                     "searchable_weight", "paragraph_containment", "noise_floor", "query_prefilter",
+                     "query_prefilter_margin"):
             _check_unit(name, getattr(self, name))
         weights = self.lsh_weights
         if (not isinstance(weights, tuple) or len(weights) != 2

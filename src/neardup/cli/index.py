@@ -20,10 +20,9 @@ from neardup.cli.common import (
 )
 from neardup.cli.progress import Progress
 from neardup.errors import EXIT_OK
-from neardup.index.index import AddReport, Index
+from neardup.index.index import Index
 from neardup.io.reader import total_input_bytes
-from neardup.pipeline.ingest import printed_stream
-from neardup.sketch.fingerprint import Fingerprints
+from neardup.pipeline.ingest import index_inputs
 
 _INDEX_EXAMPLES = """\
 examples:
@@ -72,19 +71,9 @@ def run_index(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     with Index.open(args.index, index_config(args.index, args), writable=True, keep_text=not args.no_text,
                     wait=args.wait) as index:
         progress = Progress("indexing", total_bytes=total_input_bytes(args.inputs), enabled=progress_enabled(args))
-        report = AddReport()
-        batches = printed_stream(reader, args.inputs, index.config, workers=workers(args.workers),
-                                 with_documents=True, stage="index", shingles=index.storage.needs_shingles,
-                                 task_records=min(args.batch_size, 2000))
-        pending: list[Any] = []
-        for batch in batches:  # committed every --batch-size documents
-            pending.append(batch)
-            if sum(len(b) for b in pending) >= args.batch_size:
-                report.merge(_commit(index, pending, args.replace))
-                pending = []
-            progress.update(reader.stats.read, reader.stats.source_bytes)
-        if pending:
-            report.merge(_commit(index, pending, args.replace))
+        report = index_inputs(index, reader, args.inputs, workers=workers(args.workers), batch_size=args.batch_size,
+                              on_duplicate="replace" if args.replace else "skip",
+                              on_batch=lambda _: progress.update(reader.stats.read, reader.stats.source_bytes))
         progress.close()
         total = len(index)
     skipped = dict(reader.stats.skipped)
@@ -98,11 +87,3 @@ def run_index(args: argparse.Namespace, out: TextIO, console: Console) -> int:
     console.say(f"neardup: {args.index}: added {report.added:,}, replaced {report.replaced:,}, skipped "
                 f"{summary['skipped']:,}{f' ({reasons})' if reasons else ''}; {total:,} documents in the index")
     return EXIT_OK
-
-
-def _commit(index: Index, batches: list[Any], replace: bool) -> Any:
-    """One committed batch of the index from several fingerprinted task batches."""
-    documents = [d for b in batches for d in b.documents]
-    prints = Fingerprints.concatenate([b.printed.prints for b in batches])
-    return index.add_fingerprinted(documents, prints, on_duplicate="replace" if replace else "skip")
-

@@ -72,9 +72,10 @@ from neardup.index.storage import (
     StoredDocument,
     columns_of,
     entries_of,
-    lsh_params,
 )
-from neardup.sketch.fingerprint import Fingerprints, fingerprint
+from neardup.records import Fingerprints
+from neardup.sketch.fingerprint import fingerprint
+from neardup.sketch.lsh import Bands
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +187,7 @@ class DiskStorage:
         self._check_schema(creating=new)
         self.config, self.keep_text = self._open_meta(config, keep_text)
         self.needs_shingles = not self.keep_text
-        (pb, pr), (ab, ar) = lsh_params(self.config)
-        self._bands = (ab, ar, pb, pr)
+        self._bands = Bands.of(self.config)
         self._config_digest = config_digest(self.config, self._bands)
         self._tables = Tables(self._bands, self.config.num_perm)
         self._generation = -1
@@ -285,9 +285,9 @@ class DiskStorage:
             raise IndexFormatError(f"{self.location}: stored configuration is damaged ({err})") from None
         if config is not None:
             stored.check_compatible(config)
-            if lsh_params(config) != lsh_params(stored):
-                raise ConfigError(f"{self.path}: index was built with LSH bands/rows {lsh_params(stored)}, "
-                                  f"not {lsh_params(config)}")
+            if Bands.of(config) != Bands.of(stored):
+                raise ConfigError(f"{self.path}: index was built with LSH bands/rows {Bands.of(stored)}, "
+                                  f"not {Bands.of(config)}")
             stored = config
         return stored, rows.get("keep_text") == "1"
 
@@ -375,8 +375,7 @@ class DiskStorage:
             segment = load_segment(self.folder, name, checksums, self._verified)
         except FileNotFoundError:
             raise _SegmentGone(name) from None
-        ab, _, pb, _ = self._bands
-        check_shapes(name, segment.arrays, self.config.num_perm, ab, pb)
+        check_shapes(name, segment.arrays, self.config.num_perm, self._bands)
         return segment
 
     @_database_errors
@@ -681,14 +680,14 @@ class DiskStorage:
 
     @_database_errors
     def stats(self) -> dict[str, Any]:
-        ab, ar, pb, pr = self._bands
         size = 0
         for root, _, files in os.walk(self.path):
             size += sum(os.lstat(os.path.join(root, f)).st_size for f in files)
         return {"path": str(self.path), "format_version": FORMAT_VERSION, "documents": len(self),
                 "paragraphs": self._tables.paragraph_count(), "segments": len(self._tables.segments),
                 "bytes_on_disk": size, "keep_text": self.keep_text, "config": json.loads(self.config.to_json()),
-                "lsh": {"paragraph_bands_rows": [pb, pr], "article_bands_rows": [ab, ar]}}
+                "lsh": {"paragraph_bands_rows": list(self._bands.paragraph),
+                        "article_bands_rows": list(self._bands.article)}}
 
     # -- writing segments --------------------------------------------------------------------------
 
@@ -719,8 +718,7 @@ class DiskStorage:
     def _merge(self, group: list[Segment]) -> None:
         name = f"seg-{int(self._meta('next_segment')):06d}"
         removed = self._tables.removed
-        ab, _, pb, _ = self._bands
-        checksums = self._write_segment(name, merged_arrays(group, removed, ab, pb))
+        checksums = self._write_segment(name, merged_arrays(group, removed, self._bands))
         merged_removed = np.intersect1d(removed, np.concatenate([s.numbers for s in group]))
         count = len(np.setdiff1d(np.concatenate([s.numbers for s in group]), removed))
         try:

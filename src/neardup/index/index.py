@@ -27,8 +27,9 @@ from neardup.errors import ConfigError, IndexFormatError, InputError
 from neardup.index.storage import MemoryStorage, Storage, StoredColumns, StoredDocument
 from neardup.match.boilerplate import paragraph_weights
 from neardup.match.evidence import KIND_ORDER, Match, shared_paragraphs
-from neardup.match.scores import KIND_NAMES, NONE, PairScores, ShingleColumns, kinds, verify_pairs
-from neardup.sketch.fingerprint import Fingerprints, fingerprint, fingerprint_stream
+from neardup.match.scores import KIND_NAMES, NONE, PairScores, kinds, score_pairs
+from neardup.records import Fingerprints, ShingleColumns
+from neardup.sketch.fingerprint import fingerprint, fingerprint_stream
 from neardup.sketch.signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
 from neardup.threads import batched
 
@@ -328,10 +329,10 @@ class Index:
             return results
         distinct = sorted_unique(numbers)
         stored = self.storage.columns(distinct)
-        columns = ShingleColumns.concatenate([prints.shingle_columns(weights), self._weighed(stored, config)])
+        columns = ShingleColumns.concatenate([prints.columns(weights), self._weighed(stored, config)])
         local = np.searchsorted(distinct, numbers)
         same = (prints.doc_digests[rows] == stored.doc_digests[local]).all(axis=1)
-        scores = verify_pairs(columns, rows, len(queries) + local, config.shingle_size, same)
+        scores = score_pairs(columns, rows, len(queries) + local, config.shingle_size, same)
         codes = kinds(scores, config)
         for k in np.flatnonzero(codes > NONE).tolist():
             results[int(rows[k])].append(self._match(scores, k, codes[k], columns, prints, stored,
@@ -344,15 +345,15 @@ class Index:
 
     def _weighed(self, stored: StoredColumns, config: Config) -> ShingleColumns:
         frequencies = self.storage.paragraph_frequencies(stored.paragraph_digests)
-        weights = paragraph_weights(frequencies, stored.shingles.para_words, stored.shingles.doc_offsets, config)
-        return stored.shingles.with_weights(weights)
+        weights = paragraph_weights(frequencies, stored.columns.paragraph_words, stored.columns.doc_offsets, config)
+        return stored.columns.with_weights(weights)
 
     def _match(self, scores: PairScores, k: int, code: int, columns: ShingleColumns, prints: Fingerprints,
                stored: StoredColumns, local: int, config: Config) -> Match:
         row, doc = int(scores.left[k]), int(scores.right[k])
         number = int(stored.numbers[local])
         document = self.storage.document(number)
-        first, last = int(stored.shingles.doc_offsets[local]), int(stored.shingles.doc_offsets[local + 1])
+        first, last = int(stored.columns.doc_offsets[local]), int(stored.columns.doc_offsets[local + 1])
         evidence = shared_paragraphs(columns, row, doc, prints.paragraph_spans[prints.paragraph_rows(row)],
                                      stored.paragraph_spans[first:last], config)
         return Match(document.id, KIND_NAMES[code], float(scores.jaccard[k]), "exact",  # type: ignore[arg-type]
@@ -375,11 +376,11 @@ class Index:
                 stored = self.storage.columns(np.array(numbers, dtype=np.int64))
                 columns = self._weighed(stored, config)
                 same = np.array([bool((stored.doc_digests[0] == stored.doc_digests[1]).all())])
-                scores = verify_pairs(columns, np.array([0]), np.array([1]), config.shingle_size, same)
+                scores = score_pairs(columns, np.array([0]), np.array([1]), config.shingle_size, same)
                 code = int(kinds(scores, config)[0])
                 document = self.storage.document(numbers[1])
                 spans = stored.paragraph_spans
-                split = int(stored.shingles.doc_offsets[1])
+                split = int(stored.columns.doc_offsets[1])
                 evidence = shared_paragraphs(columns, 0, 1, spans[:split], spans[split:], config)
         kind = KIND_NAMES.get(code, "linked")
         return Match(document.id, kind, float(scores.jaccard[0]), "exact",  # type: ignore[arg-type]

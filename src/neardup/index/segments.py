@@ -30,9 +30,9 @@ from neardup.arrays import ranges
 from neardup.config import FINGERPRINT_FIELDS, Config
 from neardup.errors import IndexFormatError
 from neardup.index.folder import IndexFolder
-from neardup.sketch.fingerprint import Fingerprints
+from neardup.records import Fingerprints
 from neardup.sketch.kernel import band_table_runs, count_equal, sorted_band_table
-from neardup.sketch.lsh import band_keys, band_matches, distinct_pairs, fold32
+from neardup.sketch.lsh import Bands, band_keys, band_matches, distinct_pairs, fold32
 
 SEGMENT_FILES = ("numbers", "sizes", "article_signatures", "article_keys", "article_items", "paragraph_keys",
                  "paragraph_items", "paragraph_digests", "paragraph_digest_owners", "id_hashes", "id_numbers")
@@ -76,9 +76,10 @@ class Segment:
         return len(self.arrays["numbers"])
 
 
-def config_digest(config: Config, bands: tuple[int, int, int, int]) -> str:
-    """A digest of what makes a segment's arrays comparable: fingerprint fields and LSH bands."""
-    values = [getattr(config, name) for name in FINGERPRINT_FIELDS] + list(bands)
+def config_digest(config: Config, bands: Bands) -> str:
+    """A digest of what makes a segment's arrays comparable: fingerprint fields and LSH bands
+    (the bytes hashed are fixed: indexes written before must keep their digest)."""
+    values = [getattr(config, name) for name in FINGERPRINT_FIELDS] + list(bands.digest_values())
     return xxhash.xxh3_64_hexdigest(repr(values).encode())
 
 
@@ -88,10 +89,10 @@ def id_hashes(ids: Sequence[str]) -> np.ndarray:
                        dtype=np.uint64, count=len(ids))
 
 
-def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: tuple[int, int, int, int],
-                 config: Config, ids: Sequence[str]) -> dict[str, np.ndarray]:
+def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: Bands, config: Config,
+                 ids: Sequence[str]) -> dict[str, np.ndarray]:
     """The arrays of one segment holding a fingerprinted batch (numbers ascending) of these ids."""
-    ab, ar, pb, pr = bands
+    (ab, ar), (pb, pr) = bands.article, bands.paragraph
     owners = np.repeat(numbers, np.diff(prints.doc_offsets))
     searchable = (prints.paragraph_sizes > 0) & (prints.paragraph_words >= config.min_paragraph_words)
     article_keys, article_items = sorted_band_table(prints.doc_signatures, ab, ar, numbers)
@@ -116,8 +117,9 @@ def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.nd
     return digests[first].astype(np.uint64), owners[first].astype(np.int64)
 
 
-def check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: int, pb: int) -> None:
+def check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, bands: Bands) -> None:
     """Raise unless a segment's arrays fit each other and the configuration."""
+    ab, pb = bands.article[0], bands.paragraph[0]
     n = len(arrays["numbers"])
     if arrays["numbers"].ndim != 1 or arrays["numbers"].dtype != np.int64:
         raise IndexFormatError(f"{name}/numbers.npy has type {arrays['numbers'].dtype}, shape "
@@ -149,7 +151,7 @@ def check_shapes(name: str, arrays: dict[str, np.ndarray], num_perm: int, ab: in
 class Tables:
     """Every look-up over a list of segments, leaving out the removed numbers."""
 
-    bands: tuple[int, int, int, int]
+    bands: Bands
     num_perm: int
     segments: list[Segment] = field(default_factory=list)
     removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -169,12 +171,10 @@ class Tables:
         return np.setdiff1d(held, self.removed)
 
     def article_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ab, ar, _, _ = self.bands
-        return self._candidates(fold32(band_keys(signatures, ab, ar)), "article")
+        return self._candidates(fold32(band_keys(signatures, *self.bands.article)), "article")
 
     def paragraph_candidates(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        _, _, pb, pr = self.bands
-        return self._candidates(fold32(band_keys(signatures, pb, pr)), "paragraph")
+        return self._candidates(fold32(band_keys(signatures, *self.bands.paragraph)), "paragraph")
 
     def _candidates(self, keys: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (query row, number) pairs: every band of every query looked up at once per segment."""
@@ -256,8 +256,7 @@ class Tables:
 # -- merging --------------------------------------------------------------------------------------------
 
 
-def merged_arrays(group: Sequence[Segment], removed: np.ndarray, article_bands: int,
-                  paragraph_bands: int) -> dict[str, ArrayValue]:
+def merged_arrays(group: Sequence[Segment], removed: np.ndarray, bands: Bands) -> dict[str, ArrayValue]:
     """The arrays of one segment replacing ``group``, without removed documents; the large ones
     streamed (memory stays at one band of the merged tables, one chunk of signatures)."""
     group = sorted(group, key=lambda segment: int(segment.numbers[0]) if len(segment) else 0)
@@ -271,11 +270,11 @@ def merged_arrays(group: Sequence[Segment], removed: np.ndarray, article_bands: 
     out: dict[str, ArrayValue] = {"numbers": numbers[rows], "sizes": sizes[rows],
                                   "article_signatures": Streamed(np.uint32, (len(rows), width),
                                                                  _signature_chunks(group, rows))}
-    for level, bands in (("article", article_bands), ("paragraph", paragraph_bands)):
+    for level, count in (("article", bands.article[0]), ("paragraph", bands.paragraph[0])):
         tables = [(s.arrays[f"{level}_keys"], s.arrays[f"{level}_items"]) for s in group]
-        length = _merged_band_width(tables, bands, removed) * bands
+        length = _merged_band_width(tables, count, removed) * count
         out[f"{level}_keys"] = StreamedPair((f"{level}_keys", f"{level}_items"), (np.uint32, np.int32), length,
-                                            _band_chunks(tables, bands, removed, level))
+                                            _band_chunks(tables, count, removed, level))
         out[f"{level}_items"] = None  # written with the keys
     digests = np.concatenate([s.arrays["paragraph_digests"] for s in group])
     owners = np.concatenate([s.arrays["paragraph_digest_owners"] for s in group])
@@ -290,11 +289,10 @@ def merged_arrays(group: Sequence[Segment], removed: np.ndarray, article_bands: 
     return out
 
 
-def merge_in_memory(group: Sequence[Segment], removed: np.ndarray, article_bands: int,
-                    paragraph_bands: int) -> dict[str, np.ndarray]:
+def merge_in_memory(group: Sequence[Segment], removed: np.ndarray, bands: Bands) -> dict[str, np.ndarray]:
     """:func:`merged_arrays`, materialised (the in-memory store)."""
     arrays: dict[str, np.ndarray] = {}
-    for name, value in merged_arrays(group, removed, article_bands, paragraph_bands).items():
+    for name, value in merged_arrays(group, removed, bands).items():
         if isinstance(value, np.ndarray):
             arrays[name] = value
         elif isinstance(value, Streamed):

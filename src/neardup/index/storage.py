@@ -18,9 +18,8 @@ import numpy as np
 
 from neardup.config import Config
 from neardup.document import Document
-from neardup.match.scores import ShingleColumns
-from neardup.sketch.fingerprint import Fingerprints
-from neardup.sketch.lsh import optimal_bands
+from neardup.records import Fingerprints, ShingleColumns
+from neardup.sketch.lsh import Bands
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -44,7 +43,7 @@ class StoredColumns:
     """What verification reads of some stored documents, in the order they were asked for."""
 
     numbers: np.ndarray
-    shingles: ShingleColumns       # weights 1: the index weighs them with current frequencies
+    columns: ShingleColumns        # weights 1: the index weighs them with current frequencies
     paragraph_digests: np.ndarray  # uint64, one per paragraph of ``shingles``
     paragraph_spans: np.ndarray    # int64 (paragraphs, 2)
     doc_digests: np.ndarray        # uint64 (docs, 2)
@@ -86,20 +85,6 @@ class Storage(Protocol):
     def close(self) -> None: ...
 
 
-def lsh_params(config: Config) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(bands, rows) for paragraphs and for articles, derived or overridden."""
-    paragraph = config.paragraph_bands or optimal_bands(config.paragraph_lsh_threshold, config.num_perm,
-                                                       config.lsh_weights)
-    article = config.article_bands or optimal_bands(config.article_lsh_threshold, config.num_perm, config.lsh_weights)
-    return paragraph, article
-
-
-def searchable_rows(fingerprints: Fingerprints, config: Config) -> np.ndarray:
-    """Paragraphs worth a paragraph-level band entry: not empty, not a short line."""
-    return np.flatnonzero((fingerprints.paragraph_sizes > 0)
-                          & (fingerprints.paragraph_words >= config.min_paragraph_words))
-
-
 class LruCache(Generic[K, V]):
     """A small least-recently-used cache for values that are costly to recompute."""
 
@@ -134,33 +119,34 @@ class LruCache(Generic[K, V]):
 class DocumentShingles:
     """One document's verification columns (a cache entry)."""
 
-    hashes: np.ndarray
+    shingles: np.ndarray
     paragraph_sizes: np.ndarray
     paragraph_words: np.ndarray
     paragraph_digests: np.ndarray
     paragraph_spans: np.ndarray
-    digest: tuple[int, int]
+    doc_digest: tuple[int, int]
 
 
 def columns_of(numbers: np.ndarray, entries: Sequence[DocumentShingles]) -> StoredColumns:
     """Stored columns assembled from per-document entries."""
     para_counts = np.array([len(e.paragraph_sizes) for e in entries], dtype=np.int64)
     sizes = np.concatenate([e.paragraph_sizes for e in entries]) if entries else np.zeros(0, np.int64)
-    shingles = ShingleColumns(
-        hashes=np.concatenate([e.hashes for e in entries]).astype(np.uint32) if entries else np.zeros(0, np.uint32),
-        para_offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-        para_words=(np.concatenate([e.paragraph_words for e in entries]) if entries else np.zeros(0)).astype(np.int64),
-        para_weights=np.ones(len(sizes)),
+    columns = ShingleColumns(
+        shingles=np.concatenate([e.shingles for e in entries]).astype(np.uint32) if entries else np.zeros(0, np.uint32),
+        paragraph_offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+        paragraph_words=(np.concatenate([e.paragraph_words for e in entries]) if entries
+                         else np.zeros(0)).astype(np.int64),
+        paragraph_weights=np.ones(len(sizes)),
         doc_offsets=np.concatenate(([0], np.cumsum(para_counts))).astype(np.int64),
     )
     return StoredColumns(
         numbers=np.asarray(numbers, dtype=np.int64),
-        shingles=shingles,
+        columns=columns,
         paragraph_digests=(np.concatenate([e.paragraph_digests for e in entries]) if entries
                            else np.zeros(0)).astype(np.uint64),
         paragraph_spans=(np.concatenate([e.paragraph_spans for e in entries]) if entries
                          else np.zeros((0, 2))).astype(np.int64).reshape(-1, 2),
-        doc_digests=np.array([e.digest for e in entries], dtype=np.uint64).reshape(-1, 2),
+        doc_digests=np.array([e.doc_digest for e in entries], dtype=np.uint64).reshape(-1, 2),
     )
 
 
@@ -203,8 +189,7 @@ class MemoryStorage:
     def __post_init__(self) -> None:
         from neardup.index.segments import Tables
 
-        (pb, pr), (ab, ar) = lsh_params(self.config)
-        self._bands = (ab, ar, pb, pr)
+        self._bands = Bands.of(self.config)
         self._tables = Tables(self._bands, self.config.num_perm)
 
     def __len__(self) -> int:
@@ -231,7 +216,7 @@ class MemoryStorage:
         for row, doc in enumerate(documents):
             entry = entries[row]
             self._docs.append(StoredDocument(int(numbers[row]), doc.id, doc.text if self.keep_text else None,
-                                             doc.metadata, entry.paragraph_spans, entry.digest,
+                                             doc.metadata, entry.paragraph_spans, entry.doc_digest,
                                              int(fingerprints.doc_sizes[row])))
             self._entries.append(entry)
             self._numbers[doc.id] = int(numbers[row])
@@ -251,7 +236,7 @@ class MemoryStorage:
             group = next((g for _, g in sorted(tiers.items()) if len(g) >= 4), None)
             if group is None:
                 return segments
-            arrays = merge_in_memory(group, removed, self._bands[0], self._bands[2])
+            arrays = merge_in_memory(group, removed, self._bands)
             merged = Segment(f"memory-{int(arrays['numbers'][0]) if len(arrays['numbers']) else 0}-merged", arrays)
             segments = [s for s in segments if not any(s is g for g in group)] + [merged]
 

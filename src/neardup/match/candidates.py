@@ -26,8 +26,10 @@ import numpy as np
 
 from neardup import native
 from neardup.arrays import sorted_unique
+from neardup.config import Config
 from neardup.native import compiled
-from neardup.sketch.lsh import band_keys as _band_chain
+from neardup.sketch.lsh import band_keys
+from neardup.text.shingles import fmix64
 
 #: Partitions of the band records (the top bits of a key choose one).
 PARTITION_BITS = 6
@@ -37,8 +39,9 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 
-def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``(n, bands)`` uint64 keys, the band mixed in so keys of different bands never meet."""
+def bucket_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``(n, bands)`` uint64 bucket keys: each band's key (:func:`neardup.sketch.lsh.band_keys`) with
+    the band mixed in, so that the keys of every band can share one shuffle and never meet."""
     signatures = np.ascontiguousarray(signatures, dtype=np.uint32)
     n = signatures.shape[0]
     if n == 0:
@@ -47,12 +50,21 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         out = np.empty((n, bands), dtype=np.uint64)
         native.pairs.band_keys(signatures, signatures.shape[1], bands, rows, out)
         return out
-    from neardup.text.shingles import fmix64
-
-    chain = _band_chain(signatures, bands, rows)
+    chain = band_keys(signatures, bands, rows)
     salts = (np.arange(1, bands + 1, dtype=np.uint64) * _GOLDEN)[None, :]
     with np.errstate(over="ignore"):
         return fmix64(chain + salts)
+
+
+def searchable(paragraph_sizes: np.ndarray, paragraph_words: np.ndarray, config: Config,
+               weights: np.ndarray | None = None) -> np.ndarray:
+    """Which paragraphs propose candidates through their band keys: not empty, not a short line
+    (fewer than ``min_paragraph_words`` words) and, once their weights are known, not boilerplate
+    (``weights >= searchable_weight``). The one rule for dedup, the index and queries."""
+    mask = (np.asarray(paragraph_sizes) > 0) & (np.asarray(paragraph_words) >= config.min_paragraph_words)
+    if weights is not None:
+        mask &= np.asarray(weights) >= config.searchable_weight
+    return np.asarray(mask)
 
 
 def records(keys: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from neardup.arrays import sorted_unique
 from neardup.config import Config
-from neardup.match.scores import ShingleColumns
+from neardup.records import ShingleColumns
 
 Kind = Literal["exact", "near-duplicate", "partial", "linked"]
 KIND_ORDER = {"exact": 0, "near-duplicate": 1, "partial": 2, "linked": 3}
@@ -104,15 +104,15 @@ def shared_paragraphs(columns: ShingleColumns, query: int, match: int, query_spa
 def _distinct_pairs(columns: ShingleColumns, doc: int) -> tuple[np.ndarray, np.ndarray]:
     """(hash, paragraph) of a document, each pair once; paragraphs numbered within the document."""
     first, last = int(columns.doc_offsets[doc]), int(columns.doc_offsets[doc + 1])
-    offsets = columns.para_offsets[first:last + 1]
-    hashes = columns.hashes[offsets[0]:offsets[-1]].astype(np.uint64)
+    offsets = columns.paragraph_offsets[first:last + 1]
+    hashes = columns.shingles[offsets[0]:offsets[-1]].astype(np.uint64)
     paragraph = np.repeat(np.arange(last - first, dtype=np.uint64), np.diff(offsets))
     combined = sorted_unique((paragraph << np.uint64(32)) | hashes)
     return (combined & np.uint64(0xFFFFFFFF)), (combined >> np.uint64(32)).astype(np.int64)
 
 
 def _paragraph_words(columns: ShingleColumns, doc: int) -> np.ndarray:
-    return columns.para_words[int(columns.doc_offsets[doc]):int(columns.doc_offsets[doc + 1])]
+    return columns.paragraph_words[int(columns.doc_offsets[doc]):int(columns.doc_offsets[doc + 1])]
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

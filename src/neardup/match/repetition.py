@@ -25,11 +25,11 @@ from neardup.arrays import sorted_unique
 from neardup.config import Config
 from neardup.document import Document, as_document
 from neardup.errors import ConfigError
-from neardup.index.storage import lsh_params
-from neardup.match.candidates import band_keys, bucket_pairs, split_pairs
+from neardup.match.candidates import bucket_keys, bucket_pairs, split_pairs
 from neardup.match.evidence import PARAGRAPH_CONTAINMENT
-from neardup.sketch.fingerprint import Fingerprints, fingerprint
-from neardup.sketch.lsh import fold32
+from neardup.records import Fingerprints
+from neardup.sketch.fingerprint import fingerprint
+from neardup.sketch.lsh import Bands, fold32
 from neardup.sketch.signatures import estimate_jaccard
 from neardup.text.normalize import normalize
 from neardup.text.shingles import ngram_hashes, token_hashes
@@ -191,8 +191,8 @@ def _candidate_pairs(signatures: np.ndarray, config: Config) -> tuple[np.ndarray
             lefts.append(a[a < b])
             rights.append(b[a < b])
         return np.concatenate(lefts), np.concatenate(rights)
-    (bands, rows), _ = lsh_params(config)
-    keys = fold32(band_keys(signatures, bands, rows)).astype(np.uint64)
+    bands, rows = Bands.of(config).paragraph
+    keys = fold32(bucket_keys(signatures, bands, rows)).astype(np.uint64)
     values = sorted_unique(((keys << np.uint64(32)) | np.arange(n, dtype=np.uint64)[:, None]).ravel())
     pairs, _ = bucket_pairs(values, np.arange(n, dtype=np.uint32), config.bucket_cap, config.bucket_pivots)
     return split_pairs(sorted_unique(pairs))

@@ -33,75 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from neardup import native
-from neardup.arrays import offsets as _offsets
-from neardup.arrays import ranges
 from neardup.config import Config
 from neardup.native import compiled
+from neardup.records import ShingleColumns
 
 #: Kind codes of :func:`kinds`, in order of strength.
 NONE, PARTIAL, NEAR_DUPLICATE, EXACT = 0, 1, 2, 3
 KIND_NAMES = {PARTIAL: "partial", NEAR_DUPLICATE: "near-duplicate", EXACT: "exact"}
 
-
-
-@dataclass(frozen=True)
-class ShingleColumns:
-    """The shingle sequences of a batch of documents, as columns.
-
-    Paragraph ``p`` holds shingles ``hashes[para_offsets[p]:para_offsets[p + 1]]`` in text
-    order and ``para_words[p]`` words; document ``d`` holds paragraphs
-    ``doc_offsets[d]:doc_offsets[d + 1]``. ``para_weights`` are the paragraphs' weights in
-    containment (1 for a body paragraph).
-    """
-
-    hashes: np.ndarray        # uint32
-    para_offsets: np.ndarray  # int64 (paragraphs + 1)
-    para_words: np.ndarray    # int64 (paragraphs,)
-    para_weights: np.ndarray  # float64 (paragraphs,)
-    doc_offsets: np.ndarray   # int64 (docs + 1)
-
-    def __len__(self) -> int:
-        return len(self.doc_offsets) - 1
-
-    @staticmethod
-    def empty() -> ShingleColumns:
-        return ShingleColumns(np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int64),
-                              np.zeros(0, np.float64), np.zeros(1, np.int64))
-
-    def with_weights(self, weights: np.ndarray) -> ShingleColumns:
-        return ShingleColumns(self.hashes, self.para_offsets, self.para_words,
-                              np.ascontiguousarray(weights, dtype=np.float64), self.doc_offsets)
-
-    def take(self, docs: np.ndarray) -> ShingleColumns:
-        """The columns of some documents, in the order given."""
-        docs = np.asarray(docs, dtype=np.int64)
-        para_lo, para_hi = self.doc_offsets[docs], self.doc_offsets[docs + 1]
-        paragraphs = ranges(para_lo, para_hi)
-        shingle_lo, shingle_hi = self.para_offsets[paragraphs], self.para_offsets[paragraphs + 1]
-        return ShingleColumns(
-            hashes=self.hashes[ranges(shingle_lo, shingle_hi)],
-            para_offsets=_offsets(shingle_hi - shingle_lo),
-            para_words=self.para_words[paragraphs],
-            para_weights=self.para_weights[paragraphs],
-            doc_offsets=_offsets(para_hi - para_lo),
-        )
-
-    @staticmethod
-    def concatenate(parts: Sequence[ShingleColumns]) -> ShingleColumns:
-        parts = [p for p in parts if len(p.doc_offsets) > 1] or [ShingleColumns.empty()]
-        if len(parts) == 1:
-            return parts[0]
-        return ShingleColumns(
-            hashes=np.concatenate([p.hashes for p in parts]),
-            para_offsets=_offsets(np.concatenate([np.diff(p.para_offsets) for p in parts])),
-            para_words=np.concatenate([p.para_words for p in parts]),
-            para_weights=np.concatenate([p.para_weights for p in parts]),
-            doc_offsets=_offsets(np.concatenate([np.diff(p.doc_offsets) for p in parts])),
-        )
-
-    def document_hashes(self, doc: int) -> np.ndarray:
-        lo, hi = self.para_offsets[self.doc_offsets[doc]], self.para_offsets[self.doc_offsets[doc + 1]]
-        return self.hashes[lo:hi]
 
 
 @dataclass(frozen=True)
@@ -164,6 +103,14 @@ class PairScores:
                           self.right_found, self.right_total, self.left_found, self.left_total,
                           self.right_covered, self.right_words, self.left_covered, self.left_words, self.same_text)
 
+    def oriented(self, flip: np.ndarray) -> PairScores:
+        """These scores with the pairs where ``flip`` is true seen from the other side."""
+        if not np.any(flip):
+            return self
+        flipped = self.flipped()
+        return PairScores(*(np.where(flip, getattr(flipped, name), getattr(self, name))
+                            for name in PairScores.__dataclass_fields__))
+
     def select(self, rows: np.ndarray) -> PairScores:
         return PairScores(*(getattr(self, name)[rows] for name in PairScores.__dataclass_fields__))
 
@@ -184,7 +131,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / np.maximum(denominator, 1e-300), 0.0)
 
 
-def verify_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, shingle_size: int,
+def score_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, shingle_size: int,
                  same_text: np.ndarray | None = None) -> PairScores:
     """Measure pairs of documents of ``columns`` exactly (see the module docstring)."""
     left = np.ascontiguousarray(left, dtype=np.int64)
@@ -192,20 +139,20 @@ def verify_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, s
     out = np.zeros((len(left), 11), dtype=np.float64)
     if len(left):
         if compiled():
-            native.pairs.verify_pairs(np.ascontiguousarray(columns.hashes, dtype=np.uint32),
-                                np.ascontiguousarray(columns.para_offsets, dtype=np.int64),
-                                np.ascontiguousarray(columns.para_words, dtype=np.int64),
-                                np.ascontiguousarray(columns.para_weights, dtype=np.float64),
+            native.pairs.verify_pairs(np.ascontiguousarray(columns.shingles, dtype=np.uint32),
+                                np.ascontiguousarray(columns.paragraph_offsets, dtype=np.int64),
+                                np.ascontiguousarray(columns.paragraph_words, dtype=np.int64),
+                                np.ascontiguousarray(columns.paragraph_weights, dtype=np.float64),
                                 np.ascontiguousarray(columns.doc_offsets, dtype=np.int64),
                                 shingle_size, left, right, out)
         else:
             for row, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
-                out[row] = _verify_pair(columns, a, b, shingle_size)
+                out[row] = _score_pair(columns, a, b, shingle_size)
     same = np.zeros(len(left), bool) if same_text is None else np.asarray(same_text, dtype=bool)
     return PairScores.from_columns(left, right, out, same)
 
 
-def _verify_pair(columns: ShingleColumns, a: int, b: int, shingle_size: int) -> np.ndarray:
+def _score_pair(columns: ShingleColumns, a: int, b: int, shingle_size: int) -> np.ndarray:
     """The numpy path of one pair: the kernel's 11 numbers."""
     ha, hb = columns.document_hashes(a), columns.document_hashes(b)
     ua, ub = np.unique(ha), np.unique(hb)
@@ -217,11 +164,11 @@ def _verify_pair(columns: ShingleColumns, a: int, b: int, shingle_size: int) -> 
 def _side(columns: ShingleColumns, doc: int, found: np.ndarray, k: int) -> tuple[float, float, float, float]:
     """Weighted covered and total words, covered and total words of one document."""
     first_para, last_para = int(columns.doc_offsets[doc]), int(columns.doc_offsets[doc + 1])
-    base = int(columns.para_offsets[first_para])
+    base = int(columns.paragraph_offsets[first_para])
     found_w = total_w = covered = words_total = 0.0
     for p in range(first_para, last_para):
-        lo, hi = int(columns.para_offsets[p]) - base, int(columns.para_offsets[p + 1]) - base
-        words, weight = int(columns.para_words[p]), float(columns.para_weights[p])
+        lo, hi = int(columns.paragraph_offsets[p]) - base, int(columns.paragraph_offsets[p + 1]) - base
+        words, weight = int(columns.paragraph_words[p]), float(columns.paragraph_weights[p])
         here = _covered_words(found[lo:hi], words, k)
         total_w += weight * words
         found_w += weight * here
@@ -259,16 +206,16 @@ def kinds(scores: PairScores, config: Config, min_containment: float | None = No
     return out
 
 
-def holds(scores: PairScores, config: Config) -> np.ndarray:
+def holds(scores: PairScores, config: Config, *, partial: bool = True) -> np.ndarray:
     """Whether ``right`` holds ``left``: ``left`` may be removed with ``right`` kept for it.
 
-    Same text, or both of: ``left``'s coverage by ``right`` >= ``min_coverage`` (every word
-    counts here, furniture included: what is removed must be in what is kept) and either
-    Jaccard >= ``threshold`` or ``left``'s containment in ``right`` >= ``partial_containment``
-    with at least ``min_shared_words`` of weighted evidence. Use ``scores.flipped()`` for the
-    other direction.
+    The one hold rule, for every engine: the same matching form, or both of ``left``'s coverage
+    by ``right`` >= ``min_coverage`` (every word counts here, furniture included: what is removed
+    must be in what is kept) and either Jaccard >= ``threshold`` or — when ``partial`` copies may
+    be removed — ``left``'s containment in ``right`` >= ``partial_containment`` with at least
+    ``min_shared_words`` of weighted evidence. Use ``scores.flipped()`` for the other direction.
     """
     contained = ((scores.left_in_right >= config.partial_containment)
-                 & (scores.left_found >= config.min_shared_words))
+                 & (scores.left_found >= config.min_shared_words)) if partial else False
     covered = scores.left_coverage >= config.min_coverage
-    return scores.same_text | (covered & ((scores.jaccard >= config.threshold) | contained))
+    return np.asarray(scores.same_text | (covered & ((scores.jaccard >= config.threshold) | contained)))

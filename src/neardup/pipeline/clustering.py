@@ -57,7 +57,7 @@ class KnownPairs:
         """``held_left[i]``: right holds left; ``held_right[i]``: left holds right."""
         swap = scores.left > scores.right
         if swap.any():
-            scores = _orient(scores, swap)
+            scores = scores.oriented(swap)
             held_left, held_right = np.where(swap, held_right, held_left), np.where(swap, held_left, held_right)
         keys = (scores.left.astype(np.uint64) << np.uint64(32)) | scores.right.astype(np.uint64)
         if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):  # candidates come sorted and unique
@@ -98,14 +98,6 @@ class KnownPairs:
         low_wins = forward & (~backward | (high_in_low - low_in_high >= self.margin))
         high_wins = backward & (~forward | (low_in_high - high_in_low >= self.margin))
         return np.concatenate([low[low_wins], high[high_wins]]), np.concatenate([high[low_wins], low[high_wins]])
-
-
-def _orient(scores: PairScores, swap: np.ndarray) -> PairScores:
-    if not swap.any():
-        return scores
-    flipped = scores.flipped()
-    return PairScores(*(np.where(swap, getattr(flipped, name), getattr(scores, name))
-                        for name in PairScores.__dataclass_fields__))
 
 
 #: verify(a, b) -> KnownPairs of those pairs (measured now).

@@ -13,9 +13,8 @@ fingerprinted in the workers. One worker means no other process.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,49 +23,31 @@ import numpy as np
 from neardup.config import Config
 from neardup.document import Document
 from neardup.errors import RecordError
+from neardup.index.index import AddReport, Index, OnDuplicate
 from neardup.io.reader import RawRecord, Reader
-from neardup.pipeline import stages
+from neardup.native import compiled
+from neardup.pipeline.policy import DedupOptions
+from neardup.pipeline.stages import PrintedBatch, print_documents
+from neardup.records import Fingerprints
+from neardup.sketch.fingerprint import fingerprint
+from neardup.sketch.kernel import replacement_table
+from neardup.sketch.lsh import Bands
 from neardup.threads import batched
 
 #: Records a worker parses and fingerprints per task.
 TASK_RECORDS = 2000
 
 
-@dataclass
-class PrintedDocuments:
-    """One batch through the fingerprint stage: who the documents are, and the stage output."""
-
-    ids: list[str]
-    lengths: np.ndarray
-    dates: list[str | None] | None
-    printed: stages.PrintedBatch
-    documents: list[Document] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def select(self, rows: Sequence[int]) -> PrintedDocuments:
-        """Some of the documents (a repeated id dropped after the fact)."""
-        rows = list(rows)
-        return PrintedDocuments([self.ids[r] for r in rows], self.lengths[rows],
-                                None if self.dates is None else [self.dates[r] for r in rows],
-                                stages.select_printed(self.printed, rows),
-                                None if self.documents is None else [self.documents[r] for r in rows])
-
-
 @dataclass(frozen=True)
 class _Job:
-    """What every worker needs, set once per process."""
+    """What every worker needs, set once per process: the dedup stage (``options``) or, without
+    options, fingerprints only for an index (with shingles when ``shingles``)."""
 
     config: Config
     reader: Reader
-    date_field: str | None
+    options: DedupOptions | None
     keep_signatures: bool
-    with_documents: bool
-    drop_repeats: bool
-    #: "dedup": the dedup stage output (band keys, shingles); "index": fingerprints only, for an index
-    #: (with shingles when ``shingles``).
-    stage: str = "dedup"
+    keep_documents: bool
     shingles: bool = True
 
 
@@ -78,14 +59,14 @@ def _start(job: _Job) -> None:
     _JOB = job
 
 
-def _work(items: list[Document | RawRecord]) -> tuple[PrintedDocuments, list[Any], Counter[str]]:
+def _work(items: list[Document | RawRecord]) -> tuple[PrintedBatch, list[Any], Counter[str]]:
     """In a worker: parse what is raw, fingerprint every document; the outcome of each raw item."""
     job = _JOB
     assert job is not None, "worker not started"
     return _print(job, items)
 
 
-def _print(job: _Job, items: list[Document | RawRecord]) -> tuple[PrintedDocuments, list[Any], Counter[str]]:
+def _print(job: _Job, items: list[Document | RawRecord]) -> tuple[PrintedBatch, list[Any], Counter[str]]:
     documents: list[Document] = []
     outcomes: list[Any] = []  # per item: an id, or a (source, line, reason) problem
     job.reader.stats.fields_seen.clear()
@@ -100,39 +81,34 @@ def _print(job: _Job, items: list[Document | RawRecord]) -> tuple[PrintedDocumen
             document = item
         documents.append(document)
         outcomes.append(document.id)
-    if job.stage == "index":
-        from neardup.sketch.fingerprint import fingerprint
-
-        prints = fingerprint(documents, job.config, shingles=job.shingles)
-        empty = np.zeros((0, 0), np.uint64)
-        printed = stages.PrintedBatch(prints, empty, empty, np.zeros(0, np.int64))
+    if job.options is None:
+        printed = _fingerprinted(documents, job.config, job.shingles)
     else:
-        bands = stages.band_params(job.config)
-        printed = stages.print_batch(documents, job.config, bands, keep_signatures=job.keep_signatures)
-    if job.drop_repeats:
-        printed.dropped = stages.repeated_paragraphs(documents, job.config)
-    dates = None
-    if job.date_field is not None:
-        from neardup.pipeline.dedup import date_key
+        printed = print_documents(documents, job.config, job.options, keep_signatures=job.keep_signatures,
+                                  keep_documents=job.keep_documents)
+    return printed, outcomes, Counter(job.reader.stats.fields_seen)
 
-        dates = [date_key(d.metadata.get(job.date_field)) for d in documents]
-    result = PrintedDocuments([d.id for d in documents],
-                              np.fromiter((len(d.text) for d in documents), dtype=np.int64, count=len(documents)),
-                              dates, printed, documents if job.with_documents else None)
-    return result, outcomes, Counter(job.reader.stats.fields_seen)
+
+def _fingerprinted(documents: list[Document], config: Config, shingles: bool) -> PrintedBatch:
+    """Fingerprints only (no band keys), with the documents: what an index adds."""
+    prints = fingerprint(documents, config, shingles=shingles)
+    lengths = np.fromiter((len(d.text) for d in documents), dtype=np.int64, count=len(documents))
+    empty = np.zeros((0, 0), np.uint64)
+    return PrintedBatch([d.id for d in documents], lengths, prints, empty, empty, np.zeros(0, np.int64),
+                        documents=documents)
 
 
 def printed_stream(reader: Reader, sources: Sequence[str], config: Config, *, workers: int,
-                   date_field: str | None = None, keep_signatures: bool = False, with_documents: bool = False,
-                   drop_repeats: bool = False, task_records: int = TASK_RECORDS, stage: str = "dedup",
-                   shingles: bool = True) -> Iterator[PrintedDocuments]:
+                   options: DedupOptions | None = None, keep_signatures: bool = False,
+                   keep_documents: bool = False, task_records: int = TASK_RECORDS,
+                   shingles: bool = True) -> Iterator[PrintedBatch]:
     """The documents of ``sources`` through the fingerprint stage, batch by batch, in input order,
-    parsed and fingerprinted by ``workers`` processes (see the module docstring). ``stage="index"``
-    gives fingerprints only (with the documents), for :meth:`Index.add_fingerprinted`."""
+    parsed and fingerprinted by ``workers`` processes (see the module docstring). Without
+    ``options``: fingerprints only (with the documents), for :meth:`Index.add_fingerprinted`."""
     worker_reader = Reader(id_field=reader.id_field, text_field=reader.text_field, strict=False,
                            max_record_bytes=reader.max_record_bytes, max_paragraphs=reader.max_paragraphs)
-    job = _Job(config, worker_reader, date_field, keep_signatures, with_documents, drop_repeats, stage, shingles)
-    stages.band_params(config)  # computed (and cached) once here, inherited by forked workers
+    job = _Job(config, worker_reader, options, keep_signatures, keep_documents or options is None, shingles)
+    Bands.of(config)  # computed (and cached) once here, inherited by forked workers
     tasks = batched(reader.items(sources), task_records)
     if workers <= 1:
         for items in tasks:
@@ -141,11 +117,8 @@ def printed_stream(reader: Reader, sources: Sequence[str], config: Config, *, wo
     yield from _pooled(reader, tasks, job, workers)
 
 
-def _pooled(reader: Reader, tasks: Iterator[list[Any]], job: _Job, workers: int) -> Iterator[PrintedDocuments]:
+def _pooled(reader: Reader, tasks: Iterator[list[Any]], job: _Job, workers: int) -> Iterator[PrintedBatch]:
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    from neardup.native import compiled
-    from neardup.sketch.kernel import replacement_table
-
     if compiled():
         replacement_table()  # built once here and inherited by forked workers, not once in each
     with context.Pool(workers, initializer=_start, initargs=(job,)) as pool:
@@ -163,8 +136,8 @@ def _pooled(reader: Reader, tasks: Iterator[list[Any]], job: _Job, workers: int)
             pool.terminate()
 
 
-def _admitted(reader: Reader, items: list[Any], result: tuple[PrintedDocuments, list[Any], Counter[str]]
-              ) -> Iterator[PrintedDocuments]:
+def _admitted(reader: Reader, items: list[Any], result: tuple[PrintedBatch, list[Any], Counter[str]]
+              ) -> Iterator[PrintedBatch]:
     """Admit a batch's raw items where they were read (counts, repeated ids, the spill), in order;
     documents parsed by the reader itself were admitted already."""
     batch, outcomes, fields = result
@@ -186,5 +159,29 @@ def _admitted(reader: Reader, items: list[Any], result: tuple[PrintedDocuments, 
         yield batch.select(keep)
 
 
-def cores() -> int:
-    return max(1, os.cpu_count() or 1)
+def index_inputs(index: Index, reader: Reader, sources: Sequence[str], *, workers: int, batch_size: int = 5000,
+                 on_duplicate: OnDuplicate = "skip", on_batch: Callable[[AddReport], None] | None = None) -> AddReport:
+    """Add the documents ``reader`` reads from ``sources`` to ``index``, parsed and fingerprinted by
+    ``workers`` processes, committed every ``batch_size`` documents (a killed run keeps every batch
+    committed before; a rerun skips the ids already in)."""
+    report = AddReport()
+    batches = printed_stream(reader, sources, index.config, workers=workers, shingles=index.storage.needs_shingles,
+                             task_records=min(batch_size, TASK_RECORDS))
+    pending: list[PrintedBatch] = []
+
+    def commit() -> None:
+        documents = [d for b in pending for d in b.documents or ()]
+        prints = Fingerprints.concatenate([b.prints for b in pending])
+        done = index.add_fingerprinted(documents, prints, on_duplicate=on_duplicate)
+        report.merge(done)
+        pending.clear()
+        if on_batch is not None:
+            on_batch(done)
+
+    for batch in batches:
+        pending.append(batch)
+        if sum(len(b) for b in pending) >= batch_size:
+            commit()
+    if pending:
+        commit()
+    return report

@@ -66,8 +66,9 @@ from neardup.config import Config
 from neardup.errors import InputError, NearDupError
 from neardup.match.scores import KIND_NAMES
 from neardup.pipeline import spark_stages as ss
-from neardup.pipeline.dedup import POLICIES, DedupSummary
-from neardup.pipeline.spark_io import FileSystem, pyspark_functions, shuffle_bytes
+from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy, SortKey
+from neardup.pipeline.result import DedupSummary
+from neardup.pipeline.spark_io import FileSystem, pyspark_functions, shuffle_bytes, spark_schema
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -77,8 +78,7 @@ log = logging.getLogger(__name__)
 #: Rounds of large-star + small-star after which connected components give up.
 MAX_COMPONENT_ROUNDS = 64
 #: Columns of the result, one row per input document.
-RESULT_COLUMNS = ("id", "cluster", "representative", "kind", "jaccard", "doc_in_representative",
-                  "representative_in_doc", "coverage")
+RESULT_COLUMNS = ss.RESULT_COLUMNS
 _KIND_SQL = " ".join(f"WHEN {code} THEN '{name}'" for code, name in KIND_NAMES.items())
 
 
@@ -114,7 +114,7 @@ class SparkResult:
 
 
 def dedup(df: DataFrame, id_col: str = "id", text_col: str = "text", config: Config | None = None,
-          keep: str = "first", date_col: str = "date", include_partial: bool = True, *,
+          keep: KeepName | KeepPolicy = "first", date_col: str = "date", include_partial: bool = True, *,
           reference: DataFrame | None = None, order_col: str | None = None, partitions: int | None = None,
           checkpoint_dir: str | None = None, max_component_rounds: int = MAX_COMPONENT_ROUNDS) -> DataFrame:
     """Cluster the documents of ``df`` and choose one representative per cluster, as
@@ -148,7 +148,7 @@ def kept(df: DataFrame, result: DataFrame, id_col: str = "id") -> DataFrame:
 
 
 def run(df: DataFrame, id_col: str = "id", text_col: str = "text", config: Config | None = None,
-        keep: str = "first", date_col: str = "date", include_partial: bool = True, *,
+        keep: KeepName | KeepPolicy = "first", date_col: str = "date", include_partial: bool = True, *,
         reference: DataFrame | None = None, order_col: str | None = None, paragraphs_col: str | None = None,
         partitions: int | None = None, checkpoint_dir: str | None = None,
         max_component_rounds: int = MAX_COMPONENT_ROUNDS, chunk_rows: int = ss.CHUNK_ROWS) -> SparkResult:
@@ -156,13 +156,11 @@ def run(df: DataFrame, id_col: str = "id", text_col: str = "text", config: Confi
     ``paragraphs_col``: a column of paragraph lists preferred to ``text_col`` where not null;
     ``chunk_rows``: rows a worker gathers before it groups them (tests make it small)."""
     pyspark_functions()
-    config = config or Config()
-    if keep not in POLICIES:
-        raise ValueError(f"keep must be one of {', '.join(POLICIES)}, got {keep!r}")
-    engine = _Run(df.sparkSession, config, keep, include_partial, partitions, checkpoint_dir,
-                  max_component_rounds, chunk_rows)
-    options = _Columns(id_col, text_col, date_col if keep == "earliest" else None, order_col, paragraphs_col)
-    return engine.run(df, reference, options)
+    options = DedupOptions.of(keep, date_col, include_partial)
+    engine = _Run(df.sparkSession, config or Config(), options, partitions, checkpoint_dir, max_component_rounds,
+                  chunk_rows)
+    columns = _Columns(id_col, text_col, date_col if options.keep.reads_dates else None, order_col, paragraphs_col)
+    return engine.run(df, reference, columns)
 
 
 # -- the engine ----------------------------------------------------------------------------------------------
@@ -180,9 +178,9 @@ class _Columns:
 class _Run:
     """One Spark dedup run: the stages in order, each saved before the next reads it."""
 
-    def __init__(self, spark: SparkSession, config: Config, keep: str, include_partial: bool,
-                 partitions: int | None, checkpoint_dir: str | None, max_rounds: int, chunk_rows: int) -> None:
-        self.spark, self.config, self.keep, self.include_partial = spark, config, keep, include_partial
+    def __init__(self, spark: SparkSession, config: Config, options: DedupOptions, partitions: int | None,
+                 checkpoint_dir: str | None, max_rounds: int, chunk_rows: int) -> None:
+        self.spark, self.config, self.options = spark, config, options
         self.partitions = int(partitions or spark.conf.get("spark.sql.shuffle.partitions") or 200)
         self.checkpoint_dir, self.max_rounds, self.chunk_rows = checkpoint_dir, max_rounds, chunk_rows
         self.summary = SparkSummary()
@@ -268,9 +266,8 @@ class _Run:
     def _signature(self, df: DataFrame, reference: DataFrame | None, columns: _Columns) -> str:
         """What a checkpointed stage must match to be reused: input plans, configuration, options."""
         plans = [df.semanticHash()] + ([reference.semanticHash()] if reference is not None else [])
-        return json.dumps({"neardup": 1, "config": self.config.to_dict(), "keep": self.keep,
-                           "include_partial": self.include_partial, "columns": columns.__dict__,
-                           "plans": plans}, sort_keys=True)
+        return json.dumps({"neardup": 2, "config": self.config.to_dict(), "options": self.options.to_dict(),
+                           "columns": columns.__dict__, "plans": plans}, sort_keys=True)
 
     def _inputs(self, df: DataFrame, columns: _Columns, new: bool, offset: int) -> DataFrame:
         """The columns fingerprinting reads, and a row number in reading order."""
@@ -308,7 +305,8 @@ class _Run:
             inputs = self._inputs(reference, columns, False, 0).unionByName(inputs)
             self.first_new = ss.NEW_ROWS
         passthrough = ["row", "is_new"] + (["order"] if columns.order else [])
-        schema = T.StructType([inputs.schema[name] for name in passthrough] + list(_PRINTS.fields))
+        fields = list(spark_schema(ss.PRINTS_SCHEMA).fields)
+        schema = T.StructType([inputs.schema[name] for name in passthrough] + fields)
         config = self.config
 
         def fingerprint(batches: Iterator[Any]) -> Iterator[Any]:
@@ -322,12 +320,13 @@ class _Run:
         from pyspark.sql import Window
 
         F = pyspark_functions()
-        narrow = ["row", "is_new", "id", "length", "date", "hi", "lo"] + (["order"] if columns.order else [])
+        narrow = ["row", "is_new", "id", "length", "date", "doc_digest_hi", "doc_digest_lo"] \
+            + (["order"] if columns.order else [])
         docs = prints.filter(F.col("valid")).select(*narrow)
         docs = self._first_of_each_id(docs, columns)
         ranked = self._ranks(docs, columns)
-        ranked = ranked.withColumn("cls", F.min("row").over(Window.partitionBy("hi", "lo")))
-        docs = self.save("classes", "docs", ranked.drop("hi", "lo"))
+        ranked = ranked.withColumn("cls", F.min("row").over(Window.partitionBy("doc_digest_hi", "doc_digest_lo")))
+        docs = self.save("classes", "docs", ranked.drop("doc_digest_hi", "doc_digest_lo"))
         classes = docs.groupBy("cls").agg(F.min("rank").alias("crank"), F.min_by("row", "rank").alias("best_row"),
                                          F.min_by("id", "rank").alias("best_id"))
         return docs, self.save("classes", "classes", classes)
@@ -344,20 +343,18 @@ class _Run:
         return docs if self.dropped is None else docs.join(F.broadcast(later), "row", "left_anti")
 
     def _ranks(self, docs: DataFrame, columns: _Columns) -> DataFrame:
-        """The keep policy as distinct ranks (reference documents first): ``first`` is reading
-        order (or ``order_col``), ``longest`` longer text first, ``earliest`` earlier date
-        first with undated documents last; ties by id."""
+        """The keep policy's sort keys (:class:`~neardup.pipeline.policy.KeepPolicy`) as distinct
+        ranks, reference documents first, ties by id: the ranks the local executor gives."""
         F = pyspark_functions()
-        if self.keep == "first" and not columns.order:
+        sort_keys = self.options.keep.sort_keys
+        if sort_keys == (SortKey("order"),) and not columns.order:
             return docs.withColumn("rank", F.col("row"))
         keys: list[Column] = [F.col("is_new")]
-        if self.keep == "first":
-            keys += [F.col("order"), F.col("id"), F.col("row")]
-        elif self.keep == "longest":
-            keys += [F.col("length").desc(), F.col("id")]
-        else:
-            keys += [F.col("date").isNull(), F.col("date"), F.col("id")]
-        return self._dense(docs, keys, "rank")
+        for key in sort_keys:
+            keys += _order_columns(key, F)
+        if sort_keys[-1].column != "id":
+            keys.append(F.col("id"))
+        return self._dense(docs, keys + [F.col("row")], "rank")
 
     def _dense(self, df: DataFrame, keys: list[Column], name: str) -> DataFrame:
         """``name`` = 0, 1, ... in the order of ``keys`` (a range sort, numbered per partition)."""
@@ -386,20 +383,21 @@ class _Run:
         """Paragraph weights: document frequencies by digest, then the boilerplate rule per document."""
         F = pyspark_functions()
         config = self.config
-        frequencies = (prints.select(F.explode(F.array_distinct("p_digest")).alias("digest"))
+        frequencies = (prints.select(F.explode(F.array_distinct("paragraph_digests")).alias("digest"))
                        .groupBy("digest").agg(F.count("*").alias("df")))
-        per_paragraph = prints.select("row", F.posexplode("p_digest").alias("pos", "digest")) \
+        per_paragraph = prints.select("row", F.posexplode("paragraph_digests").alias("pos", "digest")) \
             .join(frequencies, "digest")
         collected = (per_paragraph.groupBy("row")
                      .agg(F.sort_array(F.collect_list(F.struct("pos", "df"))).alias("s"))
-                     .select("row", F.col("s.df").alias("freqs")))
-        joined = prints.select("row", "p_words").join(collected, "row", "left")
+                     .select("row", F.col("s.df").alias("paragraph_frequencies")))
+        joined = prints.select("row", "paragraph_words").join(collected, "row", "left")
 
         def weigh(batches: Iterator[Any]) -> Iterator[Any]:
             for batch in batches:
                 yield ss.weights_arrow(batch, config)
 
-        return self.save("frequencies", "weights", joined.mapInArrow(weigh, "row long, weights array<double>"))
+        weighed = joined.mapInArrow(weigh, "row long, paragraph_weights array<double>")
+        return self.save("frequencies", "weights", weighed)
 
     def _candidates(self, prints: DataFrame, weights: DataFrame, docs: DataFrame,
                     classes: DataFrame) -> DataFrame:
@@ -408,8 +406,8 @@ class _Run:
 
         F = pyspark_functions()
         config, chunk_rows = self.config, self.chunk_rows
-        records_in = (prints.select("row", "a_keys", "p_key_rows", "p_keys").join(weights, "row")
-                      .join(docs.select("row", "cls"), "row"))
+        records_in = (prints.select("row", "article_keys", "paragraph_rows", "paragraph_keys", "paragraph_sizes",
+                                    "paragraph_words").join(weights, "row").join(docs.select("row", "cls"), "row"))
 
         def to_records(batches: Iterator[Any]) -> Iterator[Any]:
             for batch in batches:
@@ -444,16 +442,16 @@ class _Run:
         """Each class's leader (smallest row) with what verification reads of it (not saved)."""
         F = pyspark_functions()
         leaders = docs.filter(F.col("row") == F.col("cls")).select("row")
-        return (prints.select("row", "shingles", "p_sizes", "p_words").join(leaders, "row", "left_semi")
+        return (prints.select("row", "shingles", "paragraph_sizes", "paragraph_words").join(leaders, "row", "left_semi")
                 .join(weights, "row"))
 
     def _verify(self, pairs: DataFrame, leaders: DataFrame) -> DataFrame:
         """Exact scores of every candidate pair: a task gets class a's shingles once, then those
         of each b it is paired with."""
         F = pyspark_functions()
-        config, include_partial, first_new, chunk_rows = self.config, self.include_partial, self.first_new, \
+        config, partial, first_new, chunk_rows = self.config, self.options.partial, self.first_new, \
             self.chunk_rows
-        data = ["shingles", "p_sizes", "p_words", "weights"]
+        data = ["shingles", "paragraph_sizes", "paragraph_words", "paragraph_weights"]
         firsts = leaders.join(pairs.select(F.col("a").alias("row")).distinct(), "row", "left_semi")
         firsts = firsts.select(F.col("row").alias("a"), F.lit(0).alias("tag"), F.lit(-1).cast("long").alias("b"),
                                *data)
@@ -463,15 +461,16 @@ class _Run:
         rows = firsts.unionByName(seconds).repartition(self.partitions, "a").sortWithinPartitions("a", "tag")
 
         def measure(batches: Iterator[Any]) -> Iterator[Any]:
-            yield from ss.verify_stream(batches, config, include_partial, first_new, chunk_rows)
+            yield from ss.verify_stream(batches, config, partial, first_new, chunk_rows)
 
-        return self.save("verify", "known", rows.mapInArrow(measure, _KNOWN))
+        return self.save("verify", "known", rows.mapInArrow(measure, ss.KNOWN_SCHEMA))
 
     def _components(self, known: DataFrame) -> DataFrame:
         """Connected components of the holding pairs by alternating large-star and small-star
         (Kiveris et al., 2014) until every component is a star around its smallest class."""
         F = pyspark_functions()
-        links = known.filter(F.col("rhl") | F.col("lhr")).select(F.col("b").alias("u"), F.col("a").alias("v"))
+        links = known.filter(F.col("right_holds_left") | F.col("left_holds_right"))\
+            .select(F.col("b").alias("u"), F.col("a").alias("v"))
         edges = self.save("components", "edges", links.distinct())
         rounds = 0
         while not self._stars(edges):
@@ -499,12 +498,12 @@ class _Run:
         """Representatives of every component by :func:`neardup.clustering.cluster`, many whole
         components per call, with the members' shingles at hand for pairs verified late."""
         F = pyspark_functions()
-        config, include_partial, first_new, chunk_rows = self.config, self.include_partial, self.first_new, \
+        config, partial, first_new, chunk_rows = self.config, self.options.partial, self.first_new, \
             self.chunk_rows
         nodes = (components.join(classes.select(F.col("cls").alias("node"), "crank"), "node")
                  .join(leaders.withColumnRenamed("row", "node"), "node")
-                 .select("comp", F.lit(0).alias("tag"), F.col("node").alias("cls"), "crank", "shingles", "p_sizes",
-                         "p_words", "weights"))
+                 .select("comp", F.lit(0).alias("tag"), F.col("node").alias("cls"), "crank", "shingles",
+                         "paragraph_sizes", "paragraph_words", "paragraph_weights"))
         side_a = components.select(F.col("node").alias("a"), F.col("comp"))
         side_b = components.select(F.col("node").alias("b"), F.col("comp").alias("comp_b"))
         inside = (known.join(side_a, "a").join(side_b, "b").filter(F.col("comp") == F.col("comp_b"))
@@ -513,9 +512,9 @@ class _Run:
                 .sortWithinPartitions("comp", "tag"))
 
         def place(batches: Iterator[Any]) -> Iterator[Any]:
-            yield from ss.cluster_stream(batches, config, include_partial, first_new, chunk_rows)
+            yield from ss.cluster_stream(batches, config, partial, first_new, chunk_rows)
 
-        return self.save("cluster", "placed", rows.mapInArrow(place, _PLACED))
+        return self.save("cluster", "placed", rows.mapInArrow(place, ss.PLACED_SCHEMA))
 
     def _assign(self, docs: DataFrame, classes: DataFrame, placed: DataFrame, columns: _Columns) -> DataFrame:
         """Each document's representative (the best member of its cluster's representative class)
@@ -537,8 +536,9 @@ class _Run:
                 .otherwise(F.expr(f"CASE kind {_KIND_SQL} END")))
         rows = rows.select("row", *(["order"] if columns.order else []), "is_new", "id", "cluster",
                            is_rep.alias("representative"), kind.alias("kind"), score("jaccard").alias("jaccard"),
-                           score("inside").alias("doc_in_representative"),
-                           score("outside").alias("representative_in_doc"), score("coverage").alias("coverage"))
+                           score("doc_in_representative").alias("doc_in_representative"),
+                           score("representative_in_doc").alias("representative_in_doc"),
+                           score("coverage").alias("coverage"))
         if self.first_new >= 0:
             rows = rows.filter(F.col("is_new"))
         return self.save("assign", "rows", rows)
@@ -557,6 +557,16 @@ class _Run:
         late = placed.filter(F.col("cls") < 0).agg(F.sum("late"), F.sum("unresolved")).collect()[0]
         s.verified_late, s.kept_unresolved = int(late[0] or 0), int(late[1] or 0)
         s.skipped = type(s.skipped)({k: v for k, v in s.skipped.items() if v})
+
+
+def _order_columns(key: SortKey, F: Any) -> list[Column]:
+    """Spark columns of a policy's sort key (``order``: the input order, then id and row)."""
+    if key.column == "order":
+        return [F.col("order"), F.col("id")]
+    if key.column == "undated":
+        return [F.col("date").isNull()]
+    column: Column = F.col(key.column)
+    return [column.desc() if key.descending else column]
 
 
 def _drop_checkpoint(df: DataFrame) -> None:
@@ -590,47 +600,6 @@ def _small_star(edges: DataFrame) -> DataFrame:
     moved = (edges.join(smallest, "u").filter(F.col("v") != F.col("m"))
              .select(F.col("v").alias("u"), F.col("m").alias("v")))
     return moved.unionByName(smallest.select("u", F.col("m").alias("v"))).distinct()
-
-
-# -- schemas ---------------------------------------------------------------------------------------------------
-
-
-def _schema(ddl: str) -> Any:
-    from pyspark.sql import types as T
-
-    fields = []
-    for item in ddl.split(","):
-        name, kind = item.split()
-        element = {"long": T.LongType(), "int": T.IntegerType(), "double": T.DoubleType(), "string": T.StringType(),
-                   "boolean": T.BooleanType()}
-        if kind.startswith("array<"):
-            fields.append(T.StructField(name, T.ArrayType(element[kind[6:-1]])))
-        else:
-            fields.append(T.StructField(name, element[kind]))
-    return T.StructType(fields)
-
-
-class _LazySchema:
-    def __init__(self, ddl: str) -> None:
-        self.ddl = ddl
-
-    @property
-    def fields(self) -> list[Any]:
-        fields: list[Any] = _schema(self.ddl).fields
-        return fields
-
-    def __str__(self) -> str:
-        return self.ddl
-
-
-_PRINTS = _LazySchema("valid boolean, id string, length long, date string, hi long, lo long, p_digest array<long>, "
-                      "p_words array<int>, p_sizes array<int>, shingles array<int>, a_keys array<long>, "
-                      "p_key_rows array<int>, p_keys array<long>")
-_KNOWN = ("a long, b long, " + ", ".join(f"{name} double" for name in ss.SCORE_FIELDS)
-          + ", rhl boolean, lhr boolean")
-_PLACED = ("cls long, rep long, kind int, jaccard double, inside double, outside double, coverage double, "
-           "late long, unresolved long")
-
 
 
 __all__ = ["MAX_COMPONENT_ROUNDS", "RESULT_COLUMNS", "ComponentsError", "SparkResult", "SparkSummary", "dedup",

@@ -28,6 +28,20 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
+def spark_schema(ddl: str) -> Any:
+    """A Spark ``StructType`` of a DDL of ``name type`` items (the types :mod:`.spark_stages` writes)."""
+    from pyspark.sql import types as T
+
+    element = {"long": T.LongType(), "int": T.IntegerType(), "double": T.DoubleType(), "string": T.StringType(),
+               "boolean": T.BooleanType()}
+    fields = []
+    for item in ddl.split(","):
+        name, kind = item.split()
+        value = T.ArrayType(element[kind[6:-1]]) if kind.startswith("array<") else element[kind]
+        fields.append(T.StructField(name, value))
+    return T.StructType(fields)
+
+
 def pyspark_functions() -> Any:
     """``pyspark.sql.functions``, or an ImportError naming the extra to install."""
     try:

@@ -31,11 +31,16 @@ import numpy as np
 
 from neardup.arrays import offsets, run_starts
 from neardup.config import Config
-from neardup.match.candidates import bucket_pairs, split_pairs
-from neardup.match.scores import PARTIAL, PairScores, ShingleColumns, kinds, verify_pairs
+from neardup.match.boilerplate import paragraph_weights
+from neardup.match.candidates import bucket_pairs, searchable, split_pairs
+from neardup.match.scores import PairScores, score_pairs
 from neardup.pipeline import stages
 from neardup.pipeline.clustering import Clusters, KnownPairs, cluster
+from neardup.pipeline.policy import date_key
+from neardup.pipeline.result import ClusterColumns, clusters_lines
+from neardup.records import ShingleColumns
 from neardup.sketch.fingerprint import fingerprint_columns
+from neardup.sketch.lsh import Bands
 from neardup.text.paragraphs import spans_of_paragraph_list, split_paragraphs
 
 try:  # Arrow is what these functions speak; the local reference dedup below does not need it
@@ -55,6 +60,14 @@ CHUNK_ROWS = 1 << 16
 SCORE_FIELDS = tuple(list(PairScores.__dataclass_fields__)[2:-1])
 #: Tags of the rows a stage writes (one schema, several kinds of row).
 PAIR, MEMBER, STATS = 0, 1, 2
+#: The columns :func:`fingerprint_arrow`, :func:`verify_stream` and :func:`cluster_stream` write.
+PRINTS_SCHEMA = ("valid boolean, id string, length long, date string, doc_digest_hi long, doc_digest_lo long, "
+                 "paragraph_digests array<long>, paragraph_words array<int>, paragraph_sizes array<int>, "
+                 "shingles array<int>, article_keys array<long>, paragraph_rows array<int>, paragraph_keys array<long>")
+KNOWN_SCHEMA = ("a long, b long, " + ", ".join(f"{name} double" for name in SCORE_FIELDS)
+                + ", right_holds_left boolean, left_holds_right boolean")
+PLACED_SCHEMA = ("cls long, rep long, kind int, jaccard double, doc_in_representative double, "
+                 "representative_in_doc double, coverage double, late long, unresolved long")
 
 
 # -- Arrow helpers --------------------------------------------------------------------------------------
@@ -144,14 +157,12 @@ def layout_texts(texts: Sequence[Any], paragraphs: Sequence[Any] | None = None
 
 
 def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = ("row",)) -> Any:
-    """``id, text[, paragraphs][, date]`` and the ``passthrough`` columns → one row of
-    fingerprints per document: the passthrough columns, ``valid`` (an id and a text or list of
-    paragraphs were there), ``id, length, date, hi, lo`` (document digest), per paragraph
-    ``p_digest, p_words, p_sizes``, ``shingles`` (all, in paragraph order), ``a_keys`` (article
-    band keys), ``p_key_rows`` and ``p_keys`` (band keys of the paragraphs that may propose
-    candidates, ``bands`` per row)."""
-    from neardup.pipeline.dedup import date_key
-
+    """``id, text[, paragraphs][, date]`` and the ``passthrough`` columns → one row of fingerprints
+    per document: the passthrough columns, ``valid`` (an id and a text or list of paragraphs were
+    there), ``id, length, date``, ``doc_digest_hi, doc_digest_lo``, per paragraph
+    ``paragraph_digests, paragraph_words, paragraph_sizes``, ``shingles`` (all, in paragraph
+    order), ``article_keys`` (bucket keys), ``paragraph_rows`` and ``paragraph_keys`` (bucket keys of
+    the paragraphs that may propose candidates, ``bands`` per row)."""
     names = batch.schema.names
     texts = batch.column(names.index("text")).to_pylist()
     paragraphs = batch.column(names.index("paragraphs")).to_pylist() if "paragraphs" in names else None
@@ -160,11 +171,10 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
              for k, (i, t) in enumerate(zip(ids, texts))]
     text, spans, doc_offsets = layout_texts(texts, paragraphs)
     prints = fingerprint_columns(text, spans, doc_offsets, config, shingles=True)
-    bands = stages.band_params(config)
-    printed = stages.printed_from(prints, config, bands)
+    bands = Bands.of(config)
+    article_keys, paragraph_keys, rows = stages.batch_keys(prints, config)
     n = len(text)
     counts = np.diff(prints.doc_offsets)
-    rows = printed.paragraph_rows
     owner = np.repeat(np.arange(n), counts)[rows]
     keyed = np.bincount(owner, minlength=n)
     dates = batch.column(names.index("date")).to_pylist() if "date" in names else [None] * n
@@ -176,15 +186,15 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
         "id": pa.array(ids, pa.string()),
         "length": pa.array(np.fromiter(map(len, text), dtype=np.int64, count=n)),
         "date": pa.array([date_key(d) for d in dates], pa.string()),
-        "hi": pa.array(_signed(prints.doc_digests[:, 0])),
-        "lo": pa.array(_signed(prints.doc_digests[:, 1])),
-        "p_digest": lists(_signed(prints.paragraph_digests), counts),
-        "p_words": lists(prints.paragraph_words.astype(np.int32), counts),
-        "p_sizes": lists(prints.paragraph_sizes.astype(np.int32), counts),
+        "doc_digest_hi": pa.array(_signed(prints.doc_digests[:, 0])),
+        "doc_digest_lo": pa.array(_signed(prints.doc_digests[:, 1])),
+        "paragraph_digests": lists(_signed(prints.paragraph_digests), counts),
+        "paragraph_words": lists(prints.paragraph_words.astype(np.int32), counts),
+        "paragraph_sizes": lists(prints.paragraph_sizes.astype(np.int32), counts),
         "shingles": lists(_signed(shingles.astype(np.uint32)), prints.doc_sizes),
-        "a_keys": lists(_signed(printed.article_keys.reshape(-1)), np.full(n, bands[0][0])),
-        "p_key_rows": lists((rows - prints.doc_offsets[owner]).astype(np.int32), keyed),
-        "p_keys": lists(_signed(printed.paragraph_keys.reshape(-1)), keyed * bands[1][0]),
+        "article_keys": lists(_signed(article_keys.reshape(-1)), np.full(n, bands.article[0])),
+        "paragraph_rows": lists((rows - prints.doc_offsets[owner]).astype(np.int32), keyed),
+        "paragraph_keys": lists(_signed(paragraph_keys.reshape(-1)), keyed * bands.paragraph[0]),
     })
 
 
@@ -192,34 +202,37 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
 
 
 def weights_arrow(batch: Any, config: Config) -> Any:
-    """``row, p_words, freqs`` (each paragraph's document frequency) → ``row, weights``."""
-    words, doc_offsets = flat(batch, "p_words", np.int64)
-    frequencies, check = flat(batch, "freqs", np.int64)
+    """``row, paragraph_words, paragraph_frequencies`` (each paragraph's document frequency) →
+    ``row, paragraph_weights``."""
+    words, doc_offsets = flat(batch, "paragraph_words", np.int64)
+    frequencies, check = flat(batch, "paragraph_frequencies", np.int64)
     if not np.array_equal(doc_offsets, check):
         raise ValueError("paragraph frequencies do not line up with the paragraphs")
-    from neardup.match.boilerplate import paragraph_weights
-
     weights = paragraph_weights(frequencies, words, doc_offsets, config) if len(words) else np.zeros(0)
-    return _batch({"row": _column(batch, "row"), "weights": lists(np.asarray(weights, np.float64),
-                                                                   np.diff(doc_offsets))})
+    return _batch({"row": _column(batch, "row"),
+                   "paragraph_weights": lists(np.asarray(weights, np.float64), np.diff(doc_offsets))})
 
 
 def records_arrow(batch: Any, config: Config) -> Any:
-    """``cls, a_keys, p_key_rows, p_keys, weights`` → band records ``bucket, cls``: every article
-    key, and the keys of the paragraphs heavy enough to search with (the local executor's spills)."""
+    """``cls, article_keys, paragraph_rows, paragraph_keys, paragraph_sizes, paragraph_words,
+    paragraph_weights`` → band records ``bucket, cls``: every article key, and the keys of the
+    paragraphs that may search (:func:`~neardup.match.candidates.searchable`: the local spills)."""
     cls = _numbers(batch, "cls")
-    a_keys, a_offsets = flat(batch, "a_keys", np.int64)
-    key_rows, row_offsets = flat(batch, "p_key_rows", np.int64)
-    p_keys, _ = flat(batch, "p_keys", np.int64)
-    weights, weight_offsets = flat(batch, "weights", np.float64)
+    article_keys, article_offsets = flat(batch, "article_keys", np.int64)
+    key_rows, row_offsets = flat(batch, "paragraph_rows", np.int64)
+    paragraph_keys, _ = flat(batch, "paragraph_keys", np.int64)
+    weights, paragraph_offsets = flat(batch, "paragraph_weights", np.float64)
+    sizes, _ = flat(batch, "paragraph_sizes", np.int64)
+    words, _ = flat(batch, "paragraph_words", np.int64)
     owner = np.repeat(np.arange(len(cls)), np.diff(row_offsets))
-    searchable = stages.searchable_paragraphs(weights[weight_offsets[owner] + key_rows]) if len(owner) else \
-        np.zeros(0, bool)
-    per_row = stages.band_params(config)[1][0]
-    p_keys = p_keys.reshape(-1, per_row)[searchable].reshape(-1)
-    buckets = np.concatenate([a_keys.view(np.uint64) >> np.uint64(BUCKET_SHIFT),
-                              (p_keys.view(np.uint64) >> np.uint64(BUCKET_SHIFT)) | np.uint64(PARAGRAPH_BUCKET)])
-    owners = np.concatenate([np.repeat(cls, np.diff(a_offsets)), np.repeat(cls[owner[searchable]], per_row)])
+    at = paragraph_offsets[owner] + key_rows
+    chosen = searchable(sizes[at], words[at], config, weights[at])
+    per_row = Bands.of(config).paragraph[0]
+    paragraph_keys = paragraph_keys.reshape(-1, per_row)[chosen].reshape(-1)
+    shift = np.uint64(BUCKET_SHIFT)
+    buckets = np.concatenate([article_keys.view(np.uint64) >> shift,
+                              (paragraph_keys.view(np.uint64) >> shift) | np.uint64(PARAGRAPH_BUCKET)])
+    owners = np.concatenate([np.repeat(cls, np.diff(article_offsets)), np.repeat(cls[owner[chosen]], per_row)])
     return _batch({"bucket": pa.array(buckets.astype(np.int64)), "cls": pa.array(owners)})
 
 
@@ -276,21 +289,22 @@ def _bucket_chunk(bucket: np.ndarray, cls: np.ndarray, config: Config, stats: li
 # -- verification ---------------------------------------------------------------------------------------
 
 
-def shingle_columns(data: Any) -> ShingleColumns:
-    """The documents of a table with ``shingles, p_sizes, p_words, weights`` (one per row)."""
-    hashes, _ = flat(data, "shingles", np.int32)
-    sizes, doc_offsets = flat(data, "p_sizes", np.int64)
-    words, _ = flat(data, "p_words", np.int64)
-    weights, _ = flat(data, "weights", np.float64)
-    return ShingleColumns(hashes.view(np.uint32), offsets(sizes), words, weights, doc_offsets)
+def columns_arrow(data: Any) -> ShingleColumns:
+    """The documents of a table with ``shingles, paragraph_sizes, paragraph_words,
+    paragraph_weights`` (one document per row)."""
+    shingles, _ = flat(data, "shingles", np.int32)
+    sizes, doc_offsets = flat(data, "paragraph_sizes", np.int64)
+    words, _ = flat(data, "paragraph_words", np.int64)
+    weights, _ = flat(data, "paragraph_weights", np.float64)
+    return ShingleColumns(shingles.view(np.uint32), offsets(sizes), words, weights, doc_offsets)
 
 
-def verify_stream(batches: Iterable[Any], config: Config, include_partial: bool, first_new: int,
+def verify_stream(batches: Iterable[Any], config: Config, partial: bool, first_new: int,
                   chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """Rows sorted by ``a, tag``: each class ``a``'s leader (tag 0: its shingles) then its
-    candidates ``b > a`` (tag 1: ``b``'s shingles) → the exact scores of every pair ``(a, b)`` and
-    which side holds the other (``rhl``: b holds a; ``lhr``: a holds b), classes named below
-    ``first_new`` being reference classes that are never held."""
+    candidates ``b > a`` (tag 1: ``b``'s shingles) → the exact scores of every pair ``(a, b)``
+    and which side holds the other (``right_holds_left``: b holds a; ``left_holds_right``: a
+    holds b), classes named below ``first_new`` being reference classes that are never held."""
     for chunk in grouped_chunks(batches, "a", chunk_rows):
         a, tag, b = _numbers(chunk, "a"), _numbers(chunk, "tag"), _numbers(chunk, "b")
         order = np.lexsort((b, tag, a))
@@ -302,15 +316,15 @@ def verify_stream(batches: Iterable[Any], config: Config, include_partial: bool,
         left = leader[pairs]
         if len(pairs) and ((left < 0).any() or (a[np.maximum(left, 0)] != a[pairs]).any()):
             raise ValueError("a candidate pair reached verification without its first document")
-        scores = verify_pairs(shingle_columns(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool))
-        known = stages.known_pairs(scores, config, include_partial)
+        scores = score_pairs(columns_arrow(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool))
+        known = stages.known_pairs(scores, config, partial)
         at = known.find(left, pairs)
         held_left, held_right = known.right_holds_left[at], known.left_holds_right[at]
         oriented = known.scores.select(at)
         out = {"a": pa.array(a[pairs]), "b": pa.array(b[pairs])}
         out.update({name: pa.array(np.asarray(getattr(oriented, name), np.float64)) for name in SCORE_FIELDS})
-        out["rhl"] = pa.array(held_left & ~(a[pairs] < first_new))
-        out["lhr"] = pa.array(held_right & ~(b[pairs] < first_new))
+        out["right_holds_left"] = pa.array(held_left & ~(a[pairs] < first_new))
+        out["left_holds_right"] = pa.array(held_right & ~(b[pairs] < first_new))
         yield _batch(out)
 
 
@@ -318,38 +332,22 @@ def verify_stream(batches: Iterable[Any], config: Config, include_partial: bool,
 
 
 @dataclass(frozen=True)
-class ClassAssignments:
-    """Classes placed under another: ``cls`` under ``rep``, with the pair's kind and scores
-    oriented class → representative (the columns :func:`neardup.stages.assignments` fills)."""
+class PlacedClasses:
+    """Classes placed under another: ``cls`` under ``rep``, and how each relates to it."""
 
     cls: np.ndarray
     rep: np.ndarray
-    kind: np.ndarray
-    jaccard: np.ndarray
-    inside: np.ndarray
-    outside: np.ndarray
-    coverage: np.ndarray
+    relations: stages.Relations
 
 
-def placed(clusters: Clusters, names: np.ndarray, config: Config) -> ClassAssignments:
+def placed(clusters: Clusters, names: np.ndarray, config: Config) -> PlacedClasses:
     """The classes ``clusters`` placed under another (node i is class ``names[i]``)."""
     rep = clusters.representative
     moved = np.flatnonzero(rep != np.arange(len(rep)))
-    row = clusters.known.find(moved, rep[moved])
-    if (row < 0).any():
-        raise AssertionError("a class was assigned to a representative it was not verified against")
-    scores = clusters.known.scores.select(row)
-    flip = moved > rep[moved]
-    flipped = scores.flipped()
-    oriented = PairScores(*(np.where(flip, getattr(flipped, f), getattr(scores, f))
-                            for f in PairScores.__dataclass_fields__))
-    return ClassAssignments(names[moved], names[rep[moved]], np.maximum(kinds(oriented, config), PARTIAL),
-                            oriented.jaccard, oriented.left_in_right, oriented.right_in_left,
-                            oriented.left_coverage)
+    return PlacedClasses(names[moved], names[rep[moved]], stages.relations(clusters.known, moved, rep[moved], config))
 
 
-def cluster_chunk(chunk: Any, config: Config, include_partial: bool, first_new: int) -> tuple[ClassAssignments,
-                                                                                                int, int]:
+def cluster_chunk(chunk: Any, config: Config, partial: bool, first_new: int) -> tuple[PlacedClasses, int, int]:
     """Whole components (node rows tag 0: ``cls, crank`` and shingles; pair rows tag 1: the
     verified pairs inside the component) → the classes placed under another, pairs verified
     late, nodes left unresolved. Components are independent, so many go through one call."""
@@ -363,66 +361,60 @@ def cluster_chunk(chunk: Any, config: Config, include_partial: bool, first_new: 
     b = np.searchsorted(names, _numbers(pairs, "b"))
     measures: dict[str, Any] = {name: _numbers(pairs, name, np.float64) for name in SCORE_FIELDS}
     scores = PairScores(left=a, right=b, same_text=np.zeros(len(a), bool), **measures)
-    known = KnownPairs.build(scores, _numbers(pairs, "rhl", bool), _numbers(pairs, "lhr", bool),
-                             config.fuller_margin)
+    known = KnownPairs.build(scores, _numbers(pairs, "right_holds_left", bool),
+                             _numbers(pairs, "left_holds_right", bool), config.fuller_margin)
     is_reference = names < first_new
     columns: list[ShingleColumns] = []
 
     def verify(x: np.ndarray, y: np.ndarray) -> KnownPairs:
         if not columns:
-            columns.append(shingle_columns(nodes))
-        measured = verify_pairs(columns[0], x, y, config.shingle_size, np.asarray(x) == np.asarray(y))
-        return stages.known_pairs(measured, config, include_partial)
+            columns.append(columns_arrow(nodes))
+        measured = score_pairs(columns[0], x, y, config.shingle_size, np.asarray(x) == np.asarray(y))
+        return stages.known_pairs(measured, config, partial)
 
-    clusters = cluster(len(names), known, rank, verify, fixed=is_reference)
+    clusters = cluster(len(names), known, rank, verify, fixed=is_reference, verify_rounds=config.verify_rounds,
+                       max_rounds=config.max_rounds)
     return placed(clusters, names, config), clusters.verified_late, clusters.kept_unresolved
 
 
-def cluster_stream(batches: Iterable[Any], config: Config, include_partial: bool, first_new: int,
+def cluster_stream(batches: Iterable[Any], config: Config, partial: bool, first_new: int,
                    chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """Rows sorted by ``comp, tag`` (see :func:`cluster_chunk`) → ``cls, rep, kind, jaccard,
-    inside, outside, coverage`` for every class placed under another, and one row per chunk
-    with ``cls = -1`` counting ``late`` verifications and ``unresolved`` nodes."""
+    doc_in_representative, representative_in_doc, coverage`` for every class placed under
+    another, and one row per chunk with ``cls = -1`` counting ``late`` verifications and
+    ``unresolved`` nodes."""
     for chunk in grouped_chunks(batches, "comp", chunk_rows):
-        done, late, unresolved = cluster_chunk(chunk, config, include_partial, first_new)
-        n = len(done.cls)
+        done, late, unresolved = cluster_chunk(chunk, config, partial, first_new)
+        n, found = len(done.cls), done.relations
         yield _batch({"cls": pa.array(np.append(done.cls, -1)), "rep": pa.array(np.append(done.rep, -1)),
-                      "kind": pa.array(np.append(done.kind, 0).astype(np.int32)),
-                      **{name: pa.array(np.append(getattr(done, name), np.nan))
-                         for name in ("jaccard", "inside", "outside", "coverage")},
+                      "kind": pa.array(np.append(found.kind, 0).astype(np.int32)),
+                      **{name: pa.array(np.append(getattr(found, name), np.nan))
+                         for name in ("jaccard", "doc_in_representative", "representative_in_doc", "coverage")},
                       "late": pa.array(np.append(np.zeros(n, np.int64), late)),
                       "unresolved": pa.array(np.append(np.zeros(n, np.int64), unresolved))})
 
 
 # -- the CLUSTERS rows ----------------------------------------------------------------------------------
 
+#: The result rows' columns, in :class:`~neardup.pipeline.result.ClusterColumns` order.
+RESULT_COLUMNS = ("id", "cluster", "representative", "kind", "jaccard", "doc_in_representative",
+                  "representative_in_doc", "coverage")
 
-def assignment_of(id: str, cluster: str, representative: bool, kind: str | None, jaccard: float | None,
-                  inside: float | None, outside: float | None, coverage: float | None) -> Any:
-    from neardup.pipeline.dedup import Assignment
 
-    if representative:
-        return Assignment(id, id, True, "representative")
-    return Assignment(id, cluster, False, kind or "", jaccard, inside, outside, coverage)
+def _cluster_columns(batch: Any) -> ClusterColumns:
+    return ClusterColumns(*(batch.column(batch.schema.names.index(n)).to_pylist() for n in RESULT_COLUMNS))
 
 
 def clusters_json_arrow(batch: Any) -> Any:
-    """Result rows → the CLUSTERS line of each (what ``Assignment.to_dict`` gives the local CLI)."""
-    import json
-
-    names = ("id", "cluster", "representative", "kind", "jaccard", "doc_in_representative",
-             "representative_in_doc", "coverage")
-    columns = [batch.column(batch.schema.names.index(n)).to_pylist() for n in names]
-    lines = [json.dumps(assignment_of(*values).to_dict(), ensure_ascii=False) for values in zip(*columns)]
+    """Result rows → the CLUSTERS line of each (:func:`~neardup.pipeline.result.clusters_lines`)."""
+    lines = [line.decode("utf-8", "surrogatepass") for line in clusters_lines(_cluster_columns(batch))]
     return _batch({"value": pa.array(lines, pa.string())})
 
 
 def clusters_rows_arrow(batch: Any) -> Any:
     """Result rows → CLUSTERS columns as the local CLI writes them to Parquet (rounded, containment nested)."""
-    names = ("id", "cluster", "representative", "kind", "jaccard", "doc_in_representative",
-             "representative_in_doc", "coverage")
-    columns = [batch.column(batch.schema.names.index(n)).to_pylist() for n in names]
-    rows = [assignment_of(*values).to_dict() for values in zip(*columns)]
+    columns = _cluster_columns(batch)
+    rows = [columns.assignment(k).to_dict() for k in range(len(columns))]
     containment = [r.get("containment") for r in rows]
     return _batch({
         "id": pa.array([r["id"] for r in rows], pa.string()),

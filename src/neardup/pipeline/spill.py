@@ -1,7 +1,7 @@
 """Where a dedup run keeps what does not fit in memory: band records and shingle sequences.
 
 Both are held in memory up to a budget, then appended to files in a folder the run owns and
-removes at the end (``DedupRun``'s temporary folder; never a path read from an input). Reads
+removes at the end (the local run's temporary folder; never a path read from an input). Reads
 go through short-lived memory maps, so the pages read count against the page cache, not the
 process: a 1M-article run keeps a few GB on disk and well under a GB in memory.
 """
@@ -25,8 +25,8 @@ Folder = Path | Callable[[], Path] | None
 
 
 @dataclass
-class RecordSpill:
-    """Band records cut into partitions (:func:`neardup.candidates.records`): in memory up to
+class BandSpill:
+    """Band records cut into partitions (:func:`neardup.match.candidates.records`): in memory up to
     ``budget`` bytes, then appended to one file per partition in ``folder``."""
 
     folder: Folder = None

@@ -11,7 +11,6 @@ parallel on threads that share one address space (no fingerprint is copied betwe
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
@@ -19,95 +18,14 @@ import xxhash
 
 from neardup.config import Config
 from neardup.document import Document
-from neardup.match.scores import ShingleColumns
 from neardup.native import compiled
+from neardup.records import Fingerprints
 from neardup.sketch.kernel import merge_rows, sign_paragraphs
 from neardup.threads import ordered_map
 
 #: The numpy path fingerprints documents in slices of about this many characters of text to
 #: bound its temporary arrays; the compiled kernel needs no temporaries beyond its outputs.
 _SLICE_CHARS = 4 << 20
-
-
-@dataclass(frozen=True)
-class Fingerprints:
-    """Fingerprints of a batch of documents; paragraphs of document ``d`` are rows
-    ``doc_offsets[d]:doc_offsets[d + 1]`` of the paragraph arrays. With ``shingles`` (asked
-    for), paragraph ``p``'s shingle hashes, in text order, follow those of paragraph ``p - 1``."""
-
-    doc_offsets: np.ndarray         # int64 (docs + 1)
-    paragraph_spans: np.ndarray     # int64 (paragraphs, 2): spans in the original text
-    paragraph_words: np.ndarray     # int64 (paragraphs,): tokens in the matching form
-    paragraph_sizes: np.ndarray     # int64 (paragraphs,): shingles (occurrences)
-    paragraph_digests: np.ndarray   # uint64 (paragraphs,): shingles.form_digests of the matching form
-    paragraph_signatures: np.ndarray  # uint32 (paragraphs, num_perm)
-    doc_sizes: np.ndarray           # int64 (docs,): shingles of the article's paragraphs
-    doc_digests: np.ndarray         # uint64 (docs, 2): xxh3-128 of the matching form
-    doc_signatures: np.ndarray      # uint32 (docs, num_perm)
-    shingles: np.ndarray | None = None  # uint32 (sum of paragraph_sizes,), when asked for
-
-    def __len__(self) -> int:
-        return len(self.doc_sizes)
-
-    def paragraph_rows(self, doc: int) -> slice:
-        """The rows of document ``doc``'s paragraphs in the paragraph columns."""
-        return slice(int(self.doc_offsets[doc]), int(self.doc_offsets[doc + 1]))
-
-    @property
-    def paragraph_owners(self) -> np.ndarray:
-        """The document (row) of every paragraph."""
-        return np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self.doc_offsets))
-
-    def shingle_columns(self, weights: np.ndarray | None = None) -> ShingleColumns:
-        """The shingle sequences as verification reads them (weights 1 unless given)."""
-        if self.shingles is None:
-            raise ValueError("fingerprints computed without shingles")
-        count = len(self.paragraph_sizes)
-        return ShingleColumns(
-            hashes=self.shingles,
-            para_offsets=np.concatenate(([0], np.cumsum(self.paragraph_sizes))).astype(np.int64),
-            para_words=self.paragraph_words.astype(np.int64),
-            para_weights=np.ones(count) if weights is None else np.asarray(weights, dtype=np.float64),
-            doc_offsets=self.doc_offsets.astype(np.int64),
-        )
-
-    def select(self, rows: Sequence[int] | np.ndarray) -> Fingerprints:
-        """The fingerprints of some documents (rows), in the order given."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) == len(self) and np.array_equal(rows, np.arange(len(self))):
-            return self
-        counts = np.diff(self.doc_offsets)[rows]
-        paragraphs = _ranges(self.doc_offsets[rows], self.doc_offsets[rows + 1])
-        shingles = None
-        if self.shingles is not None:
-            ends = np.cumsum(self.paragraph_sizes)
-            shingles = self.shingles[_ranges(ends[paragraphs] - self.paragraph_sizes[paragraphs], ends[paragraphs])]
-        return Fingerprints(np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
-                            self.paragraph_spans[paragraphs], self.paragraph_words[paragraphs],
-                            self.paragraph_sizes[paragraphs], self.paragraph_digests[paragraphs],
-                            self.paragraph_signatures[paragraphs], self.doc_sizes[rows], self.doc_digests[rows],
-                            self.doc_signatures[rows], shingles)
-
-    @staticmethod
-    def concatenate(parts: Sequence[Fingerprints]) -> Fingerprints:
-        """One batch of fingerprints made of several, in order."""
-        if len(parts) == 1:
-            return parts[0]
-        shift = np.cumsum([0] + [int(p.doc_offsets[-1]) for p in parts[:-1]])
-        offsets = np.concatenate([parts[0].doc_offsets[:1]] + [p.doc_offsets[1:] + s for p, s in zip(parts, shift)])
-        def cat(name: str) -> np.ndarray:
-            return np.concatenate([getattr(p, name) for p in parts])
-
-        shingles = None if any(p.shingles is None for p in parts) else cat("shingles")
-        return Fingerprints(offsets, cat("paragraph_spans"), cat("paragraph_words"), cat("paragraph_sizes"),
-                            cat("paragraph_digests"), cat("paragraph_signatures"), cat("doc_sizes"),
-                            cat("doc_digests"), cat("doc_signatures"), shingles)
-
-
-def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    from neardup.arrays import ranges
-
-    return ranges(lo, hi)
 
 
 def fingerprint(documents: Sequence[Document], config: Config, *, shingles: bool = False) -> Fingerprints:

@@ -19,10 +19,12 @@ a sorted array, so a whole batch of queries is answered with ``searchsorted``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from neardup.config import Config
 from neardup.text.shingles import fmix64
 
 _U64 = np.uint64
@@ -45,6 +47,36 @@ def optimal_bands(threshold: float, num_perm: int, weights: tuple[float, float] 
         if error[i] < best_error - 1e-12:
             best, best_error = (b, int(rows[i])), float(error[i])
     return best
+
+
+@dataclass(frozen=True)
+class Bands:
+    """(bands, rows) of the two LSH tables: article signatures and paragraph signatures.
+
+    Derived from the configuration's thresholds (:func:`optimal_bands`), or its explicit
+    ``article_bands`` / ``paragraph_bands``. Every index table, dedup band record and repetition
+    search takes its bands from here, so they cannot disagree.
+    """
+
+    article: tuple[int, int]
+    paragraph: tuple[int, int]
+
+    @staticmethod
+    def of(config: Config) -> Bands:
+        """The bands ``config`` asks for."""
+        return _bands_of(config)
+
+    def digest_values(self) -> tuple[int, int, int, int]:
+        """(article bands, rows, paragraph bands, rows): the order an index's config digest hashes."""
+        return (*self.article, *self.paragraph)
+
+
+@lru_cache(maxsize=64)
+def _bands_of(config: Config) -> Bands:
+    article = config.article_bands or optimal_bands(config.article_lsh_threshold, config.num_perm, config.lsh_weights)
+    paragraph = config.paragraph_bands or optimal_bands(config.paragraph_lsh_threshold, config.num_perm,
+                                                       config.lsh_weights)
+    return Bands(article, paragraph)
 
 
 def candidate_probability(similarity: float, bands: int, rows: int) -> float:
