@@ -158,7 +158,7 @@ def check_consistent(path: str, total: dict[str, dict]) -> int:
     """The index opens, every listed document is whole and findable; returns its size."""
     with Index.open(path) as index:
         count = len(index)
-        numbers = index.storage._db.execute("select number, id from documents").fetchall()
+        numbers = index.storage._database().execute("select number, id from documents").fetchall()
         for number, id in numbers[:: max(1, len(numbers) // 25)]:
             stored = index.storage.document(number)
             assert stored.text == total[id]["text"]
@@ -262,9 +262,8 @@ def test_merging_segments_drops_removed_documents_and_keeps_answers(tmp_path):
 
 def test_interleaved_number_ranges_merge_correctly(tmp_path, monkeypatch):
     """Segments whose document numbers interleave (after merges of different tiers) merge in number order."""
-    import neardup.index.disk as diskstore
     import neardup.index.segments as segments
-    monkeypatch.setattr(diskstore, "MERGE_FANOUT", 2)
+    monkeypatch.setattr(segments, "MERGE_FANOUT", 2)
     monkeypatch.setattr(segments, "_CHUNK", 7)  # signatures copied in many small chunks
     records = synthetic_corpus(90)
     path = str(tmp_path / "idx")

@@ -121,7 +121,8 @@ def tree(path: Path) -> dict[str, str]:
 def forge(path: Path, *statements: str, params: tuple = ()) -> None:
     """Change the database as a crafter would, then recompute every checksum neardup keeps of its
     metadata and manifest: what is left to catch the change is the meaning of the values."""
-    from neardup.index.disk import _manifest_checksum, _meta_checksum
+    from neardup.index.database import manifest_checksum as _manifest_checksum
+    from neardup.index.database import meta_checksum as _meta_checksum
     db = sqlite3.connect(path / "neardup.sqlite")
     for statement in statements:
         db.execute(statement, params)

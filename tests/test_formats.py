@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neardup.errors import InputError, RecordError
-from neardup.io.reader import Reader, total_input_bytes
+from neardup.io.formats import total_input_bytes
+from neardup.io.reader import Reader
 
 pa = pytest.importorskip("pyarrow")
 parquet = pytest.importorskip("pyarrow.parquet")
@@ -183,7 +184,8 @@ def test_json_array_strings_with_brackets_and_escapes(tmp_path):
 @settings(max_examples=80, deadline=None)
 def test_property_json_array_scanner_agrees_with_json_loads(records, indent, chunk):
     """For any array of records, in any layout and any chunk size, the scanner reads what json.loads reads."""
-    import neardup.io.reader as inputs
+    import neardup.io.streams as inputs
+    from neardup.io.reader import _control_share
 
     data = json.dumps(records, indent=indent, ensure_ascii=bool(chunk % 2)).encode()
     expected = [r for r in records if r["text"].strip() and "\x00" not in r["text"]]
@@ -196,7 +198,7 @@ def test_property_json_array_scanner_agrees_with_json_loads(records, indent, chu
     if not records:
         assert documents == [] and skips == []
         return
-    assert [d.id for d in documents] == [str(r["id"]) for r in expected if inputs._control_share(r["text"]) <= 0.05]
+    assert [d.id for d in documents] == [str(r["id"]) for r in expected if _control_share(r["text"]) <= 0.05]
     assert len(documents) + len(skips) == len(records)
 
 

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neardup.errors import InputError
+from neardup.io.kept import RecordSpill, write_rows
 from neardup.io.reader import Reader
-from neardup.io.writers import RecordSpill, check_output, check_outputs, open_output, output_format, write_rows
+from neardup.io.writers import check_output, check_outputs, open_output, output_format
 
 pa = pytest.importorskip("pyarrow")
 parquet = pytest.importorskip("pyarrow.parquet")

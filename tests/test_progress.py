@@ -7,7 +7,8 @@ import io
 import json
 
 from neardup.cli.progress import Progress, switch, track
-from neardup.io.reader import Reader, total_input_bytes
+from neardup.io.formats import total_input_bytes
+from neardup.io.reader import Reader
 
 
 class _Terminal(io.StringIO):

@@ -38,7 +38,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neardup import ConfigError, Document, Index
-from neardup.service.app import Limits, Service, create_app, listen
+from neardup.service.app import create_app, listen
+from neardup.service.errors import Limits
+from neardup.service.workers import Service
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -752,18 +754,18 @@ def test_readers_answer_while_one_client_adds(tmp_path: Path) -> None:
 
 def test_a_query_is_not_held_up_by_a_write_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While the writer is inside an add (held there on purpose), queries and reads are answered."""
-    import neardup.service.app as server_module
+    import neardup.service.workers as workers_module
 
     path = build_index(tmp_path / "held.idx")
     inside, release = threading.Event(), threading.Event()
-    real_add = server_module.add_documents
+    real_add = workers_module.add_documents
 
     def held_add(index: Index, documents: list[Document], on_duplicate: str) -> dict[str, Any]:
         inside.set()
         release.wait(timeout=60)
         return real_add(index, documents, on_duplicate)
 
-    monkeypatch.setattr(server_module, "add_documents", held_add)
+    monkeypatch.setattr(workers_module, "add_documents", held_add)
     with LiveServer(create_app(path, writable=True)) as server:
         result: dict[str, Any] = {}
         writer = threading.Thread(target=lambda: result.update(
@@ -786,11 +788,12 @@ def test_too_many_waiting_requests_are_503_with_retry_after(tmp_path: Path, monk
     """With every reader busy and the waiting room full, a query is 503 busy with Retry-After; so is a
     write when the writer's queue is full. Once they drain, requests succeed again."""
     import neardup.service.app as server_module
+    import neardup.service.workers as workers_module
 
     path = build_index(tmp_path / "full.idx", [article("seed")])
     release = threading.Event()
     started = threading.Semaphore(0)
-    real_get, real_add = server_module.stored_document, server_module.add_documents
+    real_get, real_add = server_module.stored_document, workers_module.add_documents
 
     def slow_get(index: Index, id: str) -> dict[str, Any]:
         if id == "slow":
@@ -809,10 +812,10 @@ def test_too_many_waiting_requests_are_503_with_retry_after(tmp_path: Path, monk
         release.wait(timeout=60)
         return real_together(index, requests, on_duplicate)
 
-    real_together = server_module.add_together
+    real_together = workers_module.add_together
     monkeypatch.setattr(server_module, "stored_document", slow_get)
-    monkeypatch.setattr(server_module, "add_documents", slow_add)
-    monkeypatch.setattr(server_module, "add_together", slow_together)
+    monkeypatch.setattr(workers_module, "add_documents", slow_add)
+    monkeypatch.setattr(workers_module, "add_together", slow_together)
     limits = Limits(max_waiting_reads=1, max_waiting_writes=1)
     with LiveServer(create_app(path, writable=True, readers=1, limits=limits)) as server:
         background = [threading.Thread(target=call, args=(server.url + "/documents/slow",)) for _ in range(2)]
@@ -841,7 +844,7 @@ def test_a_request_abandoned_while_waiting_gives_its_place_back(tmp_path: Path) 
     waiting room does not fill with requests nobody waits for."""
     import asyncio
 
-    from neardup.service.app import ApiError
+    from neardup.service.errors import ApiError
 
     service = Service(str(build_index(tmp_path / "gate.idx", [article("seed")])), readers=1,
                       limits=Limits(max_waiting_reads=1))
@@ -896,25 +899,25 @@ def test_adds_waiting_together_share_a_commit_and_each_gets_its_own_report(
     adding each request alone, in order, gives."""
     import asyncio
 
-    import neardup.service.app as server_module
+    import neardup.service.workers as workers_module
 
     seed = [article("seed"), article("old"), article("old2")]
     alone = build_index(tmp_path / "alone.idx", seed)
     expected = []
     with Index.open(str(alone), writable=True) as index:
         for records, on_duplicate in SHARED_REQUESTS:
-            expected.append(server_module.add_documents(index, [_doc(r) for r in records], on_duplicate))
+            expected.append(workers_module.add_documents(index, [_doc(r) for r in records], on_duplicate))
         expected_texts = {r["id"]: index.get(r["id"]).text for rs, _ in SHARED_REQUESTS for r in rs
                           if r["id"] in index}
 
     shared_calls: list[int] = []
-    real_together = server_module.add_together
+    real_together = workers_module.add_together
 
     def counting(index: Index, requests: Any, on_duplicate: str) -> Any:
         shared_calls.append(len(requests))
         return real_together(index, requests, on_duplicate)
 
-    monkeypatch.setattr(server_module, "add_together", counting)
+    monkeypatch.setattr(workers_module, "add_together", counting)
     service = Service(str(build_index(tmp_path / "shared.idx", seed)), writable=True, readers=1,
                       limits=Limits(max_waiting_writes=len(SHARED_REQUESTS) + 1))
     release = threading.Event()
@@ -949,12 +952,12 @@ def test_a_shared_add_that_fails_is_run_again_request_by_request(tmp_path: Path,
     own answer (here: all succeed), none is lost."""
     import asyncio
 
-    import neardup.service.app as server_module
+    import neardup.service.workers as workers_module
 
     def failing(index: Index, requests: Any, on_duplicate: str) -> Any:
         raise OSError("the shared commit failed")
 
-    monkeypatch.setattr(server_module, "add_together", failing)
+    monkeypatch.setattr(workers_module, "add_together", failing)
     service = Service(str(build_index(tmp_path / "retry.idx", [article("seed")])), writable=True, readers=1)
     release = threading.Event()
 
@@ -1008,7 +1011,7 @@ def test_a_second_writer_is_refused_at_start(tmp_path: Path) -> None:
 
 def test_the_render_of_odd_values_is_always_json() -> None:
     """render() turns NaN into null and lone surrogates into U+FFFD, keeping character counts."""
-    from neardup.service.app import render
+    from neardup.service.errors import render
 
     assert json.loads(render({"a": float("nan"), "b": [math.inf], "c": "x"})) == {"a": None, "b": [None], "c": "x"}
     text = json.loads(render({"t": "a\udc80b"}))["t"]

@@ -286,3 +286,39 @@ def test_command_refuses_an_index_as_reference(tmp_path, examples):
                      "--against", str(tmp_path / "idx"),
                      "--out", str(tmp_path / "k.jsonl"), "--clusters", str(tmp_path / "c.jsonl")])
     assert code == 2 and "runs on the local engine only" in err.getvalue()
+
+
+def _two_versions(tmp_path: Path) -> Path:
+    """Two versions of one story, each with a paragraph of its own (coverage of each by the other 0.91,
+    Jaccard 0.83): a near-duplicate pair either may be removed for, unless coverage must reach 0.95."""
+    words = [f"w{k}x" for k in range(400)]
+    core = [" ".join(words[12 * p:12 * p + 12]) for p in range(10)]
+    a = core + [" ".join(words[200:212])]
+    b = core + [" ".join(words[300:312])]
+    path = tmp_path / "versions.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": "\n".join(t)}) + "\n" for i, t in (("a", a), ("b", b))))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["local", "spark"])
+def test_no_partial_still_needs_the_coverage_asked_for(spark, tmp_path, engine):
+    """--no-partial removes only near-duplicates, and only when the kept one covers --min-coverage of
+    the removed one's words (it once skipped the coverage check), on both engines."""
+    from neardup.cli.main import Console, build_parser, main
+    from neardup.cli.spark import run_spark_dedup
+
+    corpus = _two_versions(tmp_path)
+
+    def kept(*options: str) -> list[str]:
+        argv = ["dedup", str(corpus), "--out", str(tmp_path / "k.jsonl"), "--clusters", str(tmp_path / "c.jsonl"),
+                "--no-partial", "-q", *options]
+        if engine == "local":
+            assert main(argv) == 0
+        else:
+            args = build_parser().parse_args(argv)
+            args.spark_partitions = 2
+            assert run_spark_dedup(args, io.StringIO(), Console(quiet=True)) == 0
+        return [json.loads(line)["id"] for line in (tmp_path / "k.jsonl").read_text().splitlines()]
+
+    assert kept() == ["a"]                             # default min-coverage 0.75: b is a's near-duplicate
+    assert kept("--min-coverage", "0.95") == ["a", "b"]  # b's own paragraph would be lost: both stay

@@ -10,7 +10,16 @@ from importlib import metadata as _metadata
 
 from neardup.config import Config
 from neardup.document import Document
-from neardup.errors import ConfigError, IndexFormatError, IndexLockedError, InputError, NearDupError, RecordError
+from neardup.errors import (
+    ConfigError,
+    DuplicateIdError,
+    IndexFormatError,
+    IndexLockedError,
+    InputError,
+    NearDupError,
+    NoTextsError,
+    RecordError,
+)
 from neardup.index.index import AddReport, Index
 from neardup.index.storage import StoredDocument
 from neardup.io.reader import Reader
@@ -37,6 +46,7 @@ __all__ = [
     "DedupResult",
     "DedupSummary",
     "Document",
+    "DuplicateIdError",
     "Fingerprints",
     "Index",
     "IndexFormatError",
@@ -45,6 +55,7 @@ __all__ = [
     "KeepPolicy",
     "Match",
     "NearDupError",
+    "NoTextsError",
     "Normalized",
     "Reader",
     "RecordError",

@@ -4,6 +4,8 @@
 
     NearDupError
     ├── ConfigError(ValueError)        bad parameters             exit 2
+    │   ├── DuplicateIdError           an id taken, with on_duplicate="error"
+    │   └── NoTextsError               the index keeps no texts: none to show or query with
     ├── InputError(ValueError)         unreadable or bad input    exit 2
     │   └── RecordError                one bad record (file, line, reason)
     ├── IndexFormatError               an index that cannot be trusted  exit 3
@@ -32,6 +34,18 @@ class ConfigError(NearDupError, ValueError):
     """A parameter is out of range or inconsistent with another."""
 
     exit_code = EXIT_USAGE
+
+
+class DuplicateIdError(ConfigError):
+    """A document's id is already indexed (or repeated in the batch), with ``on_duplicate="error"``."""
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+        super().__init__(f"duplicate id {id!r}")
+
+
+class NoTextsError(ConfigError):
+    """The index was built without its texts (``--no-text``): it cannot give a document's text back."""
 
 
 class InputError(NearDupError, ValueError):

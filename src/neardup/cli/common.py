@@ -16,7 +16,8 @@ from neardup.config import Config
 from neardup.document import Document
 from neardup.errors import EXIT_USAGE, NearDupError, RecordError
 from neardup.index.disk import DiskStorage, is_index
-from neardup.io.reader import Reader, total_input_bytes
+from neardup.io.formats import total_input_bytes
+from neardup.io.reader import Reader
 
 #: Skipped records announced one by one before the summary takes over.
 MAX_SKIP_MESSAGES = 20

@@ -26,9 +26,12 @@ from neardup.cli.spark import run_spark_dedup
 from neardup.errors import EXIT_OK
 from neardup.index.disk import is_index
 from neardup.index.index import Index
-from neardup.io.reader import Reader, total_input_bytes
-from neardup.io.writers import RecordSpill, check_output, check_outputs, open_binary_output, output_format, write_rows
+from neardup.io.formats import total_input_bytes
+from neardup.io.kept import RecordSpill, write_rows
+from neardup.io.reader import Reader
+from neardup.io.writers import check_output, check_outputs, open_binary_output, output_format
 from neardup.pipeline.dedup import dedup_inputs
+from neardup.pipeline.policy import POLICIES
 
 _DEDUP_EXAMPLES = """\
 examples:
@@ -61,7 +64,7 @@ def add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
                         help="one row per input document: .jsonl, .csv, .parquet, .arrow")
     output.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     policy = parser.add_argument_group("what is kept")
-    policy.add_argument("--keep", choices=("first", "longest", "earliest"), default="first",
+    policy.add_argument("--keep", choices=POLICIES, default="first",
                         help="representative: first in input order (default), longest text, or earliest "
                              "--date-field; ties broken by id")
     policy.add_argument("--date-field", default="date", metavar="FIELD", help="field read by --keep earliest")

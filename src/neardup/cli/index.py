@@ -21,7 +21,7 @@ from neardup.cli.common import (
 from neardup.cli.progress import Progress
 from neardup.errors import EXIT_OK
 from neardup.index.index import Index
-from neardup.io.reader import total_input_bytes
+from neardup.io.formats import total_input_bytes
 from neardup.pipeline.ingest import index_inputs
 
 _INDEX_EXAMPLES = """\

@@ -129,7 +129,7 @@ def _print_matches(out: TextIO, index: Index, query: Document, matches: list[Mat
         for match in matches:
             record = {"query": query.id, **match.to_dict(), "metadata": match.metadata}
             if args.show_text:
-                record["shared_text"] = _shared_texts(index, query, match)
+                record["shared_text"] = index.shared_texts(query, match)
             out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         return
     out.write(f"{query.id}: {len(matches)} match{'es' if len(matches) != 1 else ''}\n")
@@ -140,20 +140,9 @@ def _print_matches(out: TextIO, index: Index, query: Document, matches: list[Mat
         out.write(f"  {m.kind:<15} {m.jaccard:>8.3f} {m.query_in_match:>7.3f} {m.match_in_query:>7.3f} "
                   f"{len(m.shared_paragraphs):>6}  {m.id}{f'  ({about})' if about else ''}\n")
         if args.show_text:
-            for pair in _shared_texts(index, query, m):
+            for pair in index.shared_texts(query, m):
                 out.write(f"      query  ¶{pair['query_paragraph']}: {_excerpt(pair['query_text'])}\n")
                 out.write(f"      match  ¶{pair['match_paragraph']}: {_excerpt(pair['match_text'])}\n")
-
-
-def _shared_texts(index: Index, query: Document, match: Match) -> list[dict[str, Any]]:
-    try:
-        stored = index.get(match.id).text
-    except KeyError:  # an index in memory changed since (a folder is read in one snapshot)
-        stored = None
-    return [{"query_paragraph": p.query_paragraph, "match_paragraph": p.match_paragraph,
-             "query_text": query.text[p.query_span[0]:p.query_span[1]],
-             "match_text": None if stored is None else stored[p.match_span[0]:p.match_span[1]]}
-            for p in match.shared_paragraphs]
 
 
 def _excerpt(text: str | None, width: int = 100) -> str:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import stat
+import time
 from pathlib import Path
 
-from neardup.errors import IndexFormatError, InputError
+from neardup.errors import IndexFormatError, IndexLockedError, InputError
 
 DATABASE = "neardup.sqlite"
 CONFIG = "config.json"
@@ -159,6 +161,22 @@ class IndexFolder:
                 raise IndexFormatError(f"{path}: a symbolic link inside an index folder; refusing to follow it") \
                     from None
             raise InputError(f"{path}: cannot open the write lock ({err.strerror or err})") from None
+
+    def lock(self, wait: float) -> int:
+        """Take the writer's lock (``flock`` on the lock file), waiting up to ``wait`` seconds for
+        another writer; its descriptor (closing it releases the lock), or IndexLockedError."""
+        fd = self.open_lock()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise IndexLockedError(f"{self.path}: another process is writing to this index "
+                                           f"(retry later, or pass a longer wait)") from None
+                time.sleep(0.1)
 
     def segment_entries(self) -> list[str]:
         """The names of the segment folders (final and temporary) present, real folders only."""

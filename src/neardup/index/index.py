@@ -16,15 +16,17 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
 from neardup.arrays import sorted_unique
 from neardup.config import Config
 from neardup.document import Document, as_document
-from neardup.errors import ConfigError, IndexFormatError, InputError
+from neardup.errors import ConfigError, DuplicateIdError, IndexFormatError, InputError, NoTextsError
+from neardup.index.disk import DiskStorage
 from neardup.index.storage import MemoryStorage, Storage, StoredColumns, StoredDocument
+from neardup.match import candidates
 from neardup.match.boilerplate import paragraph_weights
 from neardup.match.evidence import KIND_ORDER, Match, shared_paragraphs
 from neardup.match.scores import KIND_NAMES, NONE, PairScores, kinds, score_pairs
@@ -42,22 +44,22 @@ OnDuplicate = Literal["skip", "replace", "error"]
 ON_DUPLICATE = ("skip", "replace", "error")
 #: Skipped ids listed in an AddReport (re-running a large ingest skips every document).
 _SKIPPED_IDS_KEPT = 1000
-#: Share of ``min_containment`` the unweighted estimate must reach for a candidate to be verified.
-_PREFILTER = 0.5
-#: Paragraphs weighing less than this (boilerplate) propose no candidates.
-_SEARCHABLE_WEIGHT = 0.5
 DocumentLike = Document | str | Sequence[str]
+T = TypeVar("T")
 
 
 @dataclass
 class AddReport:
     """What :meth:`Index.add` did: counts, and why documents were skipped (the first
-    ``_SKIPPED_IDS_KEPT`` skipped ids are listed; the counts cover all)."""
+    ``_SKIPPED_IDS_KEPT`` skipped ids are listed; the counts cover all). ``outcomes``, when asked
+    for, says what became of each document, in input order: ``"added"``, ``"replaced"`` or the
+    reason it was skipped."""
 
     added: int = 0
     replaced: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_ids: list[tuple[str, str]] = field(default_factory=list)
+    outcomes: list[str] | None = None
 
     def skip(self, id: str, reason: str) -> None:
         """Count a skipped document and remember its id (the first thousand)."""
@@ -71,6 +73,8 @@ class AddReport:
         self.replaced += other.replaced
         self.skipped.update(other.skipped)
         self.skipped_ids.extend(other.skipped_ids[: max(0, _SKIPPED_IDS_KEPT - len(self.skipped_ids))])
+        if self.outcomes is not None:
+            self.outcomes.extend(other.outcomes or ())
 
     def to_dict(self) -> dict[str, Any]:
         """The counts as JSON values (what ``index --json`` prints)."""
@@ -100,8 +104,6 @@ class Index:
         ``keep_text`` applies when the index is created. A second writer waits
         ``wait`` seconds for the first, then raises :class:`~neardup.errors.IndexLockedError`.
         """
-        from neardup.index.disk import DiskStorage
-
         storage = DiskStorage(path, config, writable=writable, keep_text=keep_text, wait=wait)
         return cls(storage.config, storage=storage)
 
@@ -125,7 +127,7 @@ class Index:
 
     def add(self, documents: Iterable[Document | Mapping[str, Any]], *, batch_size: int = 2000,
             on_duplicate: OnDuplicate = "skip", workers: int = 1,
-            on_batch: Callable[[AddReport], None] | None = None) -> AddReport:
+            on_batch: Callable[[AddReport], None] | None = None, outcomes: bool = False) -> AddReport:
         """Fingerprint and insert documents, a batch at a time.
 
         A document is a :class:`Document` or a mapping with ``id`` and ``text`` (a string or a
@@ -134,6 +136,7 @@ class Index:
         interrupted ingest resumes it; ``on_duplicate="replace"`` replaces the stored one
         (atomically, with the batch) and ``"error"`` raises. Documents without a single word
         are skipped as ``"no words"``. Batches are fingerprinted on ``workers`` threads.
+        ``outcomes`` keeps what became of each document in the report (memory grows with the input).
         """
         if on_duplicate not in ON_DUPLICATE:
             raise ConfigError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
@@ -142,7 +145,7 @@ class Index:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers must be a positive integer, got {workers!r}")
         documents = _iterable(documents, "Index.add")
-        report = AddReport()
+        report = AddReport(outcomes=[] if outcomes else None)
         shingles = self.storage.needs_shingles
         stream = fingerprint_stream(batched(map(_as_document, documents), batch_size), self.config, workers,
                                     shingles=shingles)
@@ -156,23 +159,27 @@ class Index:
     def add_fingerprinted(self, batch: Sequence[Document], prints: Fingerprints, *,
                           on_duplicate: OnDuplicate = "skip") -> AddReport:
         """Insert one batch whose fingerprints are already computed (as :meth:`add` does)."""
-        report, rows, seen, replacing = AddReport(), [], set(), []
+        report, rows, seen, replacing = AddReport(outcomes=[]), [], set(), []
+        assert report.outcomes is not None
         indexed = self.storage.present([document.id for document in batch])
         for row, document in enumerate(batch):
             if prints.doc_sizes[row] == 0:
                 report.skip(document.id, "no words")  # never replaces what is stored
+                report.outcomes.append("no words")
                 continue
             if document.id in seen or document.id in indexed:
                 if on_duplicate == "error":
-                    raise ConfigError(f"duplicate id {document.id!r}")
+                    raise DuplicateIdError(document.id)
                 if on_duplicate == "skip" or document.id in seen:
                     report.skip(document.id, "duplicate id")
+                    report.outcomes.append("duplicate id")
                     continue
                 number = self.storage.number_of(document.id)
                 if number is not None:
                     replacing.append(number)
             seen.add(document.id)
             rows.append(row)
+            report.outcomes.append("replaced" if document.id in indexed else "added")
         if rows:
             self.storage.add([batch[row] for row in rows], prints.select(rows), replacing=replacing)
         report.replaced = len(replacing)
@@ -191,26 +198,20 @@ class Index:
 
     def get(self, id: str) -> StoredDocument:
         """What the index keeps of ``id`` (KeyError if it is not indexed)."""
-        id = _checked_id(id)
-        with self.storage.reading():
-            number = self.storage.number_of(id)
-            if number is None:
-                raise KeyError(id)
-            with self._snapshot():
-                return self.storage.document(number)
+        return self._stored(id, self.storage.document)
 
     def document(self, id: str) -> Document:
         """An indexed document, rebuilt from the stored text and paragraph spans."""
         stored = self.get(id)
         if stored.text is None:
-            raise ConfigError(f"{id!r}: this index keeps no texts")
+            raise NoTextsError(f"{id!r}: this index keeps no texts")
         return _rebuilt(stored)
 
     def documents(self) -> Iterator[Document]:
         """Every indexed document, rebuilt from its stored text, in the order they were added; all
         from one snapshot (another process may be writing). For ``dedup(new, reference=index)``."""
         if not self.storage.keep_text:
-            raise ConfigError(f"{self.storage.location}: this index keeps no texts, so its documents cannot "
+            raise NoTextsError(f"{self.storage.location}: this index keeps no texts, so its documents cannot "
                               "be rebuilt")
         with self._snapshot():
             for number in self.storage.numbers():
@@ -221,13 +222,17 @@ class Index:
 
     def signature(self, id: str) -> LeanMinHash:
         """The article signature of ``id`` as a ``datasketch.LeanMinHash``."""
+        return to_lean_minhash(self._stored(id, self.storage.article_signature), self.config.seed)
+
+    def _stored(self, id: str, read: Callable[[int], T]) -> T:
+        """``read(number)`` of the indexed document ``id``, in one snapshot (KeyError if not indexed)."""
         id = _checked_id(id)
         with self.storage.reading():
             number = self.storage.number_of(id)
             if number is None:
                 raise KeyError(id)
             with self._snapshot():
-                return to_lean_minhash(self.storage.article_signature(number), self.config.seed)
+                return read(number)
 
     def similar_to_signature(self, sketch: object) -> list[str]:
         """Ids whose article signature shares an LSH band with a datasketch MinHash."""
@@ -287,8 +292,8 @@ class Index:
         """(query row, number) pairs from article bands, and from bands of paragraphs that are
         neither short nor boilerplate (a footer would make every page of its site a candidate)."""
         rows, numbers = self.storage.article_candidates(prints.doc_signatures)
-        searchable = np.flatnonzero((prints.paragraph_sizes > 0) & (weights >= _SEARCHABLE_WEIGHT)
-                                    & (prints.paragraph_words >= self.config.min_paragraph_words))
+        searchable = np.flatnonzero(candidates.searchable(prints.paragraph_sizes, prints.paragraph_words,
+                                                          self.config, weights))
         par_rows, par_numbers = self.storage.paragraph_candidates(prints.paragraph_signatures[searchable])
         all_rows = np.concatenate([rows, prints.paragraph_owners[searchable][par_rows]]).astype(np.int64)
         all_numbers = np.concatenate([numbers, par_numbers]).astype(np.int64)
@@ -304,9 +309,10 @@ class Index:
 
         From an upper confidence bound ``J+`` of the estimated article Jaccard and the shingle
         counts, the shared shingles are at most about ``J+(a+b)/(1+J+)``; a candidate is
-        verified only if that is at least ``PREFILTER`` × ``min_containment`` of either
-        document, or ``J`` is near the near-duplicate threshold. Boilerplate discounts can
-        raise the weighted containment above this unweighted bound, hence the margin.
+        verified only if that is at least ``query_prefilter`` × ``min_containment`` of either
+        document, or ``J`` is within ``query_prefilter_margin`` of the near-duplicate threshold.
+        Boilerplate discounts can raise the weighted containment above this unweighted bound,
+        hence the margin.
         """
         if len(rows) == 0:
             return rows, numbers
@@ -317,8 +323,8 @@ class Index:
         own = prints.doc_sizes[rows].astype(float)
         shared = upper * (own + sizes) / (1.0 + upper)
         best = np.maximum(shared / np.maximum(own, 1.0), shared / np.maximum(sizes, 1))
-        keep = (best >= _PREFILTER * min(config.min_containment, config.partial_containment)) \
-            | (jaccard >= config.threshold - 0.2)
+        keep = (best >= config.query_prefilter * min(config.min_containment, config.partial_containment)) \
+            | (jaccard >= config.threshold - config.query_prefilter_margin)
         return rows[keep], numbers[keep]
 
     def _verified(self, queries: list[Document], prints: Fingerprints, weights: np.ndarray, rows: np.ndarray,
@@ -358,6 +364,18 @@ class Index:
                                      stored.paragraph_spans[first:last], config)
         return Match(document.id, KIND_NAMES[code], float(scores.jaccard[k]), "exact",  # type: ignore[arg-type]
                      float(scores.left_in_right[k]), float(scores.right_in_left[k]), evidence, document.metadata)
+
+    def shared_texts(self, query: Document, match: Match) -> list[dict[str, Any]]:
+        """Every shared paragraph pair of ``match`` (a match of ``query``) with both texts quoted:
+        ``query_text`` from the query, ``match_text`` from the stored document (None when the
+        index keeps no texts, or no longer holds the match). What the CLI and the server show."""
+        try:
+            stored = self.get(match.id).text
+        except KeyError:
+            stored = None
+        return [{**pair.to_dict(), "query_text": query.text[pair.query_span[0]:pair.query_span[1]],
+                 "match_text": None if stored is None else stored[pair.match_span[0]:pair.match_span[1]]}
+                for pair in match.shared_paragraphs]
 
     def compare(self, a: str, b: str, *, config: Config | None = None) -> Match:
         """How indexed document ``a`` relates to indexed document ``b`` (``b`` is the match).

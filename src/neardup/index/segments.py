@@ -17,6 +17,8 @@ in a process. Merges stream band by band into ordinary writes: a full disk is an
 
 from __future__ import annotations
 
+import io
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +32,13 @@ from neardup.arrays import ranges
 from neardup.config import FINGERPRINT_FIELDS, Config
 from neardup.errors import IndexFormatError
 from neardup.index.folder import IndexFolder
+from neardup.match import candidates
 from neardup.records import Fingerprints
 from neardup.sketch.kernel import band_table_runs, count_equal, sorted_band_table
 from neardup.sketch.lsh import Bands, band_keys, band_matches, distinct_pairs, fold32
 
+#: Segments of one size tier merged together once there are this many.
+MERGE_FANOUT = 4
 SEGMENT_FILES = ("numbers", "sizes", "article_signatures", "article_keys", "article_items", "paragraph_keys",
                  "paragraph_items", "paragraph_digests", "paragraph_digest_owners", "id_hashes", "id_numbers")
 #: Rows copied per step of a merge.
@@ -94,7 +99,7 @@ def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: Bands, config
     """The arrays of one segment holding a fingerprinted batch (numbers ascending) of these ids."""
     (ab, ar), (pb, pr) = bands.article, bands.paragraph
     owners = np.repeat(numbers, np.diff(prints.doc_offsets))
-    searchable = (prints.paragraph_sizes > 0) & (prints.paragraph_words >= config.min_paragraph_words)
+    searchable = candidates.searchable(prints.paragraph_sizes, prints.paragraph_words, config)
     article_keys, article_items = sorted_band_table(prints.doc_signatures, ab, ar, numbers)
     paragraph_keys, paragraph_items = sorted_band_table(prints.paragraph_signatures[searchable], pb, pr,
                                                         owners[searchable])
@@ -231,6 +236,11 @@ class Tables:
                 cached = np.sort(segment.arrays["paragraph_digests"][np.isin(owners, self.removed)])
             self._removed_digests[segment.name + f"@{id(segment)}"] = cached
         return cached
+
+    def article_signature(self, number: int) -> np.ndarray:
+        """One document's article signature (KeyError if it is not found)."""
+        signatures, _ = self.article_summaries(np.array([number], dtype=np.int64))
+        return np.asarray(signatures[0])
 
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Article signatures and shingle counts of many documents (KeyError for one not found)."""
@@ -381,8 +391,6 @@ def write_segment(folder: IndexFolder, name: str, arrays: dict[str, ArrayValue])
 
 
 def _header(dtype: Any, shape: tuple[int, ...]) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.lib.format.write_array_header_2_0(buffer, {"descr": np.dtype(dtype).str, "fortran_order": False,
                                                   "shape": shape})
@@ -487,7 +495,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def tier(documents: int, fanout: int) -> int:
-    import math
-
-    return int(math.log(max(documents, 1), fanout))
+def next_merge(segments: Sequence[Segment], fanout: int | None = None) -> list[Segment] | None:
+    """The segments to merge next: ``fanout`` of the smallest size tier (sizes within a factor of
+    ``fanout``) that has so many, or None; merging them keeps look-ups to a few segments."""
+    fanout = fanout or MERGE_FANOUT
+    tiers: dict[int, list[Segment]] = {}
+    for segment in segments:
+        tiers.setdefault(int(math.log(max(len(segment), 1), fanout)), []).append(segment)
+    return next((group for _, group in sorted(tiers.items()) if len(group) >= fanout), None)

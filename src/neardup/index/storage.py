@@ -18,6 +18,7 @@ import numpy as np
 
 from neardup.config import Config
 from neardup.document import Document
+from neardup.index.segments import Segment, Tables, build_arrays, merge_in_memory, next_merge
 from neardup.records import Fingerprints, ShingleColumns
 from neardup.sketch.lsh import Bands
 
@@ -187,8 +188,6 @@ class MemoryStorage:
     location = "memory"
 
     def __post_init__(self) -> None:
-        from neardup.index.segments import Tables
-
         self._bands = Bands.of(self.config)
         self._tables = Tables(self._bands, self.config.num_perm)
 
@@ -206,8 +205,6 @@ class MemoryStorage:
 
     def add(self, documents: Sequence[Document], fingerprints: Fingerprints,
             replacing: Sequence[int] = ()) -> np.ndarray:
-        from neardup.index.segments import Segment, build_arrays
-
         entries = entries_of(fingerprints)  # checks the shingles first: nothing changes on error
         first = len(self._docs)
         numbers = np.arange(first, first + len(documents), dtype=np.int64)
@@ -226,14 +223,9 @@ class MemoryStorage:
 
     def _merged(self, segments: list[Any]) -> list[Any]:
         """Merge segments of one size tier four at a time, as the disk store does."""
-        from neardup.index.segments import Segment, merge_in_memory, tier
-
         removed = np.array(sorted(self._removed), dtype=np.int64)
         while True:
-            tiers: dict[int, list[Any]] = {}
-            for segment in segments:
-                tiers.setdefault(tier(len(segment), 4), []).append(segment)
-            group = next((g for _, g in sorted(tiers.items()) if len(g) >= 4), None)
+            group = next_merge(segments)
             if group is None:
                 return segments
             arrays = merge_in_memory(group, removed, self._bands)
@@ -260,8 +252,7 @@ class MemoryStorage:
         return stored
 
     def article_signature(self, number: int) -> np.ndarray:
-        signatures, _ = self._tables.article_summaries(np.array([number], dtype=np.int64))
-        return np.asarray(signatures[0])
+        return self._tables.article_signature(number)
 
     def article_summaries(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._tables.article_summaries(numbers)

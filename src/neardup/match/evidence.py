@@ -4,7 +4,7 @@ The scores come from :mod:`neardup.verify` (exact, from the shingle sequences). 
 is exact too: for two paragraphs ``p`` (query) and ``q`` (match) with ``c`` shingles in
 common and ``|p|``, ``|q|`` distinct shingles, they hold the same text when their Jaccard
 ``c / (|p| + |q| - c)`` reaches ``paragraph_threshold``, or when one lies inside the other
-(``c / min(|p|, |q|) >= PARAGRAPH_CONTAINMENT``: a paragraph merged with its neighbour, or cut
+(``c / min(|p|, |q|) >= paragraph_containment``: a paragraph merged with its neighbour, or cut
 short). Short lines are never evidence on their own.
 """
 
@@ -15,15 +15,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from neardup.arrays import sorted_unique
+from neardup.arrays import ranges, sorted_unique
 from neardup.config import Config
 from neardup.records import ShingleColumns
 
 Kind = Literal["exact", "near-duplicate", "partial", "linked"]
 KIND_ORDER = {"exact": 0, "near-duplicate": 1, "partial": 2, "linked": 3}
-#: One paragraph at least this much inside another counts as shared even when their
-#: Jaccard is low (a paragraph merged with its neighbour, or cut short).
-PARAGRAPH_CONTAINMENT = 0.8
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ def shared_paragraphs(columns: ShingleColumns, query: int, match: int, query_spa
     lo, hi = np.searchsorted(ma, qa, "left"), np.searchsorted(ma, qa, "right")
     counts = hi - lo
     left = np.repeat(qp, counts)
-    right = mp[_ranges(lo, hi)]
+    right = mp[ranges(lo, hi)]
     if len(left) == 0:
         return ()
     width = len(match_spans)
@@ -94,7 +91,8 @@ def shared_paragraphs(columns: ShingleColumns, query: int, match: int, query_spa
     inside = shared / np.maximum(np.minimum(q_sizes[i], m_sizes[j]), 1)
     q_words, m_words = _paragraph_words(columns, query), _paragraph_words(columns, match)
     substantial = (q_words[i] >= config.min_paragraph_words) & (m_words[j] >= config.min_paragraph_words)
-    chosen = np.flatnonzero(((jaccard >= config.paragraph_threshold) | (inside >= PARAGRAPH_CONTAINMENT)) & substantial)
+    same = (jaccard >= config.paragraph_threshold) | (inside >= config.paragraph_containment)
+    chosen = np.flatnonzero(same & substantial)
     return tuple(SharedParagraph(int(i[k]), int(j[k]), float(jaccard[k]),
                                  (int(query_spans[i[k], 0]), int(query_spans[i[k], 1])),
                                  (int(match_spans[j[k], 0]), int(match_spans[j[k], 1])))
@@ -113,9 +111,3 @@ def _distinct_pairs(columns: ShingleColumns, doc: int) -> tuple[np.ndarray, np.n
 
 def _paragraph_words(columns: ShingleColumns, doc: int) -> np.ndarray:
     return columns.paragraph_words[int(columns.doc_offsets[doc]):int(columns.doc_offsets[doc + 1])]
-
-
-def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    from neardup.arrays import ranges
-
-    return ranges(lo, hi)

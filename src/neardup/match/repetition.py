@@ -26,7 +26,6 @@ from neardup.config import Config
 from neardup.document import Document, as_document
 from neardup.errors import ConfigError
 from neardup.match.candidates import bucket_keys, bucket_pairs, split_pairs
-from neardup.match.evidence import PARAGRAPH_CONTAINMENT
 from neardup.records import Fingerprints
 from neardup.sketch.fingerprint import fingerprint
 from neardup.sketch.lsh import Bands, fold32
@@ -34,8 +33,6 @@ from neardup.sketch.signatures import estimate_jaccard
 from neardup.text.normalize import normalize
 from neardup.text.shingles import ngram_hashes, token_hashes
 
-#: Paragraph Jaccard estimates below this are chance agreement, not shared text.
-NOISE_FLOOR = 0.1
 #: Paragraph pairs compared per chunk (bounds the temporary boolean array).
 _PAIR_CHUNK = 1 << 18
 #: Above this many paragraphs, candidate pairs come from LSH instead of all pairs.
@@ -168,10 +165,10 @@ def _near_pairs(prints: Fingerprints, rows: np.ndarray, config: Config) -> tuple
 def _repeat(jac: np.ndarray, left_sizes: np.ndarray, right_sizes: np.ndarray, config: Config) -> np.ndarray:
     """Whether paragraph pairs repeat each other: Jaccard at the repeat threshold, or one held in the other."""
     left, right = left_sizes.astype(float), right_sizes.astype(float)
-    shared = np.where(jac >= NOISE_FLOOR, jac * (left + right) / (1.0 + jac), 0.0)
+    shared = np.where(jac >= config.noise_floor, jac * (left + right) / (1.0 + jac), 0.0)
     shared = np.minimum(shared, np.minimum(left, right))
     inside = shared / np.maximum(1.0, np.minimum(left, right))
-    return np.asarray((jac >= config.repeat_threshold) | (inside >= PARAGRAPH_CONTAINMENT))
+    return np.asarray((jac >= config.repeat_threshold) | (inside >= config.paragraph_containment))
 
 
 def _candidate_pairs(signatures: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -275,10 +272,3 @@ def paragraph_jaccard(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     for lo in range(0, len(left), step):
         out[lo:lo + step] = estimate_jaccard(left[lo:lo + step, None, :], right[None, :, :])
     return out
-
-
-def shared_shingles(jaccard: np.ndarray, left_sizes: np.ndarray, right_sizes: np.ndarray) -> np.ndarray:
-    """Estimated shingles two paragraphs have in common: ``J (a + b) / (1 + J)`` (0 below the noise floor)."""
-    sums = left_sizes[:, None].astype(float) + right_sizes[None, :].astype(float)
-    shared = np.where(jaccard >= NOISE_FLOOR, jaccard * sums / (1.0 + jaccard), 0.0)
-    return np.asarray(np.minimum(shared, np.minimum(left_sizes[:, None], right_sizes[None, :])))

@@ -32,13 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from neardup.arrays import run_starts
+from neardup.config import Config
 from neardup.match.scores import PairScores
-
-#: Rounds in which pairs a representative needs are verified on demand; later rounds use the
-#: pairs known by then (bounds the work on a component that is a long chain).
-VERIFY_ROUNDS = 8
-#: Rounds after which a component's remaining documents are kept as they are.
-MAX_ROUNDS = 256
 
 
 @dataclass
@@ -116,8 +111,8 @@ class Clusters:
 
 
 def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | None = None, *,
-            fixed: np.ndarray | None = None, verify_rounds: int = VERIFY_ROUNDS,
-            max_rounds: int = MAX_ROUNDS) -> Clusters:
+            fixed: np.ndarray | None = None, verify_rounds: int = Config.verify_rounds,
+            max_rounds: int = Config.max_rounds) -> Clusters:
     """Representatives of ``count`` nodes from verified pairs; ``rank`` (lower first, distinct)
     is the keep policy. See the module docstring. ``fixed`` nodes (a reference corpus: last
     month's kept documents) are never placed under another node: each represents itself, and

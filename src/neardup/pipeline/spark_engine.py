@@ -68,6 +68,7 @@ from neardup.match.scores import KIND_NAMES
 from neardup.pipeline import spark_stages as ss
 from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy, SortKey
 from neardup.pipeline.result import DedupSummary
+from neardup.pipeline.spark_components import are_stars, star_round
 from neardup.pipeline.spark_io import FileSystem, pyspark_functions, shuffle_bytes, spark_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -473,25 +474,18 @@ class _Run:
             .select(F.col("b").alias("u"), F.col("a").alias("v"))
         edges = self.save("components", "edges", links.distinct())
         rounds = 0
-        while not self._stars(edges):
+        while not are_stars(edges):
             if rounds >= self.max_rounds:
                 raise ComponentsError(f"connected components did not converge in {rounds} rounds of large-star "
                                       f"and small-star; raise max_component_rounds (now {self.max_rounds})")
             previous = edges
-            edges = self.save("components", f"edges {rounds + 1}", _small_star(_large_star(edges)))
+            edges = self.save("components", f"edges {rounds + 1}", star_round(edges))
             previous.unpersist()
             rounds += 1
         self.summary.component_rounds = rounds
         centres = edges.select(F.col("v").alias("node"), F.col("v").alias("comp")).distinct()
         return self.save("components", "components",
                          edges.select(F.col("u").alias("node"), F.col("v").alias("comp")).unionByName(centres))
-
-    def _stars(self, edges: DataFrame) -> bool:
-        """True when every edge joins a leaf (one edge only, to a smaller node) to a centre (no smaller neighbour)."""
-        F = pyspark_functions()
-        forked = edges.groupBy("u").count().filter(F.col("count") > 1).select("u")
-        inner = edges.select(F.col("v").alias("u")).join(edges.select("u"), "u", "left_semi")
-        return not forked.unionByName(inner).limit(1).count()
 
     def _cluster(self, known: DataFrame, components: DataFrame, classes: DataFrame,
                  leaders: DataFrame) -> DataFrame:
@@ -577,29 +571,6 @@ def _drop_checkpoint(df: DataFrame) -> None:
             plan.rdd().unpersist(False)
     except Exception as err:
         log.debug("checkpoint not dropped: %s", err)
-
-
-# -- connected components -----------------------------------------------------------------------------------
-
-
-def _large_star(edges: DataFrame) -> DataFrame:
-    """Every node's larger neighbours attached to the smallest of its neighbourhood (itself included).
-    Edges are ``(u, v)`` with ``u > v``."""
-    F = pyspark_functions()
-    both = edges.select(F.col("u").alias("x"), F.col("v").alias("y")).unionByName(
-        edges.select(F.col("v").alias("x"), F.col("u").alias("y")))
-    smallest = both.groupBy("x").agg(F.least(F.min("y"), F.col("x")).alias("m"))
-    return (both.filter(F.col("y") > F.col("x")).join(smallest, "x")
-            .select(F.col("y").alias("u"), F.col("m").alias("v")).distinct())
-
-
-def _small_star(edges: DataFrame) -> DataFrame:
-    """Every node and its smaller neighbours attached to the smallest of them."""
-    F = pyspark_functions()
-    smallest = edges.groupBy("u").agg(F.min("v").alias("m"))
-    moved = (edges.join(smallest, "u").filter(F.col("v") != F.col("m"))
-             .select(F.col("v").alias("u"), F.col("m").alias("v")))
-    return moved.unionByName(smallest.select("u", F.col("m").alias("v"))).distinct()
 
 
 __all__ = ["MAX_COMPONENT_ROUNDS", "RESULT_COLUMNS", "ComponentsError", "SparkResult", "SparkSummary", "dedup",

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from functools import reduce
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from neardup.errors import InputError
-from neardup.io.writers import atomic_path, output_format
+from neardup.io.formats import json_bytes
+from neardup.io.writers import atomic_path, jsonable, output_format
 from neardup.pipeline import spark_stages as ss
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,8 +115,6 @@ class FileSystem:
 
 def shuffle_bytes(spark: SparkSession, group: str) -> dict[str, dict[str, int]]:
     """Shuffle bytes written and read by the jobs of each stage of a run (Spark's REST API), or {}."""
-    import urllib.request
-
     url = spark.sparkContext.uiWebUrl
     if not url:
         return {}
@@ -284,11 +284,9 @@ def kept_output(spark: SparkSession, df: DataFrame, rows: DataFrame, family: str
     def as_json(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
 
-        from neardup.io.writers import _dumps, _jsonable
-
         for batch in batches:
             yield pa.RecordBatch.from_pydict({"value": pa.array(
-                [_dumps(_jsonable(r)).decode("utf-8") for r in batch.to_pylist()], pa.string())})
+                [json_bytes(jsonable(r)).decode("utf-8") for r in batch.to_pylist()], pa.string())})
 
     return records.mapInArrow(as_json, "value string")
 

@@ -13,8 +13,9 @@ area of false positives and ``FN = ∫_t^1 (1 - P(s)) ds`` the area of false
 negatives (the rule datasketch's ``MinHashLSH`` uses). Every candidate is
 verified on the full signature afterwards, so false positives only cost time.
 
-A :class:`BandTable` keeps, per band, the band keys of every inserted item in
-a sorted array, so a whole batch of queries is answered with ``searchsorted``.
+The index keeps, per band, the band keys of every stored item in a sorted array
+(:mod:`neardup.index.segments`), so a whole batch of queries is answered with
+``searchsorted``.
 """
 
 from __future__ import annotations
@@ -141,49 +142,3 @@ def distinct_pairs(rows_out: list[np.ndarray], items_out: list[np.ndarray],
         keep = ~np.isin(items, removed)
         rows, items = rows[keep], items[keep]
     return rows, items
-
-
-class BandTable:
-    """Band keys of many items, per band in sorted order, for batch look-ups.
-
-    Inserts are buffered and merged on the next query; removed items are
-    masked out until the table is compacted.
-    """
-
-    def __init__(self, bands: int, rows: int) -> None:
-        self.bands, self.rows = bands, rows
-        self._keys = np.zeros((bands, 0), dtype=_U64)
-        self._items = np.zeros((bands, 0), dtype=np.int64)
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self._removed: set[int] = set()
-
-    def __len__(self) -> int:
-        return self._keys.shape[1] + sum(len(items) for _, items in self._pending)
-
-    def insert(self, signatures: np.ndarray, items: np.ndarray) -> None:
-        if len(items):
-            self._pending.append((band_keys(signatures, self.bands, self.rows).T.copy(), np.asarray(items, np.int64)))
-
-    def remove(self, items: np.ndarray) -> None:
-        self._removed.update(int(i) for i in items)
-
-    def query(self, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct (query row, item) pairs sharing at least one band."""
-        self._merge()
-        keys = band_keys(signatures, self.bands, self.rows)
-        found = [band_matches(self._keys[band], self._items[band], keys[:, band]) for band in range(self.bands)]
-        return self._distinct([r for r, _ in found], [i for _, i in found])
-
-    def _distinct(self, rows_out: list[np.ndarray], items_out: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        removed = np.fromiter(self._removed, np.int64) if self._removed else None
-        return distinct_pairs(rows_out, items_out, removed)
-
-    def _merge(self) -> None:
-        if not self._pending:
-            return
-        keys = np.concatenate([self._keys] + [k for k, _ in self._pending], axis=1)
-        items = np.concatenate([self._items] + [np.broadcast_to(i, k.shape) for k, i in self._pending], axis=1)
-        order = np.argsort(keys, axis=1)
-        self._keys = np.take_along_axis(keys, order, axis=1)
-        self._items = np.take_along_axis(items, order, axis=1)
-        self._pending.clear()
