@@ -33,7 +33,7 @@ def test_vectorised_hashes_equal_reference(paragraphs, size):
     for index, paragraph in enumerate(paragraphs):
         ours = result.hashes[result.paragraph == index].tolist()
         assert ours == reference_shingles(paragraph, size)
-        assert result.words[index] == len(paragraph.split())
+        assert result.paragraph_words[index] == len(paragraph.split())
 
 
 @settings(max_examples=50, deadline=None)
@@ -50,7 +50,7 @@ def test_short_paragraph_is_one_shingle_and_empty_is_none():
     """A paragraph shorter than the shingle size is one shingle; an empty one has none."""
     result = shingle_paragraphs(["by staff", "", "one two three four five six"], 5)
     assert result.paragraph.tolist() == [0, 2, 2]
-    assert result.words.tolist() == [2, 0, 6]
+    assert result.paragraph_words.tolist() == [2, 0, 6]
 
 
 def test_order_and_words_matter():

@@ -4,13 +4,13 @@ Why this design (measured by ``benchmarks/bench_band_store.py``): a corpus of 1M
 ~345M (band key, document) rows; SQLite stores them at ~0.6M rows/s and ~75 bytes a row, sorted
 numpy segments at ~5M rows/s and 8 bytes a row, looked up for whole batches.
 
-Layout of an index folder (:mod:`neardup.folder` lists and guards every entry)::
+Layout of an index folder (:mod:`neardup.index.folder` lists and guards every entry)::
 
     neardup.sqlite   documents (id, metadata, compressed text, paragraph spans, a checksum per row),
                      segments (the manifest: names, checksums of every file), meta (format, config)
     config.json      the Config, for people; the copy in SQLite is the one checked
     write.lock       held with flock by the one writer
-    seg-000001/      an immutable segment of .npy arrays (never pickled; :mod:`neardup.segments`)
+    seg-000001/      an immutable segment of .npy arrays (never pickled; :mod:`neardup.index.segments`)
 
 Guarantees, and how they hold:
 
@@ -24,7 +24,7 @@ Guarantees, and how they hold:
   file or document, never an answer. ``verify()`` checks everything at once.
 * **snapshots** — :meth:`DiskStorage.reading` holds one read transaction: a query sees one
   committed state while another process removes and adds documents.
-* **its own files only** — see :mod:`neardup.folder`. Readers open the database read-only and
+* **its own files only** — see :mod:`neardup.index.folder`. Readers open the database read-only and
   never change it.
 """
 
@@ -101,7 +101,7 @@ class _SegmentGone(Exception):
 
 
 class DiskStorage:
-    """The :class:`~neardup.storage.Storage` interface over an index folder."""
+    """The :class:`~neardup.index.storage.Storage` interface over an index folder."""
 
     def __init__(self, path: str | os.PathLike[str], config: Config | None = None, *, writable: bool = False,
                  keep_text: bool = True, wait: float = 0.0) -> None:

@@ -3,8 +3,8 @@
 Candidates come from two LSH tables, one over article signatures and one over the signatures
 of body paragraphs, so a copy is found whether it is whole, cut short, embedded in a longer
 page, or only reuses some paragraphs. Every candidate is then verified exactly
-(:mod:`neardup.verify`: Jaccard, containment both ways, coverage, from the shingle sequences)
-and its evidence collected (:mod:`neardup.evidence`). Nothing below the thresholds asked for is
+(:mod:`neardup.match.scores`: Jaccard, containment both ways, coverage, from the shingle sequences)
+and its evidence collected (:mod:`neardup.match.evidence`). Nothing below the thresholds asked for is
 returned, and a whole batch of queries is answered with one look-up per table and one
 verification pass.
 """
@@ -89,7 +89,7 @@ class Index:
         if config is not None and not isinstance(config, Config):
             raise ConfigError(f"config must be a neardup.Config, got {type(config).__name__}")
         if storage is not None and not isinstance(getattr(storage, "config", None), Config):
-            raise ConfigError(f"storage must implement neardup.storage.Storage, got {type(storage).__name__}")
+            raise ConfigError(f"storage must implement neardup.index.storage.Storage, got {type(storage).__name__}")
         self.config = config or (storage.config if storage is not None else Config())
         self.storage: Storage = storage if storage is not None else MemoryStorage(self.config)
         self.config.check_compatible(self.storage.config)

@@ -2,7 +2,7 @@
 
 :class:`Storage` states everything :class:`~neardup.index.Index` uses of a backend — nothing is
 probed for with ``getattr``. :class:`MemoryStorage` implements it in RAM (for corpora that fit,
-and for tests); :class:`~neardup.diskstore.DiskStorage` on disk. One conformance suite
+and for tests); :class:`~neardup.index.disk.DiskStorage` on disk. One conformance suite
 (``tests/test_storage.py``) runs against both.
 """
 
@@ -175,7 +175,7 @@ def assert_shingles(fingerprints: Fingerprints) -> None:
 @dataclass
 class MemoryStorage:
     """Everything in RAM: documents and their shingles in lists, band tables in in-memory segments
-    (the same :class:`~neardup.segments.Tables` the disk store maps from its files)."""
+    (the same :class:`~neardup.index.segments.Tables` the disk store maps from its files)."""
 
     config: Config
     keep_text: bool = True

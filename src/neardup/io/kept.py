@@ -19,7 +19,7 @@ from neardup.io.writers import check_output, open_binary_output, output_format
 
 
 class RecordSpill:
-    """The original record of every document a :class:`~neardup.inputs.Reader` yields, on disk.
+    """The original record of every document a :class:`~neardup.io.reader.Reader` yields, on disk.
 
     Record k is the k-th document the reader yielded. JSON records are kept as the bytes
     of their line, CSV rows as their raw text with the file's header and dialect, Parquet,

@@ -101,7 +101,7 @@ def _without(old: Any, dropped: Collection[int]) -> Any:
     """The text with the paragraphs numbered in ``dropped`` cut out, everything else as it was.
 
     Paragraph numbers are those of the :class:`~neardup.document.Document` the reader made:
-    for a list, its non-blank items; for a string, :func:`~neardup.paragraphs.split_paragraphs`.
+    for a list, its non-blank items; for a string, :func:`~neardup.text.paragraphs.split_paragraphs`.
     """
     drop = set(dropped)
     if isinstance(old, list):

@@ -15,7 +15,7 @@ files are read batch by batch. The format comes from the file name (``x.jsonl.zs
 ``x.csv.gz``), checked against the first bytes; stdin and names without a known
 suffix are recognised from their first bytes alone.
 
-With a :class:`~neardup.outputs.RecordSpill`, the reader also keeps the original
+With a :class:`~neardup.io.kept.RecordSpill`, the reader also keeps the original
 record of every document it yields (the k-th document is record k of the spill),
 so that ``dedup`` can write the kept records as they came, from stdin too."""
 

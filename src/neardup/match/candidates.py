@@ -1,9 +1,9 @@
 """Candidate pairs: band keys of signatures, grouped by key, each bucket of equal keys a set of pairs.
 
-A signature's band key is the hash of one band of its rows (:mod:`neardup.lsh` explains the
+A signature's band key is the hash of one band of its rows (:mod:`neardup.sketch.lsh` explains the
 bands and the S-curve). Documents whose article signatures, or any of whose body paragraphs,
 share a band key are candidates; every candidate pair is verified exactly afterwards
-(:mod:`neardup.verify`), so a spurious candidate costs time, never a wrong answer.
+(:mod:`neardup.match.scores`), so a spurious candidate costs time, never a wrong answer.
 
 Grouping by key is a shuffle: records ``(key, item)`` are cut into partitions by the key's
 top bits, and each partition is grouped on its own — in memory, from spill files, or by a

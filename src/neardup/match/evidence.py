@@ -1,6 +1,6 @@
 """What a match shows: its scores, and which paragraph of the query is which paragraph of the match.
 
-The scores come from :mod:`neardup.verify` (exact, from the shingle sequences). The evidence
+The scores come from :mod:`neardup.match.scores` (exact, from the shingle sequences). The evidence
 is exact too: for two paragraphs ``p`` (query) and ``q`` (match) with ``c`` shingles in
 common and ``|p|``, ``|q|`` distinct shingles, they hold the same text when their Jaccard
 ``c / (|p| + |q| - c)`` reaches ``paragraph_threshold``, or when one lies inside the other

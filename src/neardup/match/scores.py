@@ -8,7 +8,7 @@ candidate pair is measured exactly, with no estimate:
 * a word of A is **covered** by B when it lies in a shingle of A that B holds (a paragraph
   shorter than the shingle size is one shingle of all its words);
 * **containment** of A in B: the share of A's words covered by B, each word weighted by its
-  paragraph's weight (:mod:`neardup.boilerplate`: short lines and boilerplate weigh little), so a
+  paragraph's weight (:mod:`neardup.match.boilerplate`: short lines and boilerplate weigh little), so a
   shared footer or byline is not a shared story. Counting words, not shingles, lets a six-word
   headline weigh six words against a templated line of twelve;
 * **coverage** of A by B, unweighted — every word counts, furniture included: the smaller of

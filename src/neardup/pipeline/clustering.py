@@ -1,7 +1,7 @@
 """Verified pairs → clusters → one representative each, and nothing removed that it does not hold.
 
 The rule that decides everything: a document is removed only in favour of a representative
-that **holds** it (:func:`neardup.verify.holds`), verified directly between the two — never
+that **holds** it (:func:`neardup.match.scores.holds`), verified directly between the two — never
 through a chain of other documents. Clusters are built in three steps:
 
 1. **components**: documents joined by pairs where one holds the other (connected components

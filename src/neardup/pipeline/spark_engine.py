@@ -7,9 +7,9 @@ requires for ``mapInArrow``); Java 17 or later. ::
     result = nd.dedup(df, id_col="id", text_col="text", keep="first")   # one row per document
     nd.kept(df, result).write.parquet("kept.parquet")                  # the kept rows, every column
 
-The stages are those of :mod:`neardup.dedup` (the *local executor*), each a Spark operation
-over the pure batch functions of :mod:`neardup.stages` wrapped for Arrow in
-:mod:`neardup.spark_stages`:
+The stages are those of :mod:`neardup.pipeline.local` (the *local executor*), each a Spark operation
+over the pure batch functions of :mod:`neardup.pipeline.stages` wrapped for Arrow in
+:mod:`neardup.pipeline.spark_stages`:
 
 ==============  =========================================================  ==================================
 stage           what runs                                                  shuffle
@@ -22,7 +22,7 @@ candidates      band records → buckets → ``bucket_pairs`` (same cap and    b
                 pivots); pivots of large buckets by a top-k window         buckets: top-k + broadcast join
 verify          both classes' shingles joined to each pair; the kernel     by first class of the pair
 components      large-star / small-star over the holding pairs             by node, a few rounds
-cluster         :func:`neardup.clustering.cluster` on whole components     by component
+cluster         :func:`neardup.pipeline.clustering.cluster` on whole components     by component
 assign          each document's representative and scores                  by class
 ==============  =========================================================  ==================================
 
@@ -46,7 +46,7 @@ directory, else locally), which also keeps query plans short. With ``checkpoint_
 system Spark reaches) each stage is written there as Parquet with a marker instead, and a rerun
 with the same input plan, configuration and options reads the finished stages back.
 
-**Memory.** A worker holds at most a chunk of rows (:data:`neardup.spark_stages.CHUNK_ROWS`) or one
+**Memory.** A worker holds at most a chunk of rows (:data:`neardup.pipeline.spark_stages.CHUNK_ROWS`) or one
 group bigger than that: one bucket's records, one class's candidates with their shingles, or one
 component with its members' shingles (the one stage where a giant component is a single task).
 """
@@ -119,7 +119,7 @@ def dedup(df: DataFrame, id_col: str = "id", text_col: str = "text", config: Con
           reference: DataFrame | None = None, order_col: str | None = None, partitions: int | None = None,
           checkpoint_dir: str | None = None, max_component_rounds: int = MAX_COMPONENT_ROUNDS) -> DataFrame:
     """Cluster the documents of ``df`` and choose one representative per cluster, as
-    :func:`neardup.dedup.dedup` does (same clusters, representatives, kinds and scores).
+    :func:`neardup.dedup` does (same clusters, representatives, kinds and scores).
 
     Returns one row per document: ``id`` (as a string), ``cluster`` (the representative's id),
     ``representative``, ``kind`` (``representative``, ``exact``, ``near-duplicate``, ``partial``),
@@ -489,7 +489,7 @@ class _Run:
 
     def _cluster(self, known: DataFrame, components: DataFrame, classes: DataFrame,
                  leaders: DataFrame) -> DataFrame:
-        """Representatives of every component by :func:`neardup.clustering.cluster`, many whole
+        """Representatives of every component by :func:`neardup.pipeline.clustering.cluster`, many whole
         components per call, with the members' shingles at hand for pairs verified late."""
         F = pyspark_functions()
         config, partial, first_new, chunk_rows = self.config, self.options.partial, self.first_new, \
@@ -512,7 +512,7 @@ class _Run:
 
     def _assign(self, docs: DataFrame, classes: DataFrame, placed: DataFrame, columns: _Columns) -> DataFrame:
         """Each document's representative (the best member of its cluster's representative class)
-        and its relation to it (:func:`neardup.stages.assignments`)."""
+        and its relation to it (:func:`neardup.pipeline.stages.assignments`)."""
         F = pyspark_functions()
         moved = placed.filter(F.col("cls") >= 0).drop("late", "unresolved")
         best = classes.select(F.col("cls").alias("rep_cls"), F.col("best_row").alias("rep_row"),

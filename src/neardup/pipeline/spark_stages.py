@@ -1,6 +1,6 @@
 """The dedup stages as functions over Arrow batches, for engines that move data as Arrow (Spark).
 
-Each function here wraps a pure stage of :mod:`neardup.stages` (or one of the modules it
+Each function here wraps a pure stage of :mod:`neardup.pipeline.stages` (or one of the modules it
 uses) so that it reads and writes Arrow record batches: Spark runs them in its Python workers
 (``mapInArrow``), and nothing here imports pyspark, so they are tested, and can run, without it.
 The columns are fixed-width integers and lists of them; unsigned 64-bit values (band keys,
@@ -16,9 +16,9 @@ Functions that need whole groups (a bucket, a document's candidate pairs, a comp
 partition sorted by the group key and take it chunk by chunk (:func:`grouped_chunks`): a group
 never straddles two chunks, and many groups go through one call of the vectorised stage.
 
-Dedup against a reference corpus follows :func:`neardup.dedup.dedup` (``reference=``): the
-reference classes are the ``fixed`` nodes of :func:`~neardup.clustering.cluster`, never held
-(:func:`~neardup.clustering.never_held`), so both engines cluster on the same links.
+Dedup against a reference corpus follows :func:`neardup.dedup` (``reference=``): the
+reference classes are the ``fixed`` nodes of :func:`~neardup.pipeline.clustering.cluster`, never held
+(:func:`~neardup.pipeline.clustering.never_held`), so both engines cluster on the same links.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ try:  # Arrow is what these functions speak; the local reference dedup below doe
 except ImportError:  # pragma: no cover - the spark extra installs it
     pa = None
 
-#: A band key's bucket is its top 38 bits (6 bits of partition, 32 compared: :mod:`neardup.candidates`);
+#: A band key's bucket is its top 38 bits (6 bits of partition, 32 compared: :mod:`neardup.match.candidates`);
 #: bit 38 tells paragraph keys from article keys, which the local executor keeps in two spills.
 BUCKET_SHIFT = 26
 PARAGRAPH_BUCKET = 1 << 38
@@ -56,7 +56,7 @@ PARAGRAPH_BUCKET = 1 << 38
 NEW_ROWS = 1 << 62
 #: Rows a grouped chunk gathers before it is processed (a larger group is taken whole).
 CHUNK_ROWS = 1 << 16
-#: The 11 measures of a verified pair, as :class:`~neardup.verify.PairScores` names them.
+#: The 11 measures of a verified pair, as :class:`~neardup.match.scores.PairScores` names them.
 SCORE_FIELDS = tuple(list(PairScores.__dataclass_fields__)[2:-1])
 #: Tags of the rows a stage writes (one schema, several kinds of row).
 PAIR, MEMBER, STATS = 0, 1, 2
@@ -253,7 +253,7 @@ def _unique_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def bucket_pairs_stream(batches: Iterable[Any], config: Config, chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """Band records sorted by bucket → ``tag, x, y`` rows: candidate pairs ``(PAIR, low, high)``
-    of every bucket of at most ``bucket_cap`` classes (by :func:`~neardup.candidates.bucket_pairs`),
+    of every bucket of at most ``bucket_cap`` classes (by :func:`~neardup.match.candidates.bucket_pairs`),
     the classes of larger buckets ``(MEMBER, bucket, class)`` (their pairs are made with the
     pivots afterwards, which takes the ranks of all their members), and ``(STATS, large buckets,
     largest bucket)``."""

@@ -65,18 +65,18 @@ def _fingerprint_slice(texts: list[str], spans: np.ndarray, offsets: np.ndarray,
     owner_doc = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(offsets))
     prints = sign_paragraphs(texts, np.column_stack((owner_doc, spans)), offsets,
                              config.shingle_size, config.num_perm, config.seed, with_hashes=shingles)
-    doc_sizes = np.bincount(owner_doc, weights=prints.sizes, minlength=len(texts)).astype(np.int64)
+    doc_sizes = np.bincount(owner_doc, weights=prints.paragraph_sizes, minlength=len(texts)).astype(np.int64)
     return Fingerprints(
         doc_offsets=np.asarray(offsets, dtype=np.int64),
         paragraph_spans=spans,
-        paragraph_words=prints.words,
-        paragraph_sizes=prints.sizes,
-        paragraph_digests=prints.digests,
-        paragraph_signatures=prints.signatures,
+        paragraph_words=prints.paragraph_words,
+        paragraph_sizes=prints.paragraph_sizes,
+        paragraph_digests=prints.paragraph_digests,
+        paragraph_signatures=prints.paragraph_signatures,
         doc_sizes=doc_sizes,
         doc_digests=_doc_digests(prints.document_forms),
-        doc_signatures=merge_rows(prints.signatures, offsets),
-        shingles=prints.hashes if shingles else None,
+        doc_signatures=merge_rows(prints.paragraph_signatures, offsets),
+        shingles=prints.shingles if shingles else None,
     )
 
 

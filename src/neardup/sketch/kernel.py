@@ -43,13 +43,13 @@ class ParagraphPrints:
     """Per paragraph: matching form (UTF-8), tokens, shingles, signature; optionally the shingles.
     Per document: its matching form, the non-empty paragraph forms joined by newlines."""
 
-    digests: np.ndarray      # uint64: shingles.form_digests of the matching forms
+    paragraph_digests: np.ndarray     # uint64: shingles.form_digests of the matching forms
     document_forms: list[bytes]
-    words: np.ndarray        # int64
-    sizes: np.ndarray        # int64: shingles, repeats included
-    signatures: np.ndarray   # uint32 (paragraphs, num_perm)
-    hashes: np.ndarray | None = None       # uint32: every shingle hash ...
-    hash_owner: np.ndarray | None = None   # int64: ... and its paragraph (sorted)
+    paragraph_words: np.ndarray       # int64
+    paragraph_sizes: np.ndarray       # int64: shingles, repeats included
+    paragraph_signatures: np.ndarray  # uint32 (paragraphs, num_perm)
+    shingles: np.ndarray | None = None       # uint32: every shingle hash ...
+    shingle_owner: np.ndarray | None = None  # int64: ... and its paragraph (sorted)
 
 
 def sign_paragraphs(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray, shingle_size: int,
@@ -63,13 +63,13 @@ def sign_paragraphs(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray
     shingles = shingle_paragraphs(flat, shingle_size)
     forms = [p.encode("utf-8", "surrogatepass") for p in flat]
     return ParagraphPrints(
-        digests=form_digests(forms),
+        paragraph_digests=form_digests(forms),
         document_forms=_join_forms(forms, doc_offsets, range(len(doc_offsets) - 1)),
-        words=shingles.words,
-        sizes=np.bincount(shingles.paragraph, minlength=len(flat)).astype(np.int64),
-        signatures=minhash_sets(shingles.hashes, shingles.paragraph, len(flat), num_perm, seed),
-        hashes=shingles.hashes if with_hashes else None,
-        hash_owner=shingles.paragraph if with_hashes else None,
+        paragraph_words=shingles.paragraph_words,
+        paragraph_sizes=np.bincount(shingles.paragraph, minlength=len(flat)).astype(np.int64),
+        paragraph_signatures=minhash_sets(shingles.hashes, shingles.paragraph, len(flat), num_perm, seed),
+        shingles=shingles.hashes if with_hashes else None,
+        shingle_owner=shingles.paragraph if with_hashes else None,
     )
 
 
@@ -156,16 +156,18 @@ def _sign_compiled(texts: list[str], spans: np.ndarray, doc_offsets: np.ndarray,
         first, last = int(doc_offsets[doc]), int(doc_offsets[doc + 1])
         pieces = (forms[row] if row in forms else data[bounds[row, 0]:bounds[row, 1]] for row in range(first, last))
         document_forms[doc] = b"\n".join(piece for piece in pieces if piece)
-    raw.words[rows], raw.sizes[rows], raw.signatures[rows] = fixed.words, fixed.sizes, fixed.signatures
-    raw.digests[rows] = fixed.digests
+    raw.paragraph_words[rows], raw.paragraph_sizes[rows] = fixed.paragraph_words, fixed.paragraph_sizes
+    raw.paragraph_signatures[rows] = fixed.paragraph_signatures
+    raw.paragraph_digests[rows] = fixed.paragraph_digests
     hashes: np.ndarray | None = None
     owner: np.ndarray | None = None
-    if raw.hashes is not None and raw.hash_owner is not None and fixed.hashes is not None \
-            and fixed.hash_owner is not None:
-        owner = np.concatenate((raw.hash_owner, rows[fixed.hash_owner]))
+    if raw.shingles is not None and raw.shingle_owner is not None and fixed.shingles is not None \
+            and fixed.shingle_owner is not None:
+        owner = np.concatenate((raw.shingle_owner, rows[fixed.shingle_owner]))
         order = np.argsort(owner, kind="stable")
-        hashes, owner = np.concatenate((raw.hashes, fixed.hashes))[order], owner[order]
-    return ParagraphPrints(raw.digests, document_forms, raw.words, raw.sizes, raw.signatures, hashes, owner)
+        hashes, owner = np.concatenate((raw.shingles, fixed.shingles))[order], owner[order]
+    return ParagraphPrints(raw.paragraph_digests, document_forms, raw.paragraph_words, raw.paragraph_sizes,
+                           raw.paragraph_signatures, hashes, owner)
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Word shingles of many paragraphs at once, hashed to 32 bits, without a Python loop per token.
 
-Input is the matching form (:mod:`neardup.normalize`): tokens separated by
+Input is the matching form (:mod:`neardup.text.normalize`): tokens separated by
 single spaces. A whole batch of paragraphs is joined with newlines, encoded
 once to UTF-8 and handled as one ``uint8`` array:
 
@@ -52,12 +52,12 @@ class Shingles:
     """The shingles of a batch of paragraphs.
 
     ``hashes[i]`` belongs to paragraph ``paragraph[i]`` (non-decreasing).
-    ``words[p]`` is the number of tokens of paragraph ``p``.
+    ``paragraph_words[p]`` is the number of tokens of paragraph ``p``.
     """
 
-    hashes: np.ndarray      # uint32
-    paragraph: np.ndarray   # int64, sorted
-    words: np.ndarray       # int64, one per paragraph
+    hashes: np.ndarray           # uint32
+    paragraph: np.ndarray        # int64, sorted
+    paragraph_words: np.ndarray  # int64, one per paragraph
 
 
 def shingle_paragraphs(paragraphs: Sequence[str], shingle_size: int) -> Shingles:
