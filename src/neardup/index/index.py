@@ -292,8 +292,8 @@ class Index:
         """(query row, number) pairs from article bands, and from bands of paragraphs that are
         neither short nor boilerplate (a footer would make every page of its site a candidate)."""
         rows, numbers = self.storage.article_candidates(prints.doc_signatures)
-        searchable = np.flatnonzero(candidates.searchable(prints.paragraph_sizes, prints.paragraph_words,
-                                                          self.config, weights))
+        searchable = distinct_paragraphs(prints, candidates.searchable(prints.paragraph_sizes, prints.paragraph_words,
+                                                                       self.config, weights))
         par_rows, par_numbers = self.storage.paragraph_candidates(prints.paragraph_signatures[searchable])
         all_rows = np.concatenate([rows, prints.paragraph_owners[searchable][par_rows]]).astype(np.int64)
         all_numbers = np.concatenate([numbers, par_numbers]).astype(np.int64)
@@ -404,6 +404,17 @@ class Index:
         return Match(document.id, kind, float(scores.jaccard[0]), "exact",  # type: ignore[arg-type]
                      float(scores.left_in_right[0]), float(scores.right_in_left[0]), evidence, document.metadata)
 
+
+
+def distinct_paragraphs(prints: Fingerprints, mask: np.ndarray) -> np.ndarray:
+    """The paragraphs of ``mask``, each document's repeats of one matching form (same digest) left
+    out: a page that repeats a paragraph a thousand times looks it up once, not a thousand times."""
+    rows = np.flatnonzero(mask)
+    if len(rows) < 2:
+        return rows
+    keys = np.column_stack((prints.paragraph_owners[rows].astype(np.uint64), prints.paragraph_digests[rows]))
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return rows[np.sort(first)]
 
 
 def _rebuilt(stored: StoredDocument) -> Document:

@@ -99,7 +99,8 @@ def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: Bands, config
     """The arrays of one segment holding a fingerprinted batch (numbers ascending) of these ids."""
     (ab, ar), (pb, pr) = bands.article, bands.paragraph
     owners = np.repeat(numbers, np.diff(prints.doc_offsets))
-    searchable = candidates.searchable(prints.paragraph_sizes, prints.paragraph_words, config)
+    searchable = _first_of_each_form(owners, prints.paragraph_digests,
+                                     candidates.searchable(prints.paragraph_sizes, prints.paragraph_words, config))
     article_keys, article_items = sorted_band_table(prints.doc_signatures, ab, ar, numbers)
     paragraph_keys, paragraph_items = sorted_band_table(prints.paragraph_signatures[searchable], pb, pr,
                                                         owners[searchable])
@@ -111,6 +112,17 @@ def build_arrays(prints: Fingerprints, numbers: np.ndarray, bands: Bands, config
             "article_signatures": np.ascontiguousarray(prints.doc_signatures, dtype=np.uint32),
             "article_keys": article_keys, "article_items": article_items, "paragraph_keys": paragraph_keys,
             "paragraph_items": paragraph_items, "paragraph_digests": digests, "paragraph_digest_owners": digest_owners}
+
+
+def _first_of_each_form(owners: np.ndarray, digests: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``mask`` with a document's repeats of one paragraph (same digest) left out: they would add the
+    same band keys again, and a look-up would meet every repeat."""
+    rows = np.flatnonzero(mask)
+    keys = np.column_stack((owners[rows].astype(np.uint64), digests[rows]))
+    _, first = np.unique(keys, axis=0, return_index=True) if len(rows) else (None, np.zeros(0, np.int64))
+    out = np.zeros(len(mask), dtype=bool)
+    out[rows[first]] = True
+    return out
 
 
 def _unique_per_document(digests: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

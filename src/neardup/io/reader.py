@@ -416,10 +416,7 @@ class Reader:
             raise RecordError(source, number, f"{len(document.paragraphs)} paragraphs exceed the limit of "
                                               f"{self.max_paragraphs}")
         if self.unique_ids:
-            where = f"{source}:{number}" if number is not None else source
-            first = self._first_seen.setdefault(document.id, where)
-            if first != where:
-                raise RecordError(source, number, f"duplicate id {document.id!r} (first at {first})")
+            self._claim(document.id, source, number)
         self.stats.read += 1
         return document
 
@@ -439,15 +436,23 @@ class Reader:
             self._skip(RecordError(*problem))
             return False
         if self.unique_ids:
-            where = f"{record.source}:{record.number}"
-            first = self._first_seen.setdefault(str(id), where)
-            if first != where:
-                self._skip(RecordError(record.source, record.number, f"duplicate id {id!r} (first at {first})"))
+            try:
+                self._claim(str(id), record.source, record.number)
+            except RecordError as duplicate:
+                self._skip(duplicate)
                 return False
         self.stats.read += 1
         if self.spill is not None:
             self.spill.add_json(record.raw)
         return True
+
+    def _claim(self, id: str, source: str, number: int | None) -> None:
+        """Take ``id`` for the record at ``source:number``, or a RecordError naming where it was
+        taken (the same file read twice repeats every id of it)."""
+        first = self._first_seen.get(id)
+        if first is not None:
+            raise RecordError(source, number, f"duplicate id {id!r} (first at {first})")
+        self._first_seen[id] = f"{source}:{number}" if number is not None else source
 
     def claim_ids(self, other: Reader | Iterable[str], where: str = "the reference") -> None:
         """Ids another reader admitted (or these ids, found ``where``) count as seen here too: a

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from neardup.arrays import ranges, sorted_unique
+from neardup.arrays import offsets, ranges, sorted_unique
 from neardup.config import Config
 from neardup.records import ShingleColumns
 
@@ -69,43 +69,113 @@ class Match:
 
 def shared_paragraphs(columns: ShingleColumns, query: int, match: int, query_spans: np.ndarray,
                       match_spans: np.ndarray, config: Config) -> tuple[SharedParagraph, ...]:
-    """The paragraph pairs of documents ``query`` and ``match`` of ``columns`` that hold the same text."""
-    qa, qp = _distinct_pairs(columns, query)
-    ma, mp = _distinct_pairs(columns, match)
-    q_sizes, m_sizes = np.bincount(qp, minlength=len(query_spans)), np.bincount(mp, minlength=len(match_spans))
-    if len(qa) == 0 or len(ma) == 0:
+    """The paragraph pairs of documents ``query`` and ``match`` of ``columns`` that hold the same text.
+
+    Paragraphs are compared as distinct forms (a paragraph repeated a thousand times is one form), so
+    the work is bounded by the distinct text on each side, never by the square of its repeats. Each
+    paragraph is reported with a paragraph of the form of the other side it shares most with (ties to
+    the earlier form; the k-th repeat of a form pairs with the k-th repeat of its partner), both ways:
+    at most one pair per paragraph of either side, and a paragraph merged from two paragraphs of the
+    other side still pairs with both."""
+    q_form, q_first = _forms(columns, query)
+    m_form, m_first = _forms(columns, match)
+    pairs = _shared_forms(columns, query, match, q_first, m_first, config)
+    if pairs is None:
         return ()
+    fi, fj, jaccard = pairs
+    chosen: dict[tuple[int, int], float] = {}
+    for mine, theirs, own, other, flip in ((q_form, m_form, fi, fj, False), (m_form, q_form, fj, fi, True)):
+        best = _best_partner(own, other, jaccard, np.unique(theirs, return_index=True)[1], len(np.unique(mine)))
+        occurrence, members, starts = _occurrences(mine), *_members(theirs)
+        for paragraph, form in enumerate(mine.tolist()):
+            k = int(best[form])
+            if k < 0:
+                continue
+            partner_form = int(other[k])
+            count = starts[partner_form + 1] - starts[partner_form]
+            partner = int(members[starts[partner_form] + min(int(occurrence[paragraph]), count - 1)])
+            chosen[(partner, paragraph) if flip else (paragraph, partner)] = float(jaccard[k])
+    return tuple(SharedParagraph(i, j, similarity, (int(query_spans[i, 0]), int(query_spans[i, 1])),
+                                 (int(match_spans[j, 0]), int(match_spans[j, 1])))
+                 for (i, j), similarity in sorted(chosen.items()))
+
+
+def _occurrences(forms: np.ndarray) -> np.ndarray:
+    """For each paragraph, how many paragraphs of its form come before it (0 for the first)."""
+    order = np.argsort(forms, kind="stable")
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(forms[order])) + 1))
+    rank = np.arange(len(forms)) - np.repeat(starts, np.diff(np.append(starts, len(forms))))
+    out = np.empty(len(forms), dtype=np.int64)
+    out[order] = rank
+    return out
+
+
+def _members(forms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paragraphs of each form, in text order (form f's are ``members[starts[f]:starts[f + 1]]``)."""
+    order = np.argsort(forms, kind="stable")
+    return order, offsets(np.bincount(forms, minlength=int(forms.max(initial=-1)) + 1))
+
+
+def _forms(columns: ShingleColumns, doc: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each paragraph's form (paragraphs with the same distinct shingles share one), numbered in
+    order of first appearance, and each form's first paragraph."""
+    first, last = int(columns.doc_offsets[doc]), int(columns.doc_offsets[doc + 1])
+    offsets = columns.paragraph_offsets[first:last + 1]
+    seen: dict[bytes, int] = {}
+    form = np.empty(last - first, dtype=np.int64)
+    for p in range(last - first):
+        key = np.unique(columns.shingles[offsets[p]:offsets[p + 1]]).tobytes()
+        form[p] = seen.setdefault(key, len(seen))
+    _, firsts = np.unique(form, return_index=True)  # forms are numbered in order of appearance
+    return form, firsts.astype(np.int64)
+
+
+def _shared_forms(columns: ShingleColumns, query: int, match: int, q_first: np.ndarray, m_first: np.ndarray,
+                  config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(query form, match form, Jaccard) of the form pairs that hold the same text."""
+    qa, qp = _distinct_pairs(columns, query, q_first)
+    ma, mp = _distinct_pairs(columns, match, m_first)
+    if len(qa) == 0 or len(ma) == 0:
+        return None
+    q_sizes, m_sizes = np.bincount(qp, minlength=len(q_first)), np.bincount(mp, minlength=len(m_first))
     order = np.argsort(ma, kind="stable")
     ma, mp = ma[order], mp[order]
     lo, hi = np.searchsorted(ma, qa, "left"), np.searchsorted(ma, qa, "right")
-    counts = hi - lo
-    left = np.repeat(qp, counts)
+    left = np.repeat(qp, hi - lo)
     right = mp[ranges(lo, hi)]
     if len(left) == 0:
-        return ()
-    width = len(match_spans)
+        return None
+    width = len(m_first)
     cells, shared = np.unique(left * width + right, return_counts=True)
     i, j = cells // width, cells % width
-    union = q_sizes[i] + m_sizes[j] - shared
-    jaccard = shared / np.maximum(union, 1)
+    jaccard = shared / np.maximum(q_sizes[i] + m_sizes[j] - shared, 1)
     inside = shared / np.maximum(np.minimum(q_sizes[i], m_sizes[j]), 1)
-    q_words, m_words = _paragraph_words(columns, query), _paragraph_words(columns, match)
+    q_words = _paragraph_words(columns, query)[q_first]
+    m_words = _paragraph_words(columns, match)[m_first]
     substantial = (q_words[i] >= config.min_paragraph_words) & (m_words[j] >= config.min_paragraph_words)
-    same = (jaccard >= config.paragraph_threshold) | (inside >= config.paragraph_containment)
-    chosen = np.flatnonzero(same & substantial)
-    return tuple(SharedParagraph(int(i[k]), int(j[k]), float(jaccard[k]),
-                                 (int(query_spans[i[k], 0]), int(query_spans[i[k], 1])),
-                                 (int(match_spans[j[k], 0]), int(match_spans[j[k], 1])))
-                 for k in chosen.tolist())
+    same = ((jaccard >= config.paragraph_threshold) | (inside >= config.paragraph_containment)) & substantial
+    return i[same], j[same], jaccard[same]
 
 
-def _distinct_pairs(columns: ShingleColumns, doc: int) -> tuple[np.ndarray, np.ndarray]:
-    """(hash, paragraph) of a document, each pair once; paragraphs numbered within the document."""
-    first, last = int(columns.doc_offsets[doc]), int(columns.doc_offsets[doc + 1])
-    offsets = columns.paragraph_offsets[first:last + 1]
-    hashes = columns.shingles[offsets[0]:offsets[-1]].astype(np.uint64)
-    paragraph = np.repeat(np.arange(last - first, dtype=np.uint64), np.diff(offsets))
-    combined = sorted_unique((paragraph << np.uint64(32)) | hashes)
+def _best_partner(mine: np.ndarray, other: np.ndarray, jaccard: np.ndarray, other_first: np.ndarray,
+                  forms: int) -> np.ndarray:
+    """For each of my forms, the index (into the pairs) of its best pair: highest Jaccard, then the
+    other side's earliest paragraph; -1 for a form without one."""
+    best = np.full(forms, -1, dtype=np.int64)
+    if len(mine):
+        order = np.lexsort((other_first[other], -jaccard, mine))
+        firsts = order[np.concatenate(([True], mine[order][1:] != mine[order][:-1]))]
+        best[mine[firsts]] = firsts
+    return best
+
+
+def _distinct_pairs(columns: ShingleColumns, doc: int, forms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, form) of a document's forms (each given by its first paragraph), each pair once."""
+    start = int(columns.doc_offsets[doc])
+    lo, hi = columns.paragraph_offsets[start + forms], columns.paragraph_offsets[start + forms + 1]
+    hashes = columns.shingles[ranges(lo, hi)].astype(np.uint64)
+    form = np.repeat(np.arange(len(forms), dtype=np.uint64), hi - lo)
+    combined = sorted_unique((form << np.uint64(32)) | hashes)
     return (combined & np.uint64(0xFFFFFFFF)), (combined >> np.uint64(32)).astype(np.int64)
 
 
