@@ -31,7 +31,7 @@ from neardup.sketch.fingerprint import fingerprint
 from neardup.sketch.lsh import Bands, fold32
 from neardup.sketch.signatures import estimate_jaccard
 from neardup.text.normalize import normalize
-from neardup.text.shingles import ngram_hashes, token_hashes
+from neardup.text.shingles import ngram_series, token_hashes
 
 #: Paragraph pairs compared per chunk (bounds the temporary boolean array).
 _PAIR_CHUNK = 1 << 18
@@ -216,10 +216,13 @@ def gopher_figures(text: str) -> dict[str, float]:
     }
     tokens, lengths = token_hashes(normalize(text))
     total = float(lengths.sum())
-    for n in (2, 3, 4):
-        figures[f"top_{n}gram_char_frac"] = _top_ngram_share(tokens, lengths, n, total)
-    for n in range(5, 11):
-        figures[f"dup_{n}gram_char_frac"] = _duplicate_ngram_share(tokens, lengths, n, total)
+    figures.update({f"top_{n}gram_char_frac": 0.0 for n in (2, 3, 4)})
+    figures.update({f"dup_{n}gram_char_frac": 0.0 for n in range(5, 11)})
+    for n, grams in ngram_series(tokens, 10):
+        if 2 <= n <= 4:
+            figures[f"top_{n}gram_char_frac"] = _top_ngram_share(grams, lengths, n, total)
+        elif n >= 5:
+            figures[f"dup_{n}gram_char_frac"] = _duplicate_ngram_share(grams, lengths, n, total)
     return figures
 
 
@@ -236,31 +239,42 @@ def _duplicate_share(items: list[str], by_chars: bool) -> float:
     return dup / total if total else 0.0
 
 
-def _top_ngram_share(tokens: np.ndarray, lengths: np.ndarray, n: int, total: float) -> float:
-    """Characters covered by the most frequent n-gram, over all characters of words."""
-    grams = ngram_hashes(tokens, n)
+def _top_ngram_share(grams: np.ndarray, lengths: np.ndarray, n: int, total: float) -> float:
+    """Characters covered by the most frequent n-gram (``grams``: the n-grams' hashes), over all
+    characters of words."""
     if len(grams) == 0 or total == 0:
         return 0.0
-    _, first, counts = np.unique(grams, return_index=True, return_counts=True)
-    top = int(np.argmax(counts))
+    firsts, counts = _first_occurrences(grams)
+    top = int(np.argmax(counts))   # the smallest n-gram value among the most frequent, as np.unique gives
     if counts[top] < 2:
         return 0.0
-    chars = lengths[first[top]:first[top] + n].sum()
+    first = int(firsts[top])
+    chars = lengths[first:first + n].sum()
     return float(min(1.0, counts[top] * chars / total))
 
 
-def _duplicate_ngram_share(tokens: np.ndarray, lengths: np.ndarray, n: int, total: float) -> float:
-    """Characters of words inside an n-gram that repeats an earlier occurrence."""
-    grams = ngram_hashes(tokens, n)
+def _duplicate_ngram_share(grams: np.ndarray, lengths: np.ndarray, n: int, total: float) -> float:
+    """Characters of words inside an n-gram that repeats an earlier occurrence (``grams``: the
+    n-grams' hashes; ``lengths``: the tokens' lengths)."""
     if len(grams) == 0 or total == 0:
         return 0.0
-    _, first, inverse = np.unique(grams, return_index=True, return_inverse=True)
-    repeat = np.flatnonzero(first[inverse] != np.arange(len(grams)))
-    cover = np.zeros(len(tokens) + 1, dtype=np.int64)
-    np.add.at(cover, repeat, 1)
-    np.add.at(cover, repeat + n, -1)
+    firsts, _ = _first_occurrences(grams)
+    later = np.ones(len(grams), dtype=bool)
+    later[firsts] = False
+    repeat = np.flatnonzero(later)
+    size = len(lengths) + 1
+    cover = np.bincount(repeat, minlength=size) - np.bincount(repeat + n, minlength=size)
     covered = np.cumsum(cover)[:-1] > 0
     return float(lengths[covered].sum() / total)
+
+
+def _first_occurrences(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each distinct value, ascending: the position of its first occurrence and its count (one
+    unstable sort — the SIMD one — and a minimum per run, rather than a stable sort)."""
+    order = np.argsort(values)
+    ordered = values[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return np.minimum.reduceat(order, starts), np.diff(np.append(starts, len(values)))
 
 
 def paragraph_jaccard(left: np.ndarray, right: np.ndarray) -> np.ndarray:

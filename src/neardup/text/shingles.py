@@ -20,7 +20,7 @@ one shingle at a time, for tests and for feeding other MinHash libraries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -199,6 +199,18 @@ def token_hashes(matching_text: str) -> tuple[np.ndarray, np.ndarray]:
     data = np.frombuffer((matching_text + "\n").encode("utf-8"), dtype=np.uint8)
     starts, ends, _ = _token_bounds(data)
     return _token_hashes(data, starts, ends), (ends - starts).astype(np.int64)
+
+
+def ngram_series(tokens: np.ndarray, largest: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(n, ngram_hashes(tokens, n))`` for n = 1 .. ``largest``, each sum built on the one before
+    (one multiply-add per n, not n of them)."""
+    acc = np.zeros(len(tokens), dtype=_U64)
+    for n in range(1, largest + 1):
+        count = len(tokens) - n + 1
+        if count <= 0:
+            return
+        acc = acc[:count] + tokens[n - 1:n - 1 + count] * _U64(_POSITION[n - 1])
+        yield n, fmix64(acc)
 
 
 def ngram_hashes(tokens: np.ndarray, n: int) -> np.ndarray:
