@@ -12,7 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neardup.threads import batched
 
 ROOT = Path(__file__).resolve().parents[1]
 WIRE = ROOT / "examples" / "wire.jsonl"
@@ -189,3 +194,163 @@ def test_the_copies_of_a_stored_repeated_page_cost_what_its_bytes_cost(repeated_
     done = limited([sys.executable, "-c", code], 1 << 30, folder)
     assert done.returncode == 0, done.stderr[-2000:]
     assert original in json.loads(done.stdout)
+
+
+# -- 6. columnar records read by size ----------------------------------------------------------------------
+
+#: Reads a columnar file with the Reader in a process of its own and prints what it read, what it
+#: skipped and how much memory the reading added (peak resident bytes beyond those after imports).
+READ_AND_MEASURE = """
+import json, resource, sys
+import pyarrow, pyarrow.parquet
+from neardup.io.reader import Reader
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
+before = peak()
+skips = []
+reader = Reader(max_record_bytes=int(sys.argv[2]), on_skip=lambda problem: skips.append(str(problem)))
+ids = [document.id for document in reader.documents([sys.argv[1]])]
+print(json.dumps({"ids": ids, "skips": skips, "added": peak() - before}))
+"""
+
+
+def read_and_measure(path: Path, max_record_bytes: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run([sys.executable, "-c", READ_AND_MEASURE, str(path), str(max_record_bytes)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_a_parquet_record_over_the_limit_alone_in_its_row_group_is_skipped_undecoded(tmp_path: Path) -> None:
+    """A 200 MB text alone in a row group, limit 1 MB: skipped from the file's metadata — reading adds
+    far less than the text (decoding it and turning it into Python took five times its size)."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "big.parquet"
+    with pq.ParquetWriter(path, pa.schema([("id", pa.string()), ("text", pa.string())]), compression="zstd") as out:
+        out.write_table(pa.table({"id": ["small-1"], "text": ["a small story\n" * 10]}))
+        out.write_table(pa.table({"id": ["huge"], "text": ["many words here\n" * (200 << 20 >> 4)]}))
+        out.write_table(pa.table({"id": ["small-2"], "text": ["another small story\n" * 10]}))
+    seen = read_and_measure(path, 1 << 20)
+    assert seen["ids"] == ["small-1", "small-2"]
+    assert len(seen["skips"]) == 1 and f"{path}:2:" in seen["skips"][0] and "exceeds the limit" in seen["skips"][0]
+    assert seen["added"] < 100 << 20
+
+
+def test_arrow_rows_are_turned_into_python_a_budget_at_a_time(tmp_path: Path) -> None:
+    """40 texts of 5 MB in one Arrow batch (200 MB), and one of 80 MB over a 64 MB limit: the file is
+    mapped, rows become Python a few at a time and the mapped pages are let go, the one over the limit
+    never becomes Python — reading adds well under the batch's size (it added the whole batch twice)."""
+    pa = pytest.importorskip("pyarrow")
+    text = "word " * (1 << 20)
+    ids = [f"row-{i}" for i in range(40)]
+    table = pa.table({"id": [*ids[:20], "too-big", *ids[20:]],
+                      "text": [text] * 20 + ["word " * (16 << 20)] + [text] * 20})
+    path = tmp_path / "rows.arrow"
+    with pa.ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1000)
+    del table
+    seen = read_and_measure(path, 64 << 20)
+    assert seen["ids"] == ids
+    assert len(seen["skips"]) == 1 and f"{path}:21:" in seen["skips"][0]
+    assert seen["added"] < 120 << 20
+
+
+def test_the_reader_skips_columnar_records_over_the_limit_on_the_cli(tmp_path: Path) -> None:
+    """The same through `dedup`: one line per skip, counted in the summary."""
+    pa = pytest.importorskip("pyarrow")
+    rows = records()[:6]
+    rows.insert(3, {"id": "huge", "text": "long text " * 300_000})
+    path = tmp_path / "rows.arrow"
+    table = pa.Table.from_pylist(rows)
+    with pa.ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+    done, ids = dedup(tmp_path, path, extra=("--max-record-mb", "1"))
+    assert done.returncode == 0, done.stderr
+    assert "skipped 1 (1 record too large)" in done.stderr and f"{path}:4:" in done.stderr
+    assert sorted(ids) == sorted(r["id"] for r in rows if r["id"] != "huge")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 100), max_size=60), st.integers(1, 8), st.integers(1, 300))
+def test_batches_hold_at_most_their_count_and_about_their_budget(weights: list[int], size: int, budget: int) -> None:
+    """Every item once, in order; a batch is at most ``size`` items, and under ``budget`` but for its
+    last item."""
+    batches = list(batched(weights, size, weight=lambda w: w, budget=budget))
+    assert [w for batch in batches for w in batch] == weights
+    for batch in batches:
+        assert 1 <= len(batch) <= size
+        assert sum(batch[:-1]) < budget
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50 << 20), max_size=80), st.integers(1, 64 << 20))
+def test_runs_cover_every_row_once_and_keep_to_their_budget(sizes: list[int], limit: int) -> None:
+    from neardup.io.columnar import ROWS_AT_ONCE, ROWS_BYTES, runs
+
+    array = np.array(sizes, dtype=np.int64)
+    covered = []
+    for start, stop, oversized in runs(array, limit):
+        covered.extend(range(start, stop))
+        if oversized:
+            assert stop == start + 1 and sizes[start] > limit
+        else:
+            assert all(s <= limit for s in sizes[start:stop]) and stop - start <= ROWS_AT_ONCE
+            assert stop - start == 1 or sum(sizes[start:stop]) <= ROWS_BYTES
+    assert covered == list(range(len(sizes)))
+
+
+# -- 9. a gigabyte of line breaks costs a scan, not a Python step a line -----------------------------------
+
+
+class Trickle:
+    """A stream that hands out at most ``step`` bytes a read (chunk boundaries anywhere)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step, self.at = data, step, 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        piece = self.data[self.at:self.at + min(self.step, size if size >= 0 else self.step)]
+        self.at += len(piece)
+        return piece
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r", b"{}", b" ", b"ab"]), max_size=60), st.integers(1, 9),
+       st.integers(2, 12))
+def test_lines_without_the_blank_ones_are_the_lines_that_are_not_blank(pieces: list[bytes], step: int,
+                                                                        limit: int) -> None:
+    """``read_lines(blank=False)``: the same numbers, sizes and lines as reading every line, less
+    (most of) the lines that hold only line breaks — whatever the chunking and the record limit (at
+    least a blank CRLF line: a run of line breaks is no record, whatever its length)."""
+    from neardup.io.lines import read_lines
+
+    data = b"".join(pieces)
+    every = list(read_lines(Trickle(data, step), limit))
+    filled = list(read_lines(Trickle(data, step), limit, blank=False))
+    expected = [(n, line, size) for n, line, size in every if line is None or line.strip(b"\r") != b""]
+    assert [item for item in filled if item[1] is None or item[1].strip(b"\r") != b""] == expected
+    extra = [item for item in filled if item not in expected]   # blank lines at a chunk's edge may come
+    assert all(line is not None and line.strip(b"\r") == b"" for _, line, _ in extra)
+
+
+def test_an_input_of_line_breaks_is_read_at_the_speed_of_a_scan(tmp_path: Path) -> None:
+    """64 MB of blank lines (a ``.gz`` of 64 KB) is 'no documents', read within a step budget that
+    one Python step a line would overrun many times: counted by the calls made, not by a clock."""
+    import cProfile
+    import gzip
+    import pstats
+
+    from neardup.io.reader import Reader
+
+    path = tmp_path / "blank.jsonl.gz"
+    with gzip.open(path, "wb") as out:
+        for _ in range(64):
+            out.write(b"\n" * (1 << 20))
+    profile = cProfile.Profile()
+    profile.enable()
+    documents = list(Reader().documents([str(path)]))
+    profile.disable()
+    calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+    assert documents == [] and calls < 200_000   # a call a line: over 67 million

@@ -185,16 +185,16 @@ def test_json_array_strings_with_brackets_and_escapes(tmp_path):
 def test_property_json_array_scanner_agrees_with_json_loads(records, indent, chunk):
     """For any array of records, in any layout and any chunk size, the scanner reads what json.loads reads."""
     import neardup.io.streams as inputs
-    from neardup.io.reader import _control_share
+    from neardup.io.checks import control_share as _control_share
 
     data = json.dumps(records, indent=indent, ensure_ascii=bool(chunk % 2)).encode()
     expected = [r for r in records if r["text"].strip() and "\x00" not in r["text"]]
-    old = inputs._CHUNK
-    inputs._CHUNK = chunk
+    old = inputs.CHUNK
+    inputs.CHUNK = chunk
     try:
         documents, skips, _ = _read(["-"], stdin=io.BytesIO(data))
     finally:
-        inputs._CHUNK = old
+        inputs.CHUNK = old
     if not records:
         assert documents == [] and skips == []
         return

@@ -576,7 +576,7 @@ def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
 
 @given(st.text(alphabet=st.characters(max_codepoint=0x3000), max_size=300))
 def test_control_share_counts_controls_text_does_not_hold(text: str) -> None:
-    from neardup.io.reader import _control_share
+    from neardup.io.checks import control_share
 
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f\v")
-    assert _control_share(text) == controls / max(len(text), 1)
+    assert control_share(text) == controls / max(len(text), 1)

@@ -306,3 +306,30 @@ def test_the_page_reads_in_the_dark_too(browser: Any, server: str) -> None:
         shot(dark, "dark-compare", full_page=False)
     finally:
         context.close()
+
+
+def test_odd_outlet_names_never_break_the_page(browser: Any, tmp_path: Path) -> None:
+    """A source of 100,000 characters is cut short and wraps (it once made a phone page 1.76M px
+    wide); an object with a name shows the name; any other object is no name ("[object Object]"
+    once showed); the id stands in."""
+    from serving import wire_records
+
+    odd = {"recall-metro-pulse": "Metro Pulse " * 8_400, "recall-riverbend-times": {"name": "Named Object Outlet"},
+           "recall-daily-ledger": {"x": 1}}
+    records = [dict(r, source=odd[r["id"]]) if r["id"] in odd else r for r in wire_records()]
+    path = build_index(tmp_path / "odd.idx", records)
+    with LiveServer(create_app(path, readers=2)) as live:
+        context = browser.new_context(viewport=PHONE, base_url=live.url, is_mobile=True, has_touch=True)
+        phone = context.new_page()
+        phone.set_default_timeout(20_000)
+        try:
+            paste_and_search(phone)
+            matches = phone.locator("#matches")
+            expect(matches).to_contain_text("Named Object Outlet")
+            expect(matches).not_to_contain_text("[object Object]")
+            expect(matches).to_contain_text("recall-daily-ledger")
+            assert phone.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+            assert "Metro Pulse " * 20 not in matches.inner_text()
+            shot(phone, "phone-odd-sources")
+        finally:
+            context.close()

@@ -39,32 +39,23 @@ from hypothesis import strategies as st
 
 from neardup import ConfigError, Document, Index
 from neardup.service.app import create_app, listen
-from neardup.service.errors import Limits
+from neardup.service.limits import Limits
 from neardup.service.workers import Service
+from serving import (
+    CLIENT_ERRORS,
+    EXAMPLES,
+    RECALL_COPIES,
+    ROOT,
+    STORY,
+    LiveServer,
+    article,
+    build_index,
+    call,
+    error_of,
+    wire_records,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-STORY = (EXAMPLES / "query-story.txt").read_text(encoding="utf-8")
-RECALL_COPIES = {"recall-original", "recall-metro-pulse", "recall-riverbend-times", "recall-daily-ledger",
-                 "recall-coastal-herald"}
-CLIENT_ERRORS = {400, 404, 405, 409, 413, 415, 422}
-
-
-# -- fixtures and helpers ------------------------------------------------------------------------------
-
-def wire_records() -> list[dict[str, Any]]:
-    with (EXAMPLES / "wire.jsonl").open(encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle]
-    page = (EXAMPLES / "repeated-page.txt").read_text(encoding="utf-8")
-    return records + [{"id": "repeated-page", "text": page, "source": "Example Scrape", "date": "2026-03-30"}]
-
-
-def build_index(path: Path, records: list[dict[str, Any]] | None = None, *, keep_text: bool = True) -> Path:
-    """An index folder holding the example corpus (and the repeated page)."""
-    with Index.open(str(path), writable=True, keep_text=keep_text) as index:
-        index.add(records if records is not None else wire_records())
-    return path
-
+# -- fixtures --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def wire_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -84,60 +75,6 @@ def writable(tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
     path = build_index(tmp_path / "w.idx")
     with TestClient(create_app(path, writable=True, readers=2)) as test_client:
         yield test_client, path
-
-
-def article(id: str, n: int = 8, **metadata: Any) -> dict[str, Any]:
-    """A document of its own words: nothing else in the corpus shares them."""
-    paragraphs = [f"Paragraph {p} of {id} reports that the {id} council met on day {p} and agreed on item "
-                  f"{p * 7 + len(id)} with a vote of {p + 3} to {p + 1} after a long debate about {id}."
-                  for p in range(n)]
-    return {"id": id, "text": "\n".join(paragraphs), **metadata}
-
-
-class LiveServer:
-    """uvicorn serving an app on a free loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.sock = listen("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-
-def call(url: str, method: str = "GET", body: Any = None, timeout: float = 60) -> tuple[int, Any]:
-    """(status, decoded JSON) of one request with the standard library (no client state shared)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-def error_of(response: Any) -> str:
-    body = response.json()
-    assert set(body) >= {"error", "message"}, body
-    assert isinstance(body["message"], str) and body["message"]
-    return str(body["error"])
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -211,11 +148,11 @@ def test_query_options_top_threshold_and_min_containment(client: TestClient) -> 
     assert not RECALL_COPIES & {x["id"] for x in found[0.9]}
 
 
-def test_without_top_a_query_returns_at_most_max_top_matches(tmp_path: Path) -> None:
-    """A text every document copies returns max_top matches when no top is given, not all of them."""
+def test_without_top_a_query_returns_at_most_default_top_matches(tmp_path: Path) -> None:
+    """A text every document copies returns default_top matches when no top is given, not all of them."""
     records = [article(f"same-{i}") | {"text": article("same")["text"]} for i in range(12)]
     path = build_index(tmp_path / "same.idx", records)
-    with TestClient(create_app(path, limits=Limits(max_top=5))) as client:
+    with TestClient(create_app(path, limits=Limits(max_top=8, default_top=5))) as client:
         assert len(client.post("/query", json={"text": article("same")["text"]}).json()["matches"]) == 5
         assert len(client.get("/documents/same-0/copies").json()["matches"]) == 5
         assert len(client.post("/query", json={"text": article("same")["text"], "top": 3}).json()["matches"]) == 3
@@ -620,7 +557,7 @@ def test_a_read_only_server_refuses_writes_with_405(client: TestClient) -> None:
     add = client.post("/documents", json={"documents": [article("never")]})
     assert add.status_code == 405 and error_of(add) == "read_only" and "writable" in add.json()["message"]
     delete = client.delete("/documents/recall-original")
-    assert delete.status_code == 405 and error_of(delete) == "read_only" and delete.headers["allow"] == "GET"
+    assert delete.status_code == 405 and error_of(delete) == "read_only" and delete.headers["allow"] == "GET, HEAD"
     assert client.get("/health").json()["documents"] == 27
 
 
@@ -629,7 +566,7 @@ def test_requests_over_the_limits_are_413(tmp_path: Path) -> None:
     too large top, are 413 naming the limit; nothing is added."""
     path = build_index(tmp_path / "limits.idx", [article("seed")])
     limits = Limits(max_body=20_000, max_documents=2, max_queries=2, max_paragraphs=10, max_request_paragraphs=15,
-                    max_top=5)
+                    max_top=5, default_top=5)
     with TestClient(create_app(path, writable=True, limits=limits)) as client:
         too_big = json.dumps({"text": "word " * 5000}).encode()
         cases = [
@@ -651,11 +588,13 @@ def test_requests_over_the_limits_are_413(tmp_path: Path) -> None:
         assert client.post("/query", json={"text": "a", "top": 5}).status_code == 200
 
 
-def test_a_body_declaring_a_bad_length_is_413(client: TestClient) -> None:
-    """A Content-Length that is not a number is refused before anything is read."""
-    response = client.post("/query", content=b'{"text": "a"}',
-                           headers={"Content-Type": "application/json", "Content-Length": "lots"})
-    assert response.status_code in (400, 413)
+def test_a_body_declaring_a_bad_length_is_400(client: TestClient) -> None:
+    """A Content-Length that is not a number is refused, as JSON, before anything is read."""
+    for length in ("lots", "-5", "1e3"):
+        response = client.post("/query", content=b'{"text": "a"}',
+                               headers={"Content-Type": "application/json", "Content-Length": length})
+        assert response.status_code == 400, length
+        assert error_of(response) == "bad_request"
 
 
 def test_limits_must_be_positive_integers() -> None:
@@ -993,7 +932,7 @@ def test_serve_fails_clearly_on_a_missing_index_and_a_port_in_use(tmp_path: Path
     assert busy.returncode == 2 and "neardup: error:" in busy.stderr and "Traceback" not in busy.stderr
     no_readers = subprocess.run([sys.executable, "-m", "neardup", "serve", str(wire_path), "--port", "0",
                                  "--readers", "0"], capture_output=True, text=True, env=env, timeout=60)
-    assert no_readers.returncode == 2 and "readers must be a positive integer" in no_readers.stderr
+    assert no_readers.returncode == 2 and "--readers: '0': must be a number at least 1" in no_readers.stderr
 
 
 def test_a_second_writer_is_refused_at_start(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -162,7 +163,7 @@ def test_reading_order_and_large_buckets(spark, records):
     assert result.summary.large_buckets == expected.summary.large_buckets > 0
     assert result.summary.largest_bucket == expected.summary.largest_bucket
     assert result.summary.candidate_pairs == expected.summary.candidate_pairs
-    assert result.summary.skipped == {"duplicate id": 1, "missing id or text": 1}
+    assert result.summary.skipped == {"duplicate id": 1, "field 'text' must be a string or a list of strings": 1}
     kept = sorted(r["id"] for r in nd.kept(df, result.frame).collect())
     representatives = {a.id for a in expected if a.representative}
     assert kept == sorted(r["id"] for r in rows if r["id"] in representatives)  # every row of a kept id
@@ -322,3 +323,68 @@ def test_no_partial_still_needs_the_coverage_asked_for(spark, tmp_path, engine):
 
     assert kept() == ["a"]                             # default min-coverage 0.75: b is a's near-duplicate
     assert kept("--min-coverage", "0.95") == ["a", "b"]  # b's own paragraph would be lost: both stay
+
+
+GOOD = "The council approved the budget for the new library after a long debate on Tuesday evening."
+BAD_LINES = [
+    json.dumps({"id": "a1", "text": GOOD}),
+    json.dumps({"id": "a2", "text": ""}),
+    json.dumps({"id": "a3", "text": 5}),
+    json.dumps({"id": 1.5, "text": "A float id is no id: the local reader skips the record and says why."}),
+    '{"id": "a5", "text": "a lone \\ud800 surrogate escape in the text of a record both engines skip"}',
+    json.dumps({"id": "a6", "text": GOOD}),
+    "not json at all",
+    json.dumps({"id": "a8", "text": ["a first paragraph of a list that is perfectly fine", "and a second"]}),
+    json.dumps({"id": 9, "text": "An integer id is an id: it is kept as its decimal string by both engines."}),
+    json.dumps({"id": "a10", "text": "\x00\x01\x02 binary junk \x03\x04"}),
+    json.dumps({"text": "no id at all in this record, which both engines skip with a reason"}),
+]
+BAD_CSV = ("id,text\n"
+           f"c1,{GOOD}\n"
+           "c2,\n"
+           'c3,"a row with more fields than its header",extra,fields\n'
+           f'c4,"{GOOD}"\n'
+           "c5,A short row that is fine on its own and kept by both engines.\n")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_both_engines_skip_the_same_bad_records_and_say_so(spark, tmp_path, suffix):
+    """The same bad corpus through both engines: the same CLUSTERS, the same skips counted by reason,
+    and Spark names the file of each skipped row (it once kept empty texts, numbers as texts, float
+    ids, lone surrogates and CSV rows with extra fields, and said only "5 skipped")."""
+    from neardup.cli.main import Console, build_parser, main
+    from neardup.cli.spark import run_spark_dedup
+
+    path = tmp_path / f"bad{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("\n".join(BAD_LINES) + "\n", encoding="utf-8")
+    elif suffix == ".csv":
+        path.write_text(BAD_CSV, encoding="utf-8")
+    else:
+        import pyarrow.parquet as pq
+
+        rows = [{"id": 1.5, "text": GOOD}, {"id": 2.5, "text": "another story of its own words"}]
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    local_err = io.StringIO()
+    with contextlib.redirect_stderr(local_err):
+        code = main(["dedup", str(path), "--out", str(tmp_path / "lk.jsonl"), "--clusters", str(tmp_path / "lc.jsonl"),
+                     "--json"])
+    args = build_parser().parse_args(["dedup", str(path), "--out", str(tmp_path / "sk.jsonl"), "--clusters",
+                                      str(tmp_path / "sc.jsonl"), "--json"])
+    args.spark_partitions = 3
+    spark_err = io.StringIO()
+    with contextlib.redirect_stderr(spark_err):
+        try:
+            spark_code = run_spark_dedup(args, io.StringIO(), Console())
+        except Exception as err:
+            spark_code, spark_err = 2, io.StringIO(str(err))
+    assert spark_code == code, (local_err.getvalue(), spark_err.getvalue())
+    if code != 0:   # the Parquet file: every id a float, so no document either way
+        assert "no documents read" in local_err.getvalue() and "no documents read" in spark_err.getvalue()
+        return
+    assert (tmp_path / "sc.jsonl").read_text() == (tmp_path / "lc.jsonl").read_text()
+    local_reasons = re.search(r"skipped \d+ \((.*)\)", local_err.getvalue()).group(1)
+    spark_reasons = re.search(r"skipped \d+ \((.*)\)", spark_err.getvalue()).group(1)
+    assert sorted(local_reasons.split(", ")) == sorted(spark_reasons.split(", "))
+    named = [line for line in spark_err.getvalue().splitlines() if line.startswith("neardup: skipped ")]
+    assert named and all(f"{path}:" in line for line in named)

@@ -55,13 +55,24 @@ def parallel_map(function: Callable[[T], R], items: list[T], workers: int) -> li
     return [result for _, result in ordered_map(function, items, workers)]
 
 
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of ``size`` consecutive items (the last one shorter)."""
+#: Text in one batch of work, at most (plus one record): with a batch at each worker and as many
+#: waiting, the text in flight is a few times this, whatever the records' sizes.
+BATCH_TEXT_BYTES = 32 << 20
+
+
+def batched(items: Iterable[T], size: int, *, weight: Callable[[T], int] | None = None,
+            budget: int = 0) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter) — or fewer, with ``weight``, once
+    their weights reach ``budget``: a batch of a few huge records costs what a batch of many small
+    ones does, not ``size`` times the largest."""
     batch: list[T] = []
+    held = 0
     for item in items:
         batch.append(item)
-        if len(batch) >= size:
+        if weight is not None:
+            held += weight(item)
+        if len(batch) >= size or (weight is not None and held >= budget):
             yield batch
-            batch = []
+            batch, held = [], 0
     if batch:
         yield batch

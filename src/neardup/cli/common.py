@@ -60,6 +60,24 @@ class Console:
 
 
 
+def amount(minimum: float = 0.0, *, above: bool = False, whole: bool = False, at_most: float = math.inf) -> Any:
+    """An argparse type: a finite number ≥ ``minimum`` (> with ``above``), ≤ ``at_most``, whole if
+    asked — ``nan``, ``inf`` and ``-5`` are usage errors, not values that run."""
+    def convert(text: str) -> float | int:
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{' whole' if whole else ''} number") from None
+        low_ok = value > minimum if above else value >= minimum
+        if not (math.isfinite(value) and low_ok and value <= at_most):
+            bound = f"{'over' if above else 'at least'} {minimum:g}" + (f" and at most {at_most:g}"
+                                                                       if math.isfinite(at_most) else "")
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a number {bound}")
+        return value
+    convert.__name__ = "number"   # argparse names the type in its messages
+    return convert
+
+
 def command_parser(commands: Any, common: argparse.ArgumentParser, name: str, help: str, description: str,
              epilog: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -75,9 +93,9 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                        help="field holding the text, a string or a list of paragraphs (default: text)")
     group.add_argument("--strict", action="store_true",
                        help="stop with exit code 2 at the first bad record instead of skipping it")
-    group.add_argument("--max-record-mb", type=float, default=64.0, metavar="MB",
+    group.add_argument("--max-record-mb", type=amount(above=True), default=64.0, metavar="MB",
                        help="skip records (JSON lines, text files) larger than this (default 64)")
-    group.add_argument("--max-paragraphs", type=int, default=100_000, metavar="N",
+    group.add_argument("--max-paragraphs", type=amount(1, whole=True), default=100_000, metavar="N",
                        help="skip documents with more paragraphs than this (default 100000)")
 
 

@@ -11,6 +11,7 @@ from neardup.cli.common import (
     Console,
     add_input_options,
     add_json,
+    amount,
     command_parser,
     index_config,
     make_reader,
@@ -52,7 +53,7 @@ def add_index(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-text", action="store_true",
                         help="do not store the texts (new index only): shingles are kept, answers stay exact, "
                              "but no evidence text and no 'show'")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--wait", type=amount(), default=0.0, metavar="SECONDS",
                         help="wait this long for another writer to finish (default: fail at once)")
     creation = parser.add_argument_group("fingerprints (fixed when the index is created)")
     creation.add_argument("--shingle-size", type=int, metavar="N", help="words per shingle (default 5)")

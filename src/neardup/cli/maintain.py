@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, TextIO
 
-from neardup.cli.common import Console, add_json, command_parser, size_text
+from neardup.cli.common import Console, add_json, amount, command_parser, size_text
 from neardup.errors import EXIT_OK, EXIT_USAGE
 from neardup.index.disk import DiskStorage
 from neardup.index.index import Index
@@ -56,7 +56,7 @@ def add_remove(commands: Any, common: argparse.ArgumentParser) -> None:
                       "Exit code 2 when an id is not in the index (the others are removed).\n")
     parser.add_argument("index", metavar="INDEX", help="index folder")
     parser.add_argument("ids", nargs="+", metavar="ID", help="ids of indexed documents")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--wait", type=amount(), default=0.0, metavar="SECONDS",
                         help="wait this long for another writer to finish (default: fail at once)")
     parser.set_defaults(run=run_remove)
 

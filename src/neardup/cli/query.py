@@ -24,7 +24,7 @@ from neardup.document import Document
 from neardup.errors import EXIT_OK, InputError
 from neardup.index.index import Index
 from neardup.match.evidence import Match
-from neardup.threads import batched
+from neardup.threads import BATCH_TEXT_BYTES, batched
 
 #: Metadata fields a query prints when a match has them (who published it, when, what).
 _SHOWN_FIELDS = ("source", "outlet", "site", "publisher", "date", "published", "title")
@@ -92,7 +92,8 @@ def run_query(args: argparse.Namespace, out: TextIO, console: Console) -> int:
             console.say("neardup: reading the query from the terminal; end it with Ctrl-D")
         query_reader = make_reader(args, console)
         decisions = {"threshold": args.threshold, "min_containment": args.min_containment, "top": args.top}
-        for batch in batched(query_reader.documents(sources), 256):
+        for batch in batched(query_reader.documents(sources), 256, weight=lambda d: len(d.text),
+                             budget=BATCH_TEXT_BYTES):
             with index.storage.reading():  # the answers and the texts they quote from one snapshot
                 for document, matches in zip(batch, index.query_many(batch, **decisions)):
                     _print_matches(out, index, document, matches, args)

@@ -4,6 +4,8 @@ and KEPT as the local engine does (same rows, same order)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from neardup.cli.common import dedup_config, usage
@@ -103,9 +105,15 @@ def _default_partitions(spark: SparkSession) -> int | None:
 
 def _report(summary: SparkSummary, args: Any, out: TextIO, console: Any) -> None:
     skipped = dict(summary.skipped)
+    for file, id, reason in summary.skip_examples:
+        console.say(f"neardup: skipped {file or 'input'}: {reason}" + (f" (id {id!r})" if id else ""))
+    total = sum(skipped.values())
+    if total > len(summary.skip_examples):
+        console.say("neardup: more records skipped; see the summary")
     if skipped:
-        console.say("neardup: inputs: " + ", ".join(f"{n:,} skipped ({reason})" for reason, n in skipped.items()))
-    console.say(f"neardup: dedup: {summary.line()}")
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+        console.say(f"neardup: inputs: read {summary.documents:,} documents, skipped {total:,} ({reasons})")
+    console.say(f"neardup: dedup: {replace(summary, skipped=Counter()).line()}")  # skips: the line above
     console.detail("neardup: dedup (spark): seconds per stage: "
                    + ", ".join(f"{k} {v:.2f}" for k, v in summary.seconds.items())
                    + f"; {summary.candidate_pairs:,} candidate pairs, {summary.verified_late:,} verified late, "

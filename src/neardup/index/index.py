@@ -33,7 +33,7 @@ from neardup.match.scores import KIND_NAMES, NONE, PairScores, kinds, score_pair
 from neardup.records import Fingerprints, ShingleColumns
 from neardup.sketch.fingerprint import fingerprint, fingerprint_stream
 from neardup.sketch.signatures import estimate_jaccard, from_lean_minhash, to_lean_minhash
-from neardup.threads import batched
+from neardup.threads import BATCH_TEXT_BYTES, batched
 
 if TYPE_CHECKING:  # datasketch is imported when a signature is exported
     from datasketch import LeanMinHash
@@ -147,7 +147,8 @@ class Index:
         documents = _iterable(documents, "Index.add")
         report = AddReport(outcomes=[] if outcomes else None)
         shingles = self.storage.needs_shingles
-        stream = fingerprint_stream(batched(map(_as_document, documents), batch_size), self.config, workers,
+        stream = fingerprint_stream(batched(map(_as_document, documents), batch_size, weight=_text_length,
+                                            budget=BATCH_TEXT_BYTES), self.config, workers,
                                     shingles=shingles)
         for batch, prints in stream:
             batch_report = self.add_fingerprinted(batch, prints, on_duplicate=on_duplicate)
@@ -463,3 +464,7 @@ def _as_document(value: object) -> Document:
             return Document.from_paragraphs(str(id), list(text), metadata)
         raise InputError(f"document {id!r}: text must be a string or a list of paragraphs")
     raise InputError(f"Index.add takes Documents or mappings with 'id' and 'text', got {type(value).__name__}")
+
+
+def _text_length(document: Document) -> int:
+    return len(document.text)

@@ -22,7 +22,6 @@ so that ``dedup`` can write the kept records as they came, from stdin too."""
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import re
 import sys
@@ -33,6 +32,8 @@ from typing import IO, Any, TypeVar
 
 from neardup.document import Document
 from neardup.errors import InputError, RecordError
+from neardup.io.checks import encodable, reason_key, record_problem, text_problem
+from neardup.io.columnar import Oversized, ipc_batches, parquet_pieces, row_bytes, runs
 from neardup.io.formats import (
     BOM,
     CsvLayout,
@@ -48,6 +49,7 @@ from neardup.io.formats import (
     stream_compression,
 )
 from neardup.io.kept import RecordSpill
+from neardup.io.lines import Readable, read_lines, split_lone_cr
 from neardup.io.streams import (
     READ_ERRORS,
     SURROGATE,
@@ -55,17 +57,14 @@ from neardup.io.streams import (
     CsvFeed,
     JsonScanner,
     Malformed,
-    Readable,
     Stream,
     csv_layout,
     decompressed,
     first_line_is_json,
     first_significant,
     one_line,
-    read_lines,
     read_up_to,
     sniff_format,
-    split_lone_cr,
 )
 
 #: A single record (JSON line or text file) larger than this is skipped.
@@ -75,14 +74,6 @@ DEFAULT_MAX_RECORD_BYTES = 64 << 20
 #: A document with more paragraphs than this is skipped (its signatures would need
 #: 512 bytes a paragraph at 128 permutations).
 DEFAULT_MAX_PARAGRAPHS = 100_000
-
-
-#: Share of control characters above which a text is taken for binary junk.
-_BINARY_SHARE = 0.05
-
-
-#: Rows converted to Python at a time from an Arrow batch.
-_BATCH_ROWS = 1000
 
 
 _T = TypeVar("_T")
@@ -198,7 +189,7 @@ class Reader:
 
     def _jsonl(self, source: str, content: Stream) -> Iterator[Document | RawRecord]:
         """One record a line; lines end in \\n, \\r\\n or (in a file that uses them) a lone \\r."""
-        for number, line, size in read_lines(content, self.max_record_bytes):
+        for number, line, size in read_lines(content, self.max_record_bytes, blank=False):
             if line is None:
                 self._skip(self._too_large(source, number, size))
                 continue
@@ -262,7 +253,7 @@ class Reader:
             raise RecordError(source, number, f"expected a JSON object, got {type(record).__name__}")
         # A JSON string holds control characters only as escapes: without "\u" or "\b" there are none.
         document = self._document_of(source, number, record, controls=b"\\u" in raw or b"\\b" in raw)
-        if _SURROGATE_ESCAPE.search(raw) and not _encodable(json.dumps(record, ensure_ascii=False)):
+        if _SURROGATE_ESCAPE.search(raw) and not encodable(json.dumps(record, ensure_ascii=False)):
             raise RecordError(source, number, "a field holds a lone surrogate escape (not valid Unicode)")
         return document
 
@@ -311,15 +302,20 @@ class Reader:
     # ------------------------------------------------------------------ Parquet and Arrow
 
     def _columnar_file(self, source: str, family: str) -> Iterator[Document]:
-        """Rows of a Parquet or Arrow IPC file, read batch by batch (a Parquet row group at most)."""
+        """Rows of a Parquet or Arrow IPC file, by size (see :mod:`neardup.io.columnar`)."""
         what, extra = ("Parquet", "parquet") if family == "parquet" else ("Arrow", "arrow")
         pa = optional_module("pyarrow", extra, f"reading {what}", source)
         start, size, number = self.stats.source_bytes, file_size(source), 0
         try:
-            batches = _parquet_batches(source) if family == "parquet" else _ipc_batches(pa, source)
-            for batch, done in batches:
-                yield from self._batch_rows(source, batch, number)
-                number += batch.num_rows
+            pieces = parquet_pieces(source, self.max_record_bytes) if family == "parquet" \
+                else ipc_batches(pa, source)
+            for piece, done, release in pieces:
+                if isinstance(piece, Oversized):
+                    number += piece.rows
+                    self._skip(self._too_large(source, number, piece.size))
+                else:
+                    yield from self._batch_rows(source, piece, number, release)
+                    number += piece.num_rows
                 self.stats.source_bytes = start + int(size * done)
         except FileNotFoundError:
             raise InputError(f"{source}: no such file") from None
@@ -337,13 +333,23 @@ class Reader:
         except (ValueError, pa.ArrowException) as err:
             self._skip(RecordError(source, None, f"cannot read the rest of the file: {short_error(err)}"))
 
-    def _batch_rows(self, source: str, batch: Any, number: int) -> Iterator[Document]:
-        for start in range(0, batch.num_rows, _BATCH_ROWS):
-            part = batch.slice(start, _BATCH_ROWS)
-            self.stats.bytes += part.nbytes
-            for row, record in enumerate(part.to_pylist()):
-                number += 1
-                document = self._admit(source, number, self._row_document, record)
+    def _batch_rows(self, source: str, batch: Any, number: int,
+                    release: Callable[[], None] | None = None) -> Iterator[Document]:
+        """The documents of a record batch, a run of rows at a time (``release`` after each: the
+        pages of a mapped file let go); a row over the record limit is skipped from its size in
+        the batch, never turned into Python."""
+        sizes = row_bytes(batch)
+        for start, stop, oversized in runs(sizes, self.max_record_bytes):
+            if oversized:
+                self._skip(self._too_large(source, number + stop, int(sizes[start])))
+                continue
+            part = batch.slice(start, stop - start)
+            self.stats.bytes += int(sizes[start:stop].sum())
+            records = part.to_pylist()
+            if release is not None:
+                release()
+            for row, record in enumerate(records):
+                document = self._admit(source, number + start + row + 1, self._row_document, record)
                 if document is not None:
                     if self.spill is not None:
                         self.spill.add_arrow(part, row)
@@ -383,23 +389,13 @@ class Reader:
                      controls: bool = True) -> Document:
         if self.id_field not in record or self.text_field not in record:
             self.stats.fields_seen.update(str(key) for key in list(record)[:50])
-        if self.id_field not in record:
-            raise RecordError(source, number, f"missing field {self.id_field!r}")
-        if self.text_field not in record:
-            raise RecordError(source, number, f"missing field {self.text_field!r}")
+        problem = record_problem(record, self.id_field, self.text_field, controls)
+        if problem is not None:
+            raise RecordError(source, number, problem)
         id, text = record[self.id_field], record[self.text_field]
-        if not isinstance(id, (str, int)) or isinstance(id, bool) or str(id) == "":
-            raise RecordError(source, number, f"field {self.id_field!r} must be a non-empty string or integer")
-        if isinstance(id, str) and not _encodable(id):
-            raise RecordError(source, number, f"field {self.id_field!r} is not valid Unicode (lone surrogate)")
         metadata = {k: v for k, v in record.items() if k not in (self.id_field, self.text_field)}
-        if isinstance(text, list) and all(isinstance(p, str) for p in text):
-            _check_text(source, number, "\n".join(text), controls)
+        if isinstance(text, list):
             return Document.from_paragraphs(str(id), text, metadata)
-        if not isinstance(text, str):
-            raise RecordError(source, number,
-                              f"field {self.text_field!r} must be a string or a list of strings")
-        _check_text(source, number, text, controls)
         return Document.from_text(str(id), text, metadata)
 
     def _admit(self, source: str, number: int | None, parse: Callable[[str, int | None, _T], Document],
@@ -419,6 +415,17 @@ class Reader:
             self._claim(document.id, source, number)
         self.stats.read += 1
         return document
+
+    def problem_of_line(self, raw: bytes) -> str | None:
+        """Why this JSON line is no document, by the rule this reader applies (None: it is one);
+        the Spark engine asks it of every line it reads."""
+        try:
+            document = self._parse_record("", None, raw)
+        except RecordError as problem:
+            return problem.reason
+        if len(document.paragraphs) > self.max_paragraphs:
+            return f"{len(document.paragraphs)} paragraphs exceed the limit of {self.max_paragraphs}"
+        return None
 
     def parse_raw(self, record: RawRecord) -> Document:
         """Parse and check a deferred record (in any process): raises RecordError when bad.
@@ -468,40 +475,12 @@ class Reader:
     def _skip(self, problem: RecordError) -> None:
         if self.strict:
             raise problem
-        self.stats.skipped[_reason_key(problem.reason)] += 1
+        self.stats.skipped[reason_key(problem.reason)] += 1
         if self.on_skip is not None:
             self.on_skip(problem)
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _parquet_batches(source: str) -> Iterator[tuple[Any, float]]:
-    parquet = importlib.import_module("pyarrow.parquet")
-    handle = parquet.ParquetFile(source)
-    try:
-        total, done = max(handle.metadata.num_rows, 1), 0
-        for batch in handle.iter_batches(batch_size=_BATCH_ROWS):
-            done += batch.num_rows
-            yield batch, done / total
-    finally:
-        handle.close()
-
-
-def _ipc_batches(pa: Any, source: str) -> Iterator[tuple[Any, float]]:
-    """Batches of an Arrow IPC file or stream (``datasets`` shards are streams), with the share read."""
-    with pa.OSFile(source) as handle:
-        is_file = handle.read(6) == b"ARROW1"
-        handle.seek(0)
-        if is_file:
-            reader = pa.ipc.open_file(handle)
-            count = max(reader.num_record_batches, 1)
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i), (i + 1) / count
-            return
-        size = max(handle.size(), 1)
-        for batch in pa.ipc.open_stream(handle):
-            yield batch, handle.tell() / size
 
 
 def _text_bytes(value: Any, limit: int) -> int:
@@ -512,38 +491,8 @@ def _text_bytes(value: Any, limit: int) -> int:
     return chars if chars * 4 <= limit else sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _check_text(source: str, number: int | None, text: str, controls: bool = True) -> None:
     """Refuse empty and binary texts; ``controls=False``: the caller knows there are no control characters."""
-    if not text.strip():
-        raise RecordError(source, number, "empty text")
-    if controls and ("\x00" in text or _control_share(text) > _BINARY_SHARE):
-        raise RecordError(source, number, "binary content, not text")
-
-
-#: Control characters that text does not hold (tab, line feed, vertical tab, form feed, carriage return do).
-_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f]")
-
-
-def _control_share(text: str) -> float:
-    """Share of control characters in the first 64k characters (found by one C-level scan)."""
-    sample = text[:65536]
-    return len(_CONTROLS.findall(sample)) / max(len(sample), 1)
-
-
-def _reason_key(reason: str) -> str:
-    """A reason without the specifics, for counting: 'missing field 'text''."""
-    for prefix in ("duplicate id", "invalid UTF-8", "not valid JSON", "record of", "file exceeds",
-                   "cannot read the rest", "expected a JSON object", "more fields than the header"):
-        if reason.startswith(prefix):
-            return {"record of": "record too large", "file exceeds": "record too large"}.get(prefix, prefix)
-    if "paragraphs exceed the limit" in reason:
-        return "too many paragraphs"
-    return reason
+    problem = text_problem(text, controls=controls)
+    if problem is not None:
+        raise RecordError(source, number, problem)

@@ -1,6 +1,4 @@
-"""Bytes into records in bounded memory: a peekable stream that counts what it reads, decompression
-(zstd across frames), lines cut from chunks (a line over the limit is skipped while it is read,
-never held whole), CSV rows, the elements of a JSON array, and a stream's format from its first bytes."""
+"""None"""
 
 from __future__ import annotations
 
@@ -13,7 +11,7 @@ import lzma
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from neardup.errors import InputError
 
@@ -28,10 +26,7 @@ from neardup.io.formats import (
     optional_module,
     refused_format,
 )
-
-#: Bytes read at a time; a line or record is cut from chunks of this size.
-_CHUNK = 1 << 16
-
+from neardup.io.lines import CHUNK, Readable, read_lines
 
 #: Bytes looked at to recognise a format (stdin, names without a known suffix): enough for
 #: every signature, and little enough that a slow producer on stdin is not waited for.
@@ -40,10 +35,6 @@ _SNIFF = 512
 
 #: Errors of a compressed or damaged stream: the rest of that file cannot be read.
 READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
-
-
-class Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
 
 
 def sniff_format(source: str, content: Stream) -> str:
@@ -92,7 +83,7 @@ def _significant(content: Stream, index: int) -> bytes:
 
 def first_line_is_json(content: Stream, limit: int) -> bool:
     """Is the first line of a .json file a whole JSON value (JSON Lines), rather than the start of one object?"""
-    size = min(_CHUNK, limit + 1)
+    size = min(CHUNK, limit + 1)
     while True:
         head = content.peek(size)
         end = head.find(b"\n")
@@ -140,14 +131,8 @@ class Stream(io.RawIOBase):
         if len(self._head) >= size:
             data, self._head = self._head[:size], self._head[size:]
             return data
-        parts, have, self._head = [self._head], len(self._head), b""
-        while have < size:
-            data = self._pull(size - have)
-            if not data:
-                break
-            parts.append(data)
-            have += len(data)
-        return b"".join(parts)
+        data, self._head = self._gather(size), b""
+        return data
 
     def readinto(self, buffer: Any, /) -> int:
         data = self.read(len(buffer))
@@ -156,16 +141,19 @@ class Stream(io.RawIOBase):
 
     def peek(self, size: int) -> bytes:
         """At least ``size`` bytes ahead (fewer at the end), left to be read."""
-        parts = [self._head]
-        have = len(self._head)
+        self._head = self._gather(size)
+        return self._head[:size]
+
+    def _gather(self, size: int) -> bytes:
+        """The bytes held ahead and more pulled, ``size`` of them at least (fewer at the end)."""
+        parts, have = [self._head], len(self._head)
         while have < size:
             data = self._pull(size - have)
             if not data:
                 break
             parts.append(data)
             have += len(data)
-        self._head = b"".join(parts)
-        return self._head[:size]
+        return b"".join(parts)
 
     def _pull(self, size: int) -> bytes:
         data = self._inner.read(size) if size >= 0 else self._inner.read()
@@ -177,7 +165,7 @@ class Stream(io.RawIOBase):
 def read_up_to(stream: Readable, limit: int) -> bytes:
     parts, have = [], 0
     while have < limit:
-        data = stream.read(min(_CHUNK, limit - have))
+        data = stream.read(min(CHUNK, limit - have))
         if not data:
             break
         parts.append(data)
@@ -277,115 +265,6 @@ class _ZstdFrames:
             self._expect("magic", 4)
         elif self._state == "checksum":
             self._expect("magic", 4)
-
-
-def read_lines(stream: Readable, limit: int, *, ends: bool = False) -> Iterator[tuple[int, bytes | None, int]]:
-    """(number, line, size) of each physical line; the line is None when its size exceeds ``limit``.
-
-    The size counts the line ending; ``ends`` keeps it on the line as it came.
-    """
-    splitter = _LineSplitter(limit, ends)
-    while True:
-        data = stream.read(_CHUNK)
-        if not data:
-            break
-        yield from splitter.feed(data)
-    yield from splitter.end()
-
-
-class _LineSplitter:
-    """Cuts bytes into lines, holding at most ``limit`` bytes of one: a longer line is counted and dropped.
-
-    Lines end in \\n or \\r\\n; if the first line break of the data is a lone \\r (old Mac
-    files), every \\r, \\r\\n and \\n ends a line. With ``ends`` (for CSV, as Python's own
-    ``newline=''`` reading does) every one of them always ends a line and is kept on it as it came.
-    """
-
-    def __init__(self, limit: int, ends: bool) -> None:
-        self.limit, self.ends, self.number = limit, ends, 0
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._dropping = False
-        self._mode: bytes | None = None
-        self._carry = b""
-
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes | None, int]]:
-        if self.ends:
-            yield from self._feed_universal(data)
-            return
-        pieces = self._normalised(data).split(b"\n")
-        for piece in pieces[:-1]:
-            yield self._line(piece, b"\n")
-        self._hold(pieces[-1])
-
-    def end(self) -> Iterator[tuple[int, bytes | None, int]]:
-        if self._carry:
-            carry, self._carry = self._carry, b""
-            yield self._line(b"", carry)
-        elif self._parts or self._dropping or self._size:
-            yield self._line(b"", b"")
-
-    def _feed_universal(self, data: bytes) -> Iterator[tuple[int, bytes | None, int]]:
-        data = self._uncarried(data)
-        pos = 0
-        for found in _BREAK.finditer(data):
-            yield self._line(data[pos:found.start()], found.group())
-            pos = found.end()
-        self._hold(data[pos:])
-
-    def _normalised(self, data: bytes) -> bytes:
-        if self._mode is None and (b"\n" in data or b"\r" in data):
-            self._mode = b"\n" if b"\n" in data else b"\r"
-        if self._mode != b"\r":
-            return data
-        return self._uncarried(data).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-
-    def _uncarried(self, data: bytes) -> bytes:
-        """The data after a \\r held back from the last chunk, holding back its own last \\r (half a \\r\\n?)."""
-        data, self._carry = self._carry + data, b""
-        if data.endswith(b"\r"):
-            data, self._carry = data[:-1], b"\r"
-        return data
-
-    def _line(self, tail: bytes, ending: bytes) -> tuple[int, bytes | None, int]:
-        self.number += 1
-        size = self._size + len(tail) + len(ending)
-        line: bytes | None = None
-        if not self._dropping and size <= self.limit:
-            line = b"".join(self._parts) + tail if self._parts else tail
-            if self.ends:
-                line += ending
-        self._parts, self._size, self._dropping = [], 0, False
-        return self.number, line, size
-
-    def _hold(self, tail: bytes) -> None:
-        self._size += len(tail)
-        if self._dropping:
-            return
-        if self._size > self.limit:
-            self._dropping, self._parts = True, []
-        elif tail:
-            self._parts.append(tail)
-
-
-_BREAK = re.compile(rb"\r\n|\r|\n")
-
-
-def split_lone_cr(line: bytes) -> list[bytes]:
-    """A line holding records separated by lone \\r is those records (JSON never holds a raw \\r in a string)."""
-    if b"\r" not in line:
-        return [line]
-    pieces = [piece for piece in line.split(b"\r") if piece.strip()]
-    if len(pieces) > 1 and all(_is_json_object(piece) for piece in pieces):
-        return pieces
-    return [line]
-
-
-def _is_json_object(raw: bytes) -> bool:
-    try:
-        return isinstance(json.loads(raw), dict)
-    except (ValueError, RecursionError):
-        return False
 
 
 #: Stands for a line over the limit in the text fed to :mod:`csv`; decoding with
@@ -506,7 +385,7 @@ class JsonScanner:
 
     def _more(self) -> bool:
         while not self._eof:
-            data = self._stream.read(_CHUNK)
+            data = self._stream.read(CHUNK)
             self._eof = not data
             self._piece, self._pos = self._decode(data, final=self._eof), 0
             if self._piece:

@@ -32,7 +32,7 @@ from neardup.records import Fingerprints
 from neardup.sketch.fingerprint import fingerprint
 from neardup.sketch.kernel import replacement_table
 from neardup.sketch.lsh import Bands
-from neardup.threads import batched
+from neardup.threads import BATCH_TEXT_BYTES, batched
 
 #: Records a worker parses and fingerprints per task.
 TASK_RECORDS = 2000
@@ -109,12 +109,16 @@ def printed_stream(reader: Reader, sources: Sequence[str], config: Config, *, wo
                            max_record_bytes=reader.max_record_bytes, max_paragraphs=reader.max_paragraphs)
     job = _Job(config, worker_reader, options, keep_signatures, keep_documents or options is None, shingles)
     Bands.of(config)  # computed (and cached) once here, inherited by forked workers
-    tasks = batched(reader.items(sources), task_records)
+    tasks = batched(reader.items(sources), task_records, weight=_item_bytes, budget=BATCH_TEXT_BYTES)
     if workers <= 1:
         for items in tasks:
             yield from _admitted(reader, items, _print(job, items))
         return
     yield from _pooled(reader, tasks, job, workers)
+
+
+def _item_bytes(item: Document | RawRecord) -> int:
+    return len(item.raw) if isinstance(item, RawRecord) else len(item.text)
 
 
 def _pooled(reader: Reader, tasks: Iterator[list[Any]], job: _Job, workers: int) -> Iterator[PrintedBatch]:

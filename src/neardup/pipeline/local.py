@@ -32,7 +32,7 @@ from neardup.pipeline.policy import DedupOptions, policy_ranks
 from neardup.pipeline.result import DedupResult, DedupSummary
 from neardup.pipeline.spill import BandSpill, ShingleSpill
 from neardup.pipeline.stages import PrintedBatch
-from neardup.threads import batched, ordered_map, parallel_map
+from neardup.threads import BATCH_TEXT_BYTES, batched, ordered_map, parallel_map
 
 #: Progress callback: (phase, done, total or None).
 ProgressCallback = Callable[[str, int, "int | None"], None]
@@ -92,7 +92,8 @@ class LocalRun:
             return stages.print_documents(batch, self.config, options, keep_signatures=keep_signatures,
                                           keep_documents=keep_signatures)
 
-        for _, printed in ordered_map(work, batched(accepted(), batch_size), self.workers):
+        for _, printed in ordered_map(work, batched(accepted(), batch_size, weight=_text_length,
+                                                                 budget=BATCH_TEXT_BYTES), self.workers):
             yield printed
 
     # -- the stages ------------------------------------------------------------------------------
@@ -215,3 +216,7 @@ class LocalRun:
 
 def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _text_length(document: Document) -> int:
+    return len(document.text)

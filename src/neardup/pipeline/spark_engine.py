@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from neardup.config import Config
 from neardup.errors import InputError, NearDupError
+from neardup.io.checks import reason_key
 from neardup.match.scores import KIND_NAMES
 from neardup.pipeline import spark_stages as ss
 from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy, SortKey
@@ -97,6 +98,12 @@ class SparkSummary(DedupSummary):
 
     component_rounds: int = 0
     shuffle: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The first skipped rows in reading order: (file, id, reason); the file is None for a DataFrame.
+    skip_examples: list[tuple[str | None, str | None, str | None]] = field(default_factory=list)
+
+
+#: Skipped rows named one by one (as the local command names its first twenty).
+SKIP_EXAMPLES = 20
 
 
 @dataclass
@@ -292,6 +299,8 @@ class _Run:
                     F.col(columns.id).cast("string").alias("id"), text.alias("text"), paragraphs.alias("paragraphs")]
         if columns.order:
             selected.append(F.col(columns.order).alias("order"))
+        for given, name in (("_neardup_problem", "problem"), ("_neardup_file", "file")):
+            selected.append((F.col(given) if given in df.columns else F.lit(None)).cast("string").alias(name))
         if columns.date:
             selected.append((F.col(columns.date) if columns.date in df.columns else F.lit(None).cast("string"))
                             .alias("date"))
@@ -305,7 +314,7 @@ class _Run:
         if reference is not None:
             inputs = self._inputs(reference, columns, False, 0).unionByName(inputs)
             self.first_new = ss.NEW_ROWS
-        passthrough = ["row", "is_new"] + (["order"] if columns.order else [])
+        passthrough = ["row", "is_new", "file"] + (["order"] if columns.order else [])
         fields = list(spark_schema(ss.PRINTS_SCHEMA).fields)
         schema = T.StructType([inputs.schema[name] for name in passthrough] + fields)
         config = self.config
@@ -374,9 +383,14 @@ class _Run:
                 .drop("_pid", "_mono", "_start"))
 
     def _valid(self, prints: DataFrame, docs: DataFrame) -> DataFrame:
-        """The fingerprints of the documents read (not of skipped rows)."""
+        """The fingerprints of the documents read (not of skipped rows, counted by reason as the
+        local reader counts them, the first few named)."""
         F = pyspark_functions()
-        self.summary.skipped["missing id or text"] = prints.filter(~F.col("valid")).count()
+        skipped = prints.filter(~F.col("valid")).select("row", "file", "id", "problem")
+        for found in skipped.groupBy("problem").count().collect():
+            self.summary.skipped[reason_key(found["problem"] or "missing id or text")] += found["count"]
+        self.summary.skip_examples = [(r["file"], r["id"], r["problem"]) for r in
+                                      skipped.orderBy("row").limit(SKIP_EXAMPLES).collect()]
         prints = prints.filter(F.col("valid"))
         return prints if self.dropped is None else prints.join(F.broadcast(self.dropped), "row", "left_anti")
 

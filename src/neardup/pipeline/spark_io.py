@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from neardup.errors import InputError
+from neardup.io.checks import id_problem
 from neardup.io.formats import json_bytes
+from neardup.io.reader import Reader
 from neardup.io.writers import atomic_path, jsonable, output_format
 from neardup.pipeline import spark_stages as ss
 
@@ -162,8 +164,12 @@ def read_inputs(spark: SparkSession, sources: Sequence[str], *, id_field: str = 
                 date_field: str = "date") -> tuple[DataFrame, str, list[str]]:
     """The documents of files as Spark reads them, in the order given (folders walked in sorted
     order, each file read alone so that its rows keep their order), with ``_neardup_row``
-    numbering them in that order. JSON Lines are read as lines (``_neardup_line``, written
-    back to KEPT as they came) with the id, text (or list of paragraphs) and date parsed out.
+    numbering them in that order, and ``_neardup_file`` naming the file. JSON Lines are read as
+    lines (``_neardup_line``, written back to KEPT as they came) with the id, text (or list of
+    paragraphs) and date parsed out. ``_neardup_problem`` says why a row is no document where
+    the local reader would say so from what Spark's readers hide: a JSON line judged by the local
+    reader's own rule (a float id, a number as text, a lone surrogate escape, not JSON), a CSV
+    row with more fields than its header, an id column of another type than strings or integers.
     Returns the frame, the format family and the files."""
     F = pyspark_functions()
     from pyspark.sql import types as T
@@ -187,23 +193,62 @@ def read_inputs(spark: SparkSession, sources: Sequence[str], *, id_field: str = 
         def one(path: str) -> DataFrame:
             lines = spark.read.text(path).select(F.regexp_replace("value", "^\ufeff", "").alias("_neardup_line"))
             lines = lines.filter(~F.col("_neardup_line").rlike(r"^\s*$"))
-            parsed = lines.select("_neardup_line", F.from_json("_neardup_line", fields).alias("_r"),
+            lines = lines.mapInArrow(_line_problems(id_field, text_field),
+                                     "_neardup_line string, _neardup_problem string")
+            parsed = lines.select("_neardup_line", "_neardup_problem", F.from_json("_neardup_line", fields).alias("_r"),
                                   F.from_json("_neardup_line", paragraphs).alias("_p"))
-            return parsed.select("_neardup_line", F.col("_r")[id_field].alias("_neardup_id"),
+            return parsed.select("_neardup_line", "_neardup_problem", F.col("_r")[id_field].alias("_neardup_id"),
                                  F.col("_r")[text_field].alias("_neardup_text"),
                                  F.col("_p")[text_field].alias("_neardup_paragraphs"),
                                  (F.col("_r")[date_field] if date_field not in (id_field, text_field)
                                   else F.lit(None).cast("string")).alias("_neardup_date"))
     elif family == "parquet":
         def one(path: str) -> DataFrame:
-            return spark.read.parquet(path)
+            frame = spark.read.parquet(path)
+            kind = frame.schema[id_field].dataType if id_field in frame.columns else None
+            wrong = kind is not None and not isinstance(kind, (T.StringType, T.IntegralType))
+            return frame.withColumn("_neardup_problem", F.lit(id_problem(None, id_field) if wrong else None)
+                                    .cast("string"))
     else:
         def one(path: str) -> DataFrame:
-            return (spark.read.option("header", True).option("multiLine", True).option("escape", '"')
-                    .option("sep", "\t" if family == "tsv" else ",").csv(path))
-    frames = [one(f) for f in files]
+            return _csv_rows(spark, path, "\t" if family == "tsv" else ",")
+    frames = [one(f).withColumn("_neardup_file", F.lit(local_path(f) if is_local(f) else f)) for f in files]
     df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
     return df.withColumn("_neardup_row", F.monotonically_increasing_id()), family, files
+
+
+def _line_problems(id_field: str, text_field: str) -> Any:
+    """A ``mapInArrow`` function adding to each JSON line why the local reader would skip it."""
+    def problems(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+
+        reader = Reader(id_field=id_field, text_field=text_field)
+        for batch in batches:
+            lines = batch.column(0).to_pylist()
+            found = [reader.problem_of_line(line.encode("utf-8", "surrogatepass")) for line in lines]
+            yield pa.RecordBatch.from_arrays([batch.column(0), pa.array(found, pa.string())],
+                                             ["_neardup_line", "_neardup_problem"])
+    return problems
+
+
+def _csv_rows(spark: SparkSession, path: str, sep: str) -> DataFrame:
+    """A CSV file's rows under its header, every field a string (an empty one ""), and
+    ``_neardup_problem`` set on a row with more fields than the header (Spark would drop the extra
+    fields without a word)."""
+    from pyspark.sql import types as T
+
+    F = pyspark_functions()
+    reader = spark.read.option("header", True).option("multiLine", True).option("escape", '"').option("sep", sep)
+    header = reader.csv(path).columns
+    schema = T.StructType([T.StructField(name, T.StringType()) for name in header]
+                          + [T.StructField("_neardup_extra", T.StringType())])
+    rows = reader.schema(schema).option("enforceSchema", True).csv(path)
+    problem = F.when(F.col("_neardup_extra").isNotNull(),
+                     F.lit(f"more fields than the header (over {len(header)})"))
+    # Spark reads an empty field as null; the local reader as "" (a field missing from a short row,
+    # None there, is "" here too: the row is skipped either way, as an empty text here).
+    fields = [F.coalesce(F.col(f"`{name}`"), F.lit("")).alias(name) for name in header]
+    return rows.select(*fields, problem.cast("string").alias("_neardup_problem"))
 
 
 def is_local(path: str) -> bool:

@@ -31,6 +31,8 @@ import numpy as np
 
 from neardup.arrays import offsets, run_starts
 from neardup.config import Config
+from neardup.io.checks import id_problem, text_problem
+from neardup.io.reader import DEFAULT_MAX_PARAGRAPHS, DEFAULT_MAX_RECORD_BYTES
 from neardup.match.boilerplate import paragraph_weights
 from neardup.match.candidates import bucket_pairs, searchable, split_pairs
 from neardup.match.scores import PairScores, score_pairs
@@ -61,7 +63,8 @@ SCORE_FIELDS = tuple(list(PairScores.__dataclass_fields__)[2:-1])
 #: Tags of the rows a stage writes (one schema, several kinds of row).
 PAIR, MEMBER, STATS = 0, 1, 2
 #: The columns :func:`fingerprint_arrow`, :func:`verify_stream` and :func:`cluster_stream` write.
-PRINTS_SCHEMA = ("valid boolean, id string, length long, date string, doc_digest_hi long, doc_digest_lo long, "
+PRINTS_SCHEMA = ("valid boolean, problem string, id string, length long, date string, doc_digest_hi long, "
+                 "doc_digest_lo long, "
                  "paragraph_digests array<long>, paragraph_words array<int>, paragraph_sizes array<int>, "
                  "shingles array<int>, article_keys array<long>, paragraph_rows array<int>, paragraph_keys array<long>")
 KNOWN_SCHEMA = ("a long, b long, " + ", ".join(f"{name} double" for name in SCORE_FIELDS)
@@ -156,6 +159,22 @@ def layout_texts(texts: Sequence[Any], paragraphs: Sequence[Any] | None = None
     return out, np.array(spans, dtype=np.int64).reshape(-1, 2), offsets(counts)
 
 
+def record_value_problem(id: str | None, text: str | None, paragraphs: list[str] | None,
+                         count: int) -> str | None:
+    """Why a row is no document, by the local reader's rule on its values (``count``: its paragraphs)."""
+    value = paragraphs if paragraphs is not None else text
+    problem = id_problem(id) or text_problem(value)
+    if problem is not None:
+        return problem
+    size = sum(len(p.encode("utf-8", "surrogatepass")) for p in paragraphs) if paragraphs is not None \
+        else len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else 0
+    if size > DEFAULT_MAX_RECORD_BYTES:
+        return f"record of {size} bytes exceeds the limit of {DEFAULT_MAX_RECORD_BYTES} bytes"
+    if count > DEFAULT_MAX_PARAGRAPHS:
+        return f"{count} paragraphs exceed the limit of {DEFAULT_MAX_PARAGRAPHS}"
+    return None
+
+
 def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = ("row",)) -> Any:
     """``id, text[, paragraphs][, date]`` and the ``passthrough`` columns → one row of fingerprints
     per document: the passthrough columns, ``valid`` (an id and a text or list of paragraphs were
@@ -167,9 +186,11 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
     texts = batch.column(names.index("text")).to_pylist()
     paragraphs = batch.column(names.index("paragraphs")).to_pylist() if "paragraphs" in names else None
     ids = batch.column(names.index("id")).to_pylist()
-    valid = [bool(i) and (t is not None or (paragraphs is not None and paragraphs[k] is not None))
-             for k, (i, t) in enumerate(zip(ids, texts))]
+    given = batch.column(names.index("problem")).to_pylist() if "problem" in names else [None] * len(ids)
     text, spans, doc_offsets = layout_texts(texts, paragraphs)
+    problems = [given[k] or record_value_problem(ids[k], texts[k], paragraphs[k] if paragraphs else None,
+                                                 int(doc_offsets[k + 1] - doc_offsets[k]))
+                for k in range(len(ids))]
     prints = fingerprint_columns(text, spans, doc_offsets, config, shingles=True)
     bands = Bands.of(config)
     article_keys, paragraph_keys, rows = stages.batch_keys(prints, config)
@@ -182,7 +203,8 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
     out = {name: batch.column(names.index(name)) for name in passthrough}
     return _batch({
         **out,
-        "valid": pa.array(valid, pa.bool_()),
+        "valid": pa.array([p is None for p in problems], pa.bool_()),
+        "problem": pa.array(problems, pa.string()),
         "id": pa.array(ids, pa.string()),
         "length": pa.array(np.fromiter(map(len, text), dtype=np.int64, count=n)),
         "date": pa.array([date_key(d) for d in dates], pa.string()),

@@ -17,7 +17,8 @@ from neardup.errors import (
 from neardup.index.index import AddReport, Index, OnDuplicate
 from neardup.match.evidence import Match
 from neardup.match.repetition import repeats
-from neardup.service.errors import ApiError, Limits, not_found, too_large
+from neardup.service.errors import ApiError, not_found, too_large
+from neardup.service.limits import Limits
 from neardup.service.models import BatchRequest, QueryRequest
 
 
@@ -34,11 +35,39 @@ def query_info(query: Document, with_text: bool) -> dict[str, Any]:
     return info
 
 
-def run_queries(index: Index, queries: Sequence[Document], options: dict[str, Any],
-                with_text: Sequence[bool]) -> list[dict[str, Any]]:
-    results = index.query_many(list(queries), **options)
-    return [{"query": query_info(q, text), "matches": [match_dict(index, q, m) for m in matches]}
-            for q, text, matches in zip(queries, with_text, results)]
+def run_queries(index: Index, queries: Sequence[Document], options: dict[str, Any], with_text: Sequence[bool],
+                limits: Limits) -> list[dict[str, Any]]:
+    """Each query's matches with their quoted texts; 413 once the quoted texts pass ``max_answer``
+    bytes (a smaller ``top``, or fewer queries at once, answers) — checked after every few queries,
+    so a batch that cannot be answered stops early."""
+    out: list[dict[str, Any]] = []
+    size = 0
+    for start in range(0, len(queries), ANSWER_CHUNK):
+        chunk = list(queries[start:start + ANSWER_CHUNK])
+        found, size = _answers(index, chunk, index.query_many(chunk, **options), with_text[start:start + len(chunk)],
+                               size, limits)
+        out += found
+    return out
+
+
+#: Queries of a batch searched together between checks of the answer's size.
+ANSWER_CHUNK = 8
+
+
+def _answers(index: Index, queries: Sequence[Document], results: Sequence[Sequence[Match]],
+             with_text: Sequence[bool], size: int, limits: Limits) -> tuple[list[dict[str, Any]], int]:
+    out = []
+    for query, text, matches in zip(queries, with_text, results):
+        found = []
+        for match in matches:
+            found.append(match_dict(index, query, match))
+            pairs = found[-1]["shared_paragraphs"]
+            size += 256 + sum(len(p["query_text"]) + len(p["match_text"] or "") + 64 for p in pairs)
+            if size > limits.max_answer:
+                raise too_large(f"the answer would pass {limits.max_answer:,} bytes of quoted text; ask with a smaller "
+                                "'top', or fewer queries at once")
+        out.append({"query": query_info(query, text), "matches": found})
+    return out, size
 
 
 def stored_document(index: Index, id: str) -> dict[str, Any]:
@@ -115,10 +144,10 @@ def stats_dict(index: Index, writable: bool, readers: int, limits: Limits) -> di
 
 
 def check_top(top: int | None, limits: Limits) -> int:
-    """``top`` as asked, or ``max_top`` when not given: a response never grows without bound."""
+    """``top`` as asked (at most ``max_top``), or ``default_top`` when not given."""
     if top is not None and top > limits.max_top:
         raise too_large(f"top is {top}; at most {limits.max_top}")
-    return limits.max_top if top is None else top
+    return limits.default_top if top is None else top
 
 
 def check_paragraphs(documents: Sequence[Document], limits: Limits, what: str) -> None:

@@ -37,9 +37,11 @@ from dataclasses import asdict
 from importlib import resources
 from typing import Any, Protocol
 
+import uvicorn
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neardup import __version__
@@ -49,18 +51,17 @@ from neardup.errors import (
 from neardup.index.index import Index
 from neardup.service.answers import (
     check_id,
-    check_paragraphs,
     check_top,
     indexed_document,
-    query_options,
     remove_document,
     repeats_dict,
     run_queries,
     stats_dict,
     stored_document,
 )
-from neardup.service.errors import ApiError, Limits, library_error, log, too_large
-from neardup.service.http import BodyLimit, Headers
+from neardup.service.errors import ApiError, library_error, log
+from neardup.service.http import BodyGuard, Headers
+from neardup.service.limits import Limits
 from neardup.service.models import (
     AddOut,
     AddRequest,
@@ -70,12 +71,12 @@ from neardup.service.models import (
     HealthOut,
     QueryOut,
     QueryRequest,
-    QueryText,
     RemovedOut,
     RepeatsOut,
     RepeatsRequest,
     error_responses,
 )
+from neardup.service.protocol import server_config
 from neardup.service.workers import Service
 
 #: The page's files (``src/neardup/web``), served by name: nothing else in that folder is reachable.
@@ -123,80 +124,65 @@ def create_app(index: str | os.PathLike[str] | Service, *, writable: bool = Fals
     _routes(app, service)
     _page(app)
     _error_handlers(app)
+    _with_request_models(app)
     app.add_middleware(Headers)
-    app.add_middleware(BodyLimit, max_body=service.limits.max_body)
+    app.add_middleware(BodyGuard, router=app.router, limits=service.limits, writable=service.writable)
     return app
 
 
 def _routes(app: FastAPI, service: Service) -> None:
     limits = service.limits
-    id_path = Path(description="the document's id (may contain '/')")
+    id_path = Path(description="the document's id (may contain '/', or '%2F' where it ends in '/copies')")
 
     @app.get("/health", response_model=HealthOut, tags=["index"], summary="Is the index open?")
     async def health() -> Response:
-        return await service.read(lambda index: {"status": "ok", "documents": len(index)})
+        return await service.health()
 
     @app.get("/stats", tags=["index"], summary="Describe the index and the server's limits")
     async def stats() -> Response:
         return await service.read(lambda index: stats_dict(index, service.writable, service.readers, service.limits))
 
     @app.post("/query", response_model=QueryOut, tags=["query"], responses=error_responses(400, 413, 415, 422, 503),
-              summary="Where else does this story appear?")
-    async def query(request: QueryRequest) -> Response:
-        options = query_options(request, limits)
-        document = request.document()
-        check_paragraphs([document], limits, "query")
-        return await service.read(
-            lambda index: run_queries(index, [document], options, [request.paragraphs is not None])[0])
+              summary="Where else does this story appear?", openapi_extra=_body("QueryRequest"))
+    async def query(request: Request) -> Response:
+        return await service.request("query", _body_of(request))
 
-    @app.post("/query/batch", response_model=BatchOut, tags=["query"],
+    @app.post("/query/batch", response_model=BatchOut, tags=["query"], openapi_extra=_body("BatchRequest"),
               responses=error_responses(400, 413, 415, 422, 503), summary="Many stories in one look-up")
-    async def query_batch(request: BatchRequest) -> Response:
-        options = query_options(request, limits)
-        if len(request.queries) > limits.max_queries:
-            raise too_large(f"{len(request.queries):,} queries; at most {limits.max_queries:,} in one request")
-        documents = [q.document() for q in request.queries]
-        check_paragraphs(documents, limits, "query")
-        with_text = [q.paragraphs is not None for q in request.queries]
-        return await service.read(lambda index: {"results": run_queries(index, documents, options, with_text)})
+    async def query_batch(request: Request) -> Response:
+        return await service.request("batch", _body_of(request))
 
     @app.post("/repeats", response_model=RepeatsOut, tags=["query"], responses=error_responses(400, 413, 415, 422, 503),
-              summary="What repeats inside a text")
-    async def repeats_of_text(request: RepeatsRequest) -> Response:
-        document = QueryText(text=request.text, paragraphs=request.paragraphs, id=request.id).document()
-        check_paragraphs([document], limits, "text")
-        return await service.read(lambda index: repeats_dict(index, document))
+              summary="What repeats inside a text", openapi_extra=_body("RepeatsRequest"))
+    async def repeats_of_text(request: Request) -> Response:
+        return await service.request("repeats", _body_of(request))
 
-    @app.post("/documents", response_model=AddOut, tags=["documents"],
+    @app.post("/documents", response_model=AddOut, tags=["documents"], openapi_extra=_body("AddRequest"),
               responses=error_responses(400, 405, 409, 413, 415, 422, 503),
               summary="Index documents (one transaction; needs --writable)")
-    async def add(request: AddRequest) -> Response:
-        service.writer()
-        if len(request.documents) > limits.max_documents:
-            raise too_large(f"{len(request.documents):,} documents; at most {limits.max_documents:,} in one request")
-        for item in request.documents:
-            if len(str(item.id)) > limits.max_id_length:
-                raise too_large(f"an id is {len(str(item.id)):,} characters; at most {limits.max_id_length:,}")
-        documents = [item.document() for item in request.documents]
-        check_paragraphs(documents, limits, "document")
-        return await service.add(documents, request.on_duplicate)
+    async def add(request: Request) -> Response:
+        return await service.request("add", _body_of(request))
 
     @app.get("/documents/{id:path}/copies", response_model=QueryOut, tags=["documents"],
              responses=error_responses(404, 409, 413, 422, 503), summary="Where else does this indexed story appear?")
-    async def copies(id: str = id_path, top: int | None = Query(None, ge=1), threshold: float | None = Query(
-            None, gt=0, le=1, allow_inf_nan=False), min_containment: float | None = Query(
-            None, ge=0, le=1, allow_inf_nan=False)) -> Response:
+    async def copies(request: Request, id: str = id_path, top: int | None = Query(None, ge=1),
+                     threshold: float | None = Query(None, gt=0, le=1, allow_inf_nan=False),
+                     min_containment: float | None = Query(None, ge=0, le=1, allow_inf_nan=False)) -> Response:
+        if not _literal_suffix(request, b"/copies"):   # ".../a%2Fcopies": the document "a/copies"
+            return await get_document(id + "/copies")
         options = {"top": check_top(top, limits), "threshold": threshold, "min_containment": min_containment,
                    "exclude_self": True}
 
         def work(index: Index) -> dict[str, Any]:
             document = indexed_document(index, check_id(id, limits))
-            return run_queries(index, [document], options, [True])[0]
+            return run_queries(index, [document], options, [True], limits)[0]
         return await service.read(work)
 
     @app.get("/documents/{id:path}/repeats", response_model=RepeatsOut, tags=["documents"],
              responses=error_responses(404, 409, 503), summary="What repeats inside an indexed document")
-    async def repeats_of_document(id: str = id_path) -> Response:
+    async def repeats_of_document(request: Request, id: str = id_path) -> Response:
+        if not _literal_suffix(request, b"/repeats"):
+            return await get_document(id + "/repeats")
         return await service.read(lambda index: repeats_dict(index, indexed_document(index, check_id(id, limits))))
 
     @app.get("/documents/{id:path}", response_model=DocumentOut, tags=["documents"],
@@ -207,7 +193,53 @@ def _routes(app: FastAPI, service: Service) -> None:
     @app.delete("/documents/{id:path}", response_model=RemovedOut, tags=["documents"],
                 responses=error_responses(404, 405, 503), summary="Remove a document (needs --writable)")
     async def delete_document(id: str = id_path) -> Response:
-        return await service.write(lambda index: remove_document(index, check_id(id, limits)), allow="GET")
+        return await service.write(lambda index: remove_document(index, check_id(id, limits)), allow="GET, HEAD")
+
+    _heads(app)
+
+
+def _heads(app: FastAPI) -> None:
+    """``HEAD`` for every ``GET`` route: the same answer without its body (left out of the OpenAPI
+    document, which lists each path once)."""
+    for route in list(app.router.routes):
+        if isinstance(route, APIRoute) and route.methods == {"GET"}:
+            app.add_api_route(route.path, route.endpoint, methods=["HEAD"], include_in_schema=False)
+
+
+def _body_of(request: Request) -> bytearray:
+    """The body :class:`~neardup.service.http.BodyGuard` read (empty when there was none)."""
+    body = request.scope.get("neardup.body")
+    return body if isinstance(body, bytearray) else bytearray()
+
+
+def _literal_suffix(request: Request, suffix: bytes) -> bool:
+    """Whether the path as sent ends in ``suffix`` itself (not in an id holding an encoded '/')."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    return bytes(raw).endswith(suffix)
+
+
+def _body(model: str) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that reads its body itself (off the event loop)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model}"}}}}}
+
+
+def _with_request_models(app: FastAPI) -> None:
+    """The OpenAPI document with the request models the endpoints parse themselves."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (QueryRequest, BatchRequest, RepeatsRequest, AddRequest):
+                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(found.pop("$defs", {}))
+                components[model.__name__] = found
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _page(app: FastAPI) -> None:
@@ -220,11 +252,11 @@ def _page(app: FastAPI) -> None:
             return Response(status_code=304, headers=headers)
         return Response(files[name], media_type=_WEB_FILES[name], headers=headers)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page(request: Request) -> Response:
         return serve_file("index.html", request)
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.api_route("/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     async def static(name: str, request: Request) -> Response:
         if name not in files or name == "index.html":
             raise ApiError(404, "not_found", f"no file {name!r}")
@@ -289,11 +321,10 @@ def serve(index_path: str, *, host: str = "127.0.0.1", port: int = 8000, writabl
     """Serve ``index_path`` until interrupted (SIGINT/SIGTERM finish the requests in flight, then close
     the index). ``writable`` accepts ``POST /documents`` and ``DELETE /documents/{id}``, and creates
     the index if the folder is new or empty."""
-    import uvicorn
-
     limits = limits or Limits()
     if max_body != limits.max_body:
-        limits = Limits(**{**asdict(limits), "max_body": max_body})
+        limits = Limits(**{**asdict(limits), "max_body": max_body, "body_budget": max(limits.body_budget, max_body),
+                           "client_body_budget": max(limits.client_body_budget, max_body)})
     service = Service(index_path, writable=writable, readers=readers, limits=limits)
     try:
         app = create_app(service)
@@ -310,9 +341,7 @@ def serve(index_path: str, *, host: str = "127.0.0.1", port: int = 8000, writabl
         if not _loopback(host):
             console.warn(f"neardup: listening on {host}: anyone who can reach this machine can query "
                          f"{'and change ' if writable else ''}the index (there is no authentication)")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=5,
-                            limit_concurrency=2048, timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(server_config(app, limits)).run(sockets=[sock])
 
 
 def _loopback(host: str) -> bool:

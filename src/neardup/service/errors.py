@@ -1,12 +1,11 @@
-"""What a request may ask for (:class:`Limits`), and how a refusal reaches the client: :class:`ApiError`,
-rendered as ``{"error": CODE, "message": TEXT}`` with the status that says whose fault it is."""
+"""How a refusal reaches the client: :class:`ApiError`, rendered as ``{"error": CODE, "message": TEXT}``
+with the status that says whose fault it is."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi.responses import Response
@@ -23,36 +22,6 @@ log = logging.getLogger(__name__)
 
 
 JSON_TYPE = "application/json"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for, and how many may wait. Over a size limit: 413; too many
-    waiting: 503 with ``Retry-After``."""
-
-    #: Bytes of a request body.
-    max_body: int = 16 << 20
-    #: Documents in one ``POST /documents`` (one transaction).
-    max_documents: int = 1000
-    #: Queries in one ``POST /query/batch``.
-    max_queries: int = 256
-    #: Paragraphs of one document or query.
-    max_paragraphs: int = 10_000
-    #: Paragraphs of all documents or queries of one request.
-    max_request_paragraphs: int = 100_000
-    #: Largest ``top``.
-    max_top: int = 1000
-    #: Characters of an id.
-    max_id_length: int = 1024
-    #: Read requests waiting for a reader thread beyond those being served.
-    max_waiting_reads: int = 64
-    #: Write requests waiting for the writer beyond the one being served.
-    max_waiting_writes: int = 16
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"server limit {name} must be a positive integer, got {value!r}")
 
 
 class ApiError(Exception):

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from neardup.document import Document
 from neardup.index.index import OnDuplicate
@@ -33,16 +33,16 @@ def _check_value(value: Any, where: str) -> None:
             _check_value(item, where)
 
 
-Threshold = Field(None, gt=0, le=1, allow_inf_nan=False,
+Threshold = Field(None, gt=0, le=1, allow_inf_nan=False, strict=True,
                   description="article Jaccard for a near-duplicate (default: the index's, 0.8)")
 
 
-MinContainment = Field(None, ge=0, le=1, allow_inf_nan=False,
+MinContainment = Field(None, ge=0, le=1, allow_inf_nan=False, strict=True,
                        description="containment either way for a partial copy (default: the index's, 0.3)")
 
 
-Top = Field(None, ge=1, description="at most this many matches per query, best first (default: all of them, "
-                                    "up to the server's max_top, 1000 unless configured)")
+Top = Field(None, ge=1, description="at most this many matches per query, best first (default: the server's "
+                                    "default_top, 100 unless configured; at most its max_top, 1000)")
 
 
 class QueryText(BaseModel):
@@ -71,10 +71,10 @@ class QueryText(BaseModel):
 class QueryRequest(QueryText):
     """``POST /query``: one story, and optional decision thresholds."""
 
-    top: int | None = Top
+    top: StrictInt | None = Top
     threshold: float | None = Threshold
     min_containment: float | None = MinContainment
-    exclude_self: bool = Field(False, description="leave out the indexed document whose id is the query's id")
+    exclude_self: StrictBool = Field(False, description="leave out the indexed document whose id is the query's id")
 
 
 class BatchRequest(BaseModel):
@@ -82,10 +82,10 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     queries: list[QueryText] = Field(description="the stories; results come back in this order")
-    top: int | None = Top
+    top: StrictInt | None = Top
     threshold: float | None = Threshold
     min_containment: float | None = MinContainment
-    exclude_self: bool = Field(False, description="leave out, for each query, the indexed document with its id")
+    exclude_self: StrictBool = Field(False, description="leave out, for each query, the indexed document with its id")
 
 
 class DocumentIn(BaseModel):
@@ -217,6 +217,10 @@ class RepeatsRequest(BaseModel):
     def _one_text(self) -> RepeatsRequest:
         QueryText(text=self.text, paragraphs=self.paragraphs, id=self.id)
         return self
+
+    def document(self) -> Document:
+        """The text as a document (paragraphs found from its lines, or given)."""
+        return QueryText(text=self.text, paragraphs=self.paragraphs, id=self.id).document()
 
 
 class ErrorOut(BaseModel):

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +23,10 @@ from neardup.errors import (
 )
 from neardup.index.index import Index, OnDuplicate
 from neardup.service.answers import add_documents, add_together
-from neardup.service.errors import JSON_TYPE, ApiError, Limits, busy, render
+from neardup.service.errors import JSON_TYPE, ApiError, busy, render
+from neardup.service.gate import Gate
+from neardup.service.limits import Limits
+from neardup.service.offload import Kind, LargeRequests, answer, prepare
 
 T = TypeVar("T")
 
@@ -53,10 +57,17 @@ class Service:
         self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="neardup-read")
         self._write_thread = _Writer(self._writer, min(self.limits.max_documents, SHARED_COMMIT_DOCUMENTS)) \
             if self._writer is not None else None
-        self._reads = _Gate(self.readers + self.limits.max_waiting_reads)
-        self._writes = _Gate(1 + self.limits.max_waiting_writes)
+        self._reads = Gate(self.readers + self.limits.max_waiting_reads)
+        self._writes = Gate(1 + self.limits.max_waiting_writes)
+        self._large = LargeRequests(self.path, self.limits)
+        self._prepare_pool = ThreadPoolExecutor(2, thread_name_prefix="neardup-prepare")
+        self._health_pool = ThreadPoolExecutor(1, thread_name_prefix="neardup-health")
+        self._health: tuple[float, bytes] = (-1.0, b"")
 
     def close(self) -> None:
+        self._large.close()
+        self._prepare_pool.shutdown(wait=True)
+        self._health_pool.shutdown(wait=True)
         self._read_pool.shutdown(wait=True)
         if self._write_thread is not None:
             self._write_thread.close()
@@ -98,12 +109,48 @@ class Service:
         assert self._write_thread is not None
         return await _run(self._write_thread.submit, self._writes, "writes", _WriteJob(work=work))
 
+    async def health(self) -> Response:
+        """``/health`` from its own thread, at most every half second: it answers while every reader
+        is busy."""
+        at, body = self._health
+        if time.monotonic() - at > 0.5:
+            loop = asyncio.get_running_loop()
+            count = await loop.run_in_executor(self._health_pool, lambda: len(self.reader()))
+            body = render({"status": "ok", "documents": count})
+            self._health = (time.monotonic(), body)
+        return Response(body, media_type=JSON_TYPE)
+
+    async def request(self, kind: Kind, body: bytearray) -> Response:
+        """A request with a body: prepared on a thread when small, answered whole in a worker process
+        when large, or when it asks for more than :data:`INLINE_MATCHES` matches in all (see
+        :mod:`neardup.service.offload`); adds go to the writer."""
+        if kind == "add":
+            self.writer()
+        if len(body) <= self.limits.inline_body:
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(self._prepare_pool, prepare, kind, body, self.limits)
+            if kind == "add":
+                return await self.add(prepared.documents, prepared.options["on_duplicate"])
+            if len(prepared.documents) * prepared.options.get("top", 0) <= INLINE_MATCHES:
+                return await self.read(lambda index: answer(kind, prepared, index, self.limits))
+        status, payload = await self._large.run(kind, body)
+        if status == "error":
+            raise ApiError(payload[0], payload[1], payload[2], detail=payload[3])
+        if status == "add":
+            return await self.add(payload.documents, payload.options["on_duplicate"])
+        return Response(payload, media_type=JSON_TYPE)
+
     async def add(self, documents: list[Document], on_duplicate: OnDuplicate) -> Response:
         """Add ``documents`` (one transaction, perhaps shared with adds waiting beside it)."""
         self.writer()
         assert self._write_thread is not None
         return await _run(self._write_thread.submit, self._writes, "writes",
                           _WriteJob(documents=documents, on_duplicate=on_duplicate))
+
+
+#: Matches (queries × top) a request may ask for and still be answered on a reader thread of the
+#: server: a batch asking for more is answered in a worker process, away from the event loop's GIL.
+INLINE_MATCHES = 1000
 
 
 #: Most documents that adds waiting together may put in one shared transaction: below the number
@@ -231,26 +278,7 @@ def _settle(job: _WriteJob, answer: Callable[[], bytes]) -> None:
         job.future.set_exception(err)
 
 
-class _Gate:
-    """Requests admitted to a pool (running or waiting); more than ``capacity`` are refused."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity, self.count = capacity, 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> bool:
-        with self._lock:
-            if self.count >= self.capacity:
-                return False
-            self.count += 1
-            return True
-
-    def leave(self, _: object = None) -> None:
-        with self._lock:
-            self.count -= 1
-
-
-async def _run(submit: Callable[[T], Future[bytes]], gate: _Gate, what: str, job: T) -> Response:
+async def _run(submit: Callable[[T], Future[bytes]], gate: Gate, what: str, job: T) -> Response:
     """``submit(job)`` if the gate admits it (else 503). A request whose client went away before
     its job started is dropped from the queue; the gate counts a job until it is done or dropped."""
     if not gate.enter():

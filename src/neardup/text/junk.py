@@ -37,19 +37,26 @@ _CLOSE = {")", "}", "]"}
 _MAX_CALL = 4000
 
 
+#: What prose looks like, and junk never does: eight words of letters in a row (separated by spaces
+#: and the punctuation of sentences), or twelve letters of a script written without spaces.
+_PROSE = re.compile(r"(?:[^\W\d_]{2,}[,;:'\"’”]?[ \t]+){7}[^\W\d_]{2,}"
+                    r"|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f]{12}")
+
 #: Cheap literal triggers: the full patterns run only on lines where these match.
 _CALL_TRIGGER = re.compile(r"\.[A-Za-z_$][\w$]*[ \t]*\(")
 _URL_TRIGGERS = ("://", "www.", "WWW.")
 
 
 def junk_spans(text: str) -> list[tuple[int, int]]:
-    """Sorted, non-overlapping (start, end) spans of junk in ``text``."""
+    """Sorted, non-overlapping (start, end) spans of junk in ``text``. A block, call or function
+    that holds prose (:data:`_PROSE`) is no junk: whatever its brackets say, words are content."""
     spans: list[tuple[int, int]] = []
     if "<" in text:
         spans += [m.span() for m in _BLOCKS.finditer(text)]
     if "(" in text:
         spans += _call_spans(text)
         spans += _function_spans(text)
+    spans = [(start, end) for start, end in spans if _PROSE.search(text, start, end) is None]
     for start, end in _lines_holding(text, _URL_TRIGGERS):
         spans += [m.span() for m in _URLS.finditer(text, start, end)]
     return _merge(spans) if spans else spans

@@ -28,10 +28,17 @@
     return node;
   }
 
+  // A metadata field for people to read: text or a number (an object's "name"), at most 120
+  // characters; an object, a list or an empty value is no outlet name.
+  const SHOWN = 120;
   function field(metadata, names) {
     for (const name of names) {
-      const value = metadata && metadata[name];
-      if (value !== undefined && value !== null && value !== "") return String(value);
+      let value = metadata && metadata[name];
+      if (value && typeof value === "object" && !Array.isArray(value)) value = value.name;
+      if (typeof value === "number" || typeof value === "boolean") value = String(value);
+      if (typeof value === "string" && value.trim() !== "") {
+        return value.length > SHOWN ? value.slice(0, SHOWN - 1) + "…" : value;
+      }
     }
     return null;
   }
