@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -260,26 +267,19 @@ def test_an_index_written_by_an_earlier_version_opens_and_answers_as_it_did(tmp_
     """tests/fixtures/index-e21474a: the bundled wire corpus indexed by neardup at e21474a (before the
     layout by layer and Bands from Config), with that version's answer to the query story. Opened
     now, read-only and writable, it answers the same, byte for byte, and takes new documents."""
-    import json
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent
     folder = tmp_path / "old.idx"
     shutil.copytree(root / "fixtures" / "index-e21474a", folder)
-    story = root.parent / "examples" / "query-story.txt"
-    env = {**__import__("os").environ, "PYTHONPATH": str(root.parent / "src")}
-    done = subprocess.run([sys.executable, "-m", "neardup", "query", str(folder), str(story), "--json"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    story = "examples/query-story.txt"  # relative, as the fixture's answer echoes it
+    env = {**os.environ, "PYTHONPATH": str(root.parent / "src")}
+    done = subprocess.run([sys.executable, "-m", "neardup", "query", str(folder), story, "--json"],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=root.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (root / "fixtures" / "index-e21474a-query.jsonl").read_text(encoding="utf-8")
-    from neardup import Index
 
     with Index.open(str(folder), writable=True) as old:
         before = len(old)
-        old.add([{"id": "new-one", "text": story.read_text(encoding="utf-8")}])
+        old.add([{"id": "new-one", "text": (root.parent / story).read_text(encoding="utf-8")}])
         assert len(old) == before + 1
         assert "new-one" in {m.id for m in old.query(old.document("recall-original"))}
     assert json.loads(done.stdout.splitlines()[0])
