@@ -175,12 +175,69 @@ def containment(a: Plain, wa: list[float], b: Plain, k: int = 5) -> tuple[float,
     return (found / total if total else 0.0), found
 
 
-def holds(r: Plain, wr: list[float], d: Plain, wd: list[float], *, threshold: float = 0.8, partial: float = 0.7,
-          min_shared: float = 10.0, min_coverage: float = 0.75) -> bool:
-    """Whether r holds d (d may be removed with r kept), by the rule of neardup.verify.holds."""
+def holders(documents: list[Plain]) -> Counter[str]:
+    """How many documents hold each matching form."""
+    return Counter(f for d in documents for f in set(d.forms))
+
+
+def furniture_by_spread(d: Plain, r: Plain, spread: Counter[str], k: int = 5) -> list[bool]:
+    """d's furniture while clustering: paragraphs more documents hold than hold any paragraph of d
+    that r mostly covers (at least 1)."""
+    counts = covered_words(d, r, k)
+    story = max([1] + [spread[f] for f, (c, n) in zip(d.forms, counts) if c > 0 and 2 * c >= n])
+    return [spread[f] > story for f in d.forms]
+
+
+def furniture_kept(d: Plain, kept_forms: set[str]) -> list[bool]:
+    """d's furniture once the clusters are known: paragraphs a kept document holds."""
+    return [f in kept_forms for f in d.forms]
+
+
+def story_coverage(d: Plain, r: Plain, furniture: list[bool], k: int = 5) -> float:
+    """d's coverage by r with the words and shingles r leaves uncovered in d's furniture left out."""
+    counts = covered_words(d, r, k)
+    held = {s for p in r.shingles(k) for s in p}
+    mine = {s for p in d.shingles(k) for s in p}
+    loose_words = sum(n - c for (c, n), f in zip(counts, furniture) if f)
+    loose_shingles = sum(1 for p, f in zip(d.shingles(k), furniture) if f for s in p if s not in held)
+    words = sum(n for _, n in counts)
+    covered = sum(c for c, _ in counts)
+    shared = len(mine & held)
+    by_words = covered / (words - loose_words) if words - loose_words > 0 else 0.0
+    distinct = max(len(mine) - loose_shingles, shared)
+    return min(by_words, shared / distinct if distinct else 0.0)
+
+
+def story_containment(d: Plain, wd: list[float], r: Plain, spread: Counter[str], story_words: int = 20,
+                      k: int = 5) -> float:
+    """d's containment in r with what r leaves out of d's furniture (by spread) and of d's
+    additions (paragraphs no other document holds, lines shorter than story_words) left out."""
+    furniture = furniture_by_spread(d, r, spread, k)
+    found = total = loose = 0.0
+    for w, (c, n), f, form in zip(wd, covered_words(d, r, k), furniture, d.forms):
+        found += w * c
+        total += w * n
+        loose += w * (n - c) if f else 0.0
+        loose += w * (n - c) if spread[form] <= 1 or n < story_words else 0.0
+    return found / (total - loose) if total - loose > 0 else 0.0
+
+
+def orphans(d: Plain, r: Plain, furniture: list[bool], story_words: int, k: int = 5) -> int:
+    """Words r leaves out of d's paragraphs of >= story_words words that are not furniture and
+    that r holds less than half of."""
+    return sum(n - c for (c, n), f in zip(covered_words(d, r, k), furniture)
+               if not f and n >= story_words and 2 * c < n)
+
+
+def holds(r: Plain, wr: list[float], d: Plain, wd: list[float], furniture: list[bool], *, threshold: float = 0.8,
+          partial: float = 0.7, min_shared: float = 10.0, min_coverage: float = 0.75, min_held: float = 0.5,
+          story_words: int = 20) -> bool:
+    """Whether r holds d (d may be removed with r kept), by the rule of neardup.match.scores.holds,
+    with ``furniture`` marking d's paragraphs that others hold."""
     if same_form(d, r):
         return True
-    if coverage(d, r) < min_coverage:
+    if (story_coverage(d, r, furniture) < min_coverage or coverage(d, r) < min_held
+            or orphans(d, r, furniture, story_words)):
         return False
     inside, found = containment(d, wd, r)
     return jaccard(d, r) >= threshold or (inside >= partial and found >= min_shared)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from neardup import Config, native
 from neardup.match.boilerplate import paragraph_frequencies, paragraph_weights
 from neardup.match.candidates import _bucket_pairs_numpy, bucket_keys, bucket_pairs, split_pairs
-from neardup.match.scores import holds, kinds, score_pairs
+from neardup.match.scores import PairScores, holds, kinds, score_pairs
 from neardup.native import compiled
 from neardup.records import ShingleColumns
 
@@ -36,8 +36,9 @@ paragraph = st.lists(st.integers(0, 40), min_size=0, max_size=30)  # small hash 
 documents = st.lists(st.lists(paragraph, min_size=0, max_size=5), min_size=2, max_size=6)
 
 
-def columns_of(docs: list[list[list[int]]], k: int, weights_seed: int) -> ShingleColumns:
-    """Columns whose paragraphs hold the given shingle hashes; words consistent with k."""
+def columns_of(docs: list[list[list[int]]], k: int, weights_seed: int, holders: bool = False) -> ShingleColumns:
+    """Columns whose paragraphs hold the given shingle hashes; words consistent with k; with
+    ``holders``, a random count of documents holding each paragraph (0 to 4)."""
     rng = np.random.default_rng(weights_seed)
     hashes, sizes, words, counts = [], [], [], []
     for doc in docs:
@@ -48,20 +49,22 @@ def columns_of(docs: list[list[list[int]]], k: int, weights_seed: int) -> Shingl
             words.append(0 if not para else (len(para) + k - 1 if len(para) > 1 else int(rng.integers(1, k + 1))))
     return ShingleColumns(np.array(hashes, dtype=np.uint32), np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
                           np.array(words, dtype=np.int64), rng.choice([0.0, 0.25, 1.0], size=len(sizes)),
-                          np.concatenate(([0], np.cumsum(counts))).astype(np.int64))
+                          np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+                          rng.integers(0, 5, size=len(sizes)) if holders else None)
 
 
 @needs_pairs
 @settings(max_examples=300, deadline=None)
-@given(docs=documents, seed=st.integers(0, 1000), k=st.sampled_from([1, 3, 5]))
-def test_verify_pairs_compiled_equals_numpy(docs, seed, k):
-    """Every one of the 11 numbers of every pair, both paths."""
-    columns = columns_of(docs, k, seed)
+@given(docs=documents, seed=st.integers(0, 1000), k=st.sampled_from([1, 3, 5]), holders=st.booleans(),
+       story_words=st.sampled_from([3, 8, 20]), relative=st.booleans())
+def test_verify_pairs_compiled_equals_numpy(docs, seed, k, holders, story_words, relative):
+    """Every one of the numbers of every pair, both paths, with and without paragraph holders,
+    furniture relative to the story or absolute."""
+    columns = columns_of(docs, k, seed, holders)
     n = len(docs)
     left, right = np.array([i for i in range(n) for j in range(n)]), np.array([j for i in range(n) for j in range(n)])
-    fast, slow = both(lambda: score_pairs(columns, left, right, k))
-    for name in ("shared", "left_distinct", "right_distinct", "left_found", "left_total", "right_found",
-                 "right_total", "left_covered", "left_words", "right_covered", "right_words"):
+    fast, slow = both(lambda: score_pairs(columns, left, right, k, None, story_words, relative))
+    for name in PairScores.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
 
 
@@ -86,11 +89,35 @@ def test_exact_measures_mean_what_they_say(docs, seed):
     np.testing.assert_array_equal(flipped.left_coverage, scores.right_coverage)
     config = Config()
     held = holds(scores, config)
-    expected = scores.same_text | ((scores.left_coverage >= config.min_coverage) & (
+    # no paragraph held elsewhere: the story coverage is the coverage, and a long paragraph that the
+    # other holds less than half of is an orphan
+    np.testing.assert_array_equal(scores.left_story_coverage, scores.left_coverage)
+    orphans = np.zeros(len(left))
+    for row, (i, j) in enumerate(zip(left.tolist(), right.tolist())):
+        held_shingles = {h for para in docs[j] for h in para}
+        for p in range(int(columns.doc_offsets[i]), int(columns.doc_offsets[i + 1])):
+            words = int(columns.paragraph_words[p])
+            covered = _plain_covered(docs[i][p - int(columns.doc_offsets[i])], words, held_shingles, 5)
+            if words >= config.story_words and 2 * covered < words:
+                orphans[row] += words - covered
+    np.testing.assert_array_equal(scores.left_orphans, orphans)
+    expected = scores.same_text | ((scores.left_coverage >= config.min_coverage) & (orphans == 0)
+                                   & (scores.left_coverage >= config.min_held) & (
         (scores.jaccard >= config.threshold) | ((scores.left_in_right >= config.partial_containment)
                                                 & (scores.left_found >= config.min_shared_words))))
     np.testing.assert_array_equal(held, expected)
     assert np.all(kinds(scores, config) == kinds(flipped, config))
+
+
+def _plain_covered(shingles: list[int], words: int, held: set[int], k: int) -> int:
+    """Words of a paragraph (shingle i covers words i..i+k-1; fewer than k words: one shingle of
+    all) lying in a shingle the other document holds."""
+    marks = [False] * words
+    for i, h in enumerate(shingles):
+        if h in held:
+            for t in range(i, min(i + k, words) if words >= k else words):
+                marks[t] = True
+    return sum(marks)
 
 
 @needs_pairs

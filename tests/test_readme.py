@@ -25,5 +25,5 @@ def test_readme_python_example_runs_and_prints_what_it_says():
         os.chdir(here)
     printed = out.getvalue()
     assert printed.startswith("26 {}")
-    assert "recall-riverbend-times partial" in printed and "26 documents, 12 clusters" in printed
+    assert "recall-riverbend-times partial" in printed and "26 documents, 13 clusters" in printed
     assert "13 0.5 [(1, 14), (2, 15), (3, 16)]" in printed

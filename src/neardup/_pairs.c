@@ -271,68 +271,119 @@ typedef struct {
     const int64_t *para_offsets; /* into hashes, paragraphs + 1 */
     const int64_t *para_words;
     const double *para_weights;
+    const int64_t *para_holders; /* documents known to hold the paragraph's matching form */
     const int64_t *doc_offsets;  /* into paragraphs, docs + 1 */
     int shingle_size;
+    int64_t story_words;         /* paragraphs this long carry a story of their own */
+    int relative;                /* furniture: held more widely than the story (1), or held at all (0) */
 } Columns;
 
-/* Covered words of one document, weighted by paragraph (found) and not (covered), and their
- * totals, given which of its distinct shingles the other document holds. A word is covered when
- * it lies in a shingle the other document holds (a paragraph shorter than the shingle size is
- * one shingle of all its words). */
-static void side(const Columns *c, Py_ssize_t doc, const Distinct *d, const uint8_t *found, double *out) {
-    double found_w = 0, total_w = 0, covered = 0, tokens = 0;
+/* Words of paragraph p lying in a shingle the other document holds (a paragraph shorter than the
+ * shingle size is one shingle of all its words); *missing counts its shingles the other lacks. */
+static int64_t covered_words(const Columns *c, const Distinct *d, const uint8_t *found, int64_t first, int64_t p,
+                             int64_t *missing) {
     const int k = c->shingle_size;
-    int64_t first = c->para_offsets[c->doc_offsets[doc]];
-    for (int64_t p = c->doc_offsets[doc]; p < c->doc_offsets[doc + 1]; p++) {
-        int64_t s0 = c->para_offsets[p], s1 = c->para_offsets[p + 1], words = c->para_words[p];
-        double w = c->para_weights[p];
-        int64_t last_end = 0, here = 0;
-        for (int64_t s = s0; s < s1; s++) {
-            if (!found[d->slot[s - first]]) continue;
-            int64_t start = s - s0, end = words >= k ? start + k : words;
-            if (start < last_end) start = last_end;
-            if (end > start) here += end - start;
-            if (end > last_end) last_end = end;
+    int64_t s0 = c->para_offsets[p], s1 = c->para_offsets[p + 1], words = c->para_words[p];
+    int64_t last_end = 0, here = 0;
+    *missing = 0;
+    for (int64_t s = s0; s < s1; s++) {
+        if (!found[d->slot[s - first]]) {
+            (*missing)++;
+            continue;
         }
+        int64_t start = s - s0, end = words >= k ? start + k : words;
+        if (start < last_end) start = last_end;
+        if (end > start) here += end - start;
+        if (end > last_end) last_end = end;
+    }
+    return here;
+}
+
+/* Covered words of one document, weighted by paragraph (found) and not (covered), and their
+ * totals, given which of its distinct shingles the other document holds. Then its furniture and
+ * its orphans. A paragraph is furniture when more documents hold it (para_holders) than hold any
+ * paragraph the other mostly covers (with c->relative: an outlet's footer, carried by its pages
+ * of other stories, not a paragraph of the story that other copies carry too), or, without,
+ * when any holds it. out[4], out[5]: the words and shingles the other leaves uncovered in
+ * furniture (out[7]: those words weighted); out[6]: the uncovered words of paragraphs of at
+ * least story_words words, not furniture, that the other holds less than half of (text that
+ * removing this document would lose); out[8]: the uncovered words, weighted, of paragraphs no
+ * other document holds or shorter than story_words (its additions — an edit, a dateline, an
+ * "ALSO READ" line: what makes it no fuller a version of the story). */
+static void side(const Columns *c, Py_ssize_t doc, const Distinct *d, const uint8_t *found, double *out) {
+    double found_w = 0, total_w = 0, covered = 0, tokens = 0, loose_words = 0, loose_shingles = 0, orphan = 0,
+           loose_w = 0, own_w = 0;
+    int64_t first = c->para_offsets[c->doc_offsets[doc]], missing = 0, story_holders = c->relative ? 1 : 0;
+    if (c->relative)
+        for (int64_t p = c->doc_offsets[doc]; p < c->doc_offsets[doc + 1]; p++) {
+            int64_t here = covered_words(c, d, found, first, p, &missing);
+            if (here > 0 && 2 * here >= c->para_words[p] && c->para_holders[p] > story_holders)
+                story_holders = c->para_holders[p];
+        }
+    for (int64_t p = c->doc_offsets[doc]; p < c->doc_offsets[doc + 1]; p++) {
+        int64_t words = c->para_words[p], here = covered_words(c, d, found, first, p, &missing);
+        double w = c->para_weights[p];
         tokens += (double)words;
         covered += (double)here;
         total_w += w * (double)words;
         found_w += w * (double)here;
+        if (c->para_holders[p] > story_holders) {
+            loose_words += (double)(words - here);
+            loose_shingles += (double)missing;
+            loose_w += w * (double)(words - here);
+        } else if (words >= c->story_words && 2 * here < words) {
+            orphan += (double)(words - here);
+        }
+        if (c->para_holders[p] <= 1 || words < c->story_words) own_w += w * (double)(words - here);
     }
     out[0] = found_w;
     out[1] = total_w;
     out[2] = covered;
     out[3] = tokens;
+    out[4] = loose_words;
+    out[5] = loose_shingles;
+    out[6] = orphan;
+    out[7] = loose_w;
+    out[8] = own_w;
 }
 
-#define VERIFY_COLUMNS 11
+#define VERIFY_COLUMNS 21
 
 PyDoc_STRVAR(verify_pairs_doc,
-"verify_pairs(hashes, para_offsets, para_words, para_weights, doc_offsets, shingle_size, left, right, out)\n\n"
-"Exact overlap of document pairs from their shingle sequences (verify.ShingleColumns). For pair i\n"
-"(left[i], right[i], int64 document indices) writes row i of out (float64, 11 columns): shared\n"
+"verify_pairs(hashes, para_offsets, para_words, para_weights, para_holders, doc_offsets, shingle_size,\n"
+"             story_words, relative, left, right, out)\n\n"
+"Exact overlap of document pairs from their shingle sequences (records.ShingleColumns). For pair i\n"
+"(left[i], right[i], int64 document indices) writes row i of out (float64, 21 columns): shared\n"
 "distinct shingles, distinct shingles of left, of right; left's words covered by a shingle right\n"
 "holds, weighted by paragraph, and left's weighted words; the same two for right; left's covered\n"
-"words and words, unweighted; the same two for right. verify.verify_pairs documents the measures.");
+"words and words, unweighted; the same two for right; then for left and for right: the words and\n"
+"the shingles left uncovered in furniture (para_holders, int64: with relative, held by more\n"
+"documents than any paragraph the other covers; else held at all), the uncovered words of\n"
+"paragraphs of >= story_words words that are not furniture and held less than half, the first\n"
+"of these weighted, and the uncovered words, weighted, of paragraphs no other document holds\n"
+"or shorter than story_words.\n"
+"match.scores documents the measures.");
 
 static PyObject *verify_pairs(PyObject *self, PyObject *args) {
-    Py_buffer hashes = {0}, para_offsets = {0}, para_words = {0}, para_weights = {0}, doc_offsets = {0},
-              left = {0}, right = {0}, out = {0};
-    int shingle_size;
+    Py_buffer hashes = {0}, para_offsets = {0}, para_words = {0}, para_weights = {0}, para_holders = {0},
+              doc_offsets = {0}, left = {0}, right = {0}, out = {0};
+    int shingle_size, relative;
+    long long story_words;
     PyObject *result = NULL;
     Distinct *distinct = NULL;
     uint64_t *scratch = NULL, *buffer = NULL;
     uint32_t *unique = NULL, *slot = NULL;
     uint8_t *found_a = NULL, *found_b = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*iy*y*w*", &hashes, &para_offsets, &para_words, &para_weights,
-                          &doc_offsets, &shingle_size, &left, &right, &out))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*iLpy*y*w*", &hashes, &para_offsets, &para_words, &para_weights,
+                          &para_holders, &doc_offsets, &shingle_size, &story_words, &relative, &left, &right, &out))
         return NULL;
     Py_ssize_t shingles = hashes.len / 4, paragraphs = para_offsets.len / 8 - 1, docs = doc_offsets.len / 8 - 1;
     Py_ssize_t pairs = left.len / 8;
     const int64_t *po = (const int64_t *)para_offsets.buf, *dof = (const int64_t *)doc_offsets.buf;
     const int64_t *l = (const int64_t *)left.buf, *r = (const int64_t *)right.buf;
     if (paragraphs < 0 || docs < 0 || shingle_size < 1 || need(&para_words, paragraphs * 8, "para_words") ||
-        need(&para_weights, paragraphs * 8, "para_weights") || need(&right, pairs * 8, "right") ||
+        need(&para_weights, paragraphs * 8, "para_weights") || need(&para_holders, paragraphs * 8, "para_holders") ||
+        need(&right, pairs * 8, "right") ||
         need(&out, pairs * VERIFY_COLUMNS * 8, "out"))
         goto done;
     if (po[0] != 0 || po[paragraphs] > shingles || dof[0] != 0 || dof[docs] > paragraphs) {
@@ -375,7 +426,8 @@ static PyObject *verify_pairs(PyObject *self, PyObject *args) {
         goto done;
     }
     Columns c = {(const uint32_t *)hashes.buf, po, (const int64_t *)para_words.buf,
-                 (const double *)para_weights.buf, dof, shingle_size};
+                 (const double *)para_weights.buf, (const int64_t *)para_holders.buf, dof, shingle_size,
+                 (int64_t)story_words, relative};
     double *o = (double *)out.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < pairs; i++) {
@@ -391,7 +443,7 @@ static PyObject *verify_pairs(PyObject *self, PyObject *args) {
         row[0] = (double)merge(a, b, found_a, found_b);
         row[1] = (double)a->count;
         row[2] = (double)b->count;
-        double sa[4], sb[4];
+        double sa[9], sb[9];
         side(&c, l[i], a, found_a, sa);
         side(&c, r[i], b, found_b, sb);
         row[3] = sa[0];
@@ -402,6 +454,10 @@ static PyObject *verify_pairs(PyObject *self, PyObject *args) {
         row[8] = sa[3];
         row[9] = sb[2];
         row[10] = sb[3];
+        for (int k = 0; k < 5; k++) {
+            row[11 + k] = sa[4 + k];
+            row[16 + k] = sb[4 + k];
+        }
     }
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
@@ -417,6 +473,7 @@ done:
     PyBuffer_Release(&para_offsets);
     PyBuffer_Release(&para_words);
     PyBuffer_Release(&para_weights);
+    PyBuffer_Release(&para_holders);
     PyBuffer_Release(&doc_offsets);
     PyBuffer_Release(&left);
     PyBuffer_Release(&right);

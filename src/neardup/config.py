@@ -74,9 +74,17 @@ class Config:
     #: ``threshold``, or its containment in the other >= this (swept on the development set:
     #: 0.6/0.7/0.8 give F1 0.997/0.996/0.993, 0.5 loses precision) ...
     partial_containment: float = 0.7
-    #: ... with at least this share of its words (all of them, furniture included) lying in
-    #: shingles the other holds: what is removed must be in what is kept.
+    #: ... with at least this share of its words lying in shingles the other holds, every word
+    #: counted but furniture that other documents hold (checked against the kept documents once
+    #: the clusters are known): what is removed must be in what is kept.
     min_coverage: float = 0.75
+    #: ... and the other must hold at least this share of it directly, furniture included: a
+    #: removal never rests on a headline with the rest of the document left to furniture.
+    min_held: float = 0.5
+    #: Paragraphs of at least this many words carry a story of their own: a document is never
+    #: removed for one that lacks such a paragraph of it that no other document holds (shorter
+    #: lines — bylines, "ALSO READ" lines, share prompts — count only in ``min_coverage``).
+    story_words: int = 20
     #: Of two documents that hold each other, the one holding the other better by this much
     #: (containment) is the fuller version, and is kept whatever the policy prefers.
     fuller_margin: float = 0.02
@@ -101,6 +109,9 @@ class Config:
     #: after which a component's remaining documents are kept as they are (bounds a long chain).
     verify_rounds: int = 8
     max_rounds: int = 256
+    #: Rounds of keeping removals that would lose text, a paragraph's best-ranked holder first;
+    #: after the last, every removal still losing text is kept.
+    loss_rounds: int = 8
 
     def __post_init__(self) -> None:
         _check_int("num_perm", self.num_perm, 1, 4096)
@@ -112,11 +123,13 @@ class Config:
         _check_int("bucket_pivots", self.bucket_pivots, 1, 1 << 10)
         _check_int("verify_rounds", self.verify_rounds, 0, 1 << 20)
         _check_int("max_rounds", self.max_rounds, 1, 1 << 20)
+        _check_int("story_words", self.story_words, 1, 1 << 20)
+        _check_int("loss_rounds", self.loss_rounds, 1, 1 << 10)
         _check_number("min_shared_words", self.min_shared_words, 0.0, 1e12)
         _check_number("boilerplate_ratio", self.boilerplate_ratio, 1.0, 1e12)
         for name in ("paragraph_lsh_threshold", "article_lsh_threshold", "threshold",
                      "min_containment", "near_duplicate_containment", "paragraph_threshold",
-                     "repeat_threshold", "partial_containment", "min_coverage", "fuller_margin",
+                     "repeat_threshold", "partial_containment", "min_coverage", "min_held", "fuller_margin",
                      "searchable_weight", "paragraph_containment", "noise_floor", "query_prefilter",
                      "query_prefilter_margin"):
             _check_unit(name, getattr(self, name))

@@ -117,7 +117,8 @@ class ShingleColumns:
     Paragraph ``p`` holds shingles ``shingles[paragraph_offsets[p]:paragraph_offsets[p + 1]]`` in text
     order and ``paragraph_words[p]`` words; document ``d`` holds paragraphs
     ``doc_offsets[d]:doc_offsets[d + 1]``. ``paragraph_weights`` are the paragraphs' weights in
-    containment (1 for a body paragraph).
+    containment (1 for a body paragraph); ``paragraph_holders`` how many documents are known to
+    hold each paragraph (dedup's story rule, :mod:`neardup.match.scores`; none when absent).
     """
 
     shingles: np.ndarray      # uint32
@@ -125,6 +126,13 @@ class ShingleColumns:
     paragraph_words: np.ndarray    # int64 (paragraphs,)
     paragraph_weights: np.ndarray  # float64 (paragraphs,)
     doc_offsets: np.ndarray   # int64 (docs + 1)
+    paragraph_holders: np.ndarray | None = None  # int64 (paragraphs,)
+
+    def holders(self) -> np.ndarray:
+        """``paragraph_holders`` as int64, zeros when absent."""
+        if self.paragraph_holders is None:
+            return np.zeros(len(self.paragraph_words), np.int64)
+        return np.ascontiguousarray(self.paragraph_holders, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.doc_offsets) - 1
@@ -136,7 +144,8 @@ class ShingleColumns:
 
     def with_weights(self, weights: np.ndarray) -> ShingleColumns:
         return ShingleColumns(self.shingles, self.paragraph_offsets, self.paragraph_words,
-                              np.ascontiguousarray(weights, dtype=np.float64), self.doc_offsets)
+                              np.ascontiguousarray(weights, dtype=np.float64), self.doc_offsets,
+                              self.paragraph_holders)
 
     def take(self, docs: np.ndarray) -> ShingleColumns:
         """The columns of some documents, in the order given."""
@@ -150,6 +159,7 @@ class ShingleColumns:
             paragraph_words=self.paragraph_words[paragraphs],
             paragraph_weights=self.paragraph_weights[paragraphs],
             doc_offsets=offsets(para_hi - para_lo),
+            paragraph_holders=None if self.paragraph_holders is None else self.paragraph_holders[paragraphs],
         )
 
     @staticmethod
@@ -163,6 +173,8 @@ class ShingleColumns:
             paragraph_words=np.concatenate([p.paragraph_words for p in parts]),
             paragraph_weights=np.concatenate([p.paragraph_weights for p in parts]),
             doc_offsets=offsets(np.concatenate([np.diff(p.doc_offsets) for p in parts])),
+            paragraph_holders=(None if all(p.paragraph_holders is None for p in parts)
+                               else np.concatenate([p.holders() for p in parts])),
         )
 
     def document_hashes(self, doc: int) -> np.ndarray:

@@ -39,11 +39,13 @@ examples:
   neardup dedup corpus/ --out kept.parquet --clusters clusters.parquet --keep earliest --date-field published
   cat feed.jsonl | neardup dedup - --out kept.jsonl.zst --clusters c.jsonl --index feed.idx
 
-A document is removed only in favour of a representative that holds it, verified between the
-two: same text, or at least --min-coverage of its words held by the representative and either
-Jaccard >= --threshold or --partial-containment of its body inside it. The policy (--keep)
-chooses among the documents no other member holds better: a full story is kept over its
-flash, truncated or trimmed copies whatever the policy prefers.
+A document is removed only when its representative holds its story, verified between the
+two (same text, or at least --min-coverage of its words held, its furniture aside, none of its
+own long paragraphs missing, and either Jaccard >= --threshold or --partial-containment of its
+body inside it), and kept documents hold the rest of it (its outlet's footer, its "ALSO READ"
+lines): nothing is lost over the kept corpus. The policy (--keep) chooses among the documents
+no other member holds better: a full story is kept over its flash, truncated or trimmed copies
+whatever the policy prefers; --keep cleanest keeps the copy with the least text of its own.
 CLUSTERS has one row per input document: id, cluster (the representative's id),
 representative, kind (exact, near-duplicate or partial), jaccard, containment
 (doc_in_representative, representative_in_doc), coverage. KEPT holds the kept records as they
@@ -65,16 +67,17 @@ def add_dedup(commands: Any, common: argparse.ArgumentParser) -> None:
     output.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     policy = parser.add_argument_group("what is kept")
     policy.add_argument("--keep", choices=POLICIES, default="first",
-                        help="representative: first in input order (default), longest text, or earliest "
-                             "--date-field; ties broken by id")
+                        help="representative: first in input order (default), longest text, earliest "
+                             "--date-field, or cleanest (least text of its own besides the story: the clean "
+                             "original over an outlet's page); ties broken by id")
     policy.add_argument("--date-field", default="date", metavar="FIELD", help="field read by --keep earliest")
     policy.add_argument("--no-partial", action="store_true", help="cluster exact and near-duplicates only")
     policy.add_argument("--partial-containment", type=float, default=None, metavar="C",
                         help="weighted share (furniture discounted) of a removed document inside its "
                              "representative (default 0.7)")
     policy.add_argument("--min-coverage", type=float, default=None, metavar="C",
-                        help="share of a removed document's words its representative holds, every word "
-                             "counted (default 0.75)")
+                        help="share of a removed document's words its representative holds, furniture that "
+                             "kept documents hold aside (default 0.75)")
     policy.add_argument("--threshold", type=float, metavar="J", help="article Jaccard for near-duplicates (0.8)")
     policy.add_argument("--drop-repeats", action="store_true",
                         help="also cut paragraphs that repeat an earlier one from the kept records")
@@ -160,10 +163,12 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
                    + ", ".join(f"{k} {v:.2f}" for k, v in summary.seconds.items())
                    + "; peak MB after each: " + ", ".join(f"{k} {v:,.0f}" for k, v in summary.peak_mb.items())
                    + f"; {summary.candidate_pairs:,} candidate pairs, {summary.verified_late:,} verified late, "
-                     f"{summary.large_buckets:,} buckets over the cap (largest {summary.largest_bucket:,})")
+                     f"{summary.large_buckets:,} buckets over the cap (largest {summary.largest_bucket:,}); "
+                     f"{summary.kept_for_loss:,} removals undone: no kept document held all of their text")
     if args.json:
         out.write(json.dumps({"documents": summary.documents, "clusters": summary.clusters,
                               "removed": summary.removed, "removed_by_kind": dict(summary.by_kind),
+                              "kept_for_loss": summary.kept_for_loss,
                               "skipped": dict(reader.stats.skipped) | dict(summary.skipped),
                               "seconds": summary.seconds}) + "\n")
     return EXIT_OK

@@ -122,6 +122,7 @@ def _report(summary: SparkSummary, args: Any, out: TextIO, console: Any) -> None
     if args.json:
         out.write(json.dumps({"documents": summary.documents, "clusters": summary.clusters,
                               "removed": summary.removed, "removed_by_kind": dict(summary.by_kind),
+                              "kept_for_loss": summary.kept_for_loss,
                               "skipped": skipped, "seconds": summary.seconds, "engine": "spark",
                               "candidate_pairs": summary.candidate_pairs, "verified_late": summary.verified_late,
                               "large_buckets": summary.large_buckets, "largest_bucket": summary.largest_bucket,

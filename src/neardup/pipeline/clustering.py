@@ -9,7 +9,9 @@ through a chain of other documents. Clusters are built in three steps:
 2. **representatives, round by round**, in every component at once: the keep policy's
    favourite among the documents not yet placed that no other unplaced document *dominates*.
    A document dominates one it holds when it is not held back, or holds it clearly better
-   (the other's containment in it exceeds its containment in the other by ``fuller_margin``):
+   (the other's containment in it exceeds its containment in the other by ``fuller_margin``,
+   furniture that other documents hold left out: an outlet's footer does not make its copy
+   fuller than the original):
    a full story dominates its truncated copy, its headline flash and a copy that dropped a
    paragraph, so none of those is kept in place of the story; near-duplicates that hold each
    other equally well are left to the policy. Every unplaced member of the component that the
@@ -89,7 +91,7 @@ class KnownPairs:
         holds it better by ``margin``."""
         low, high = (self.keys >> np.uint64(32)).astype(np.int64), (self.keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
         forward, backward = self.left_holds_right, self.right_holds_left
-        high_in_low, low_in_high = self.scores.right_in_left, self.scores.left_in_right
+        high_in_low, low_in_high = self.scores.right_story_in_left, self.scores.left_story_in_right
         low_wins = forward & (~backward | (high_in_low - low_in_high >= self.margin))
         high_wins = backward & (~forward | (low_in_high - high_in_low >= self.margin))
         return np.concatenate([low[low_wins], high[high_wins]]), np.concatenate([high[low_wins], low[high_wins]])
@@ -102,12 +104,14 @@ Verifier = Callable[[np.ndarray, np.ndarray], KnownPairs]
 @dataclass(frozen=True)
 class Clusters:
     """Each node's representative node; ``kept_unresolved`` counts documents kept because a
-    component ran out of rounds; ``verified_late`` the pairs verified on demand."""
+    component ran out of rounds; ``verified_late`` the pairs verified on demand;
+    ``kept_for_loss`` the removals undone because no kept document held their furniture."""
 
     representative: np.ndarray  # int64 per node
     known: KnownPairs
     verified_late: int
     kept_unresolved: int
+    kept_for_loss: int = 0
 
 
 def cluster(count: int, known: KnownPairs, rank: np.ndarray, verify: Verifier | None = None, *,

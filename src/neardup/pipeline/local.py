@@ -55,6 +55,7 @@ class LocalRun:
         self._articles = BandSpill(self.folder, memory_budget)
         self._paragraphs = BandSpill(self.folder, memory_budget)
         self._shingles = ShingleSpill(self.folder, memory_budget)
+        self._holders: np.ndarray | None = None
 
     # -- the spill folder ----------------------------------------------------------------------
 
@@ -106,9 +107,11 @@ class LocalRun:
         self._timed("fingerprint", lambda: self._read(batches))
         self._shingles.finish()
         corpus = self.corpus.finish()
-        weights = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
+        weights, self._holders = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
         classes = stages.exact_classes(corpus)
-        rank = policy_ranks(corpus.ids, corpus.lengths, corpus.dates, self.options.keep)
+        own = stages.own_words(self._holders, corpus.paragraph_words, corpus.paragraph_digests, corpus.doc_offsets,
+                               self.config) if self.options.keep.reads_own_words else None
+        rank = policy_ranks(corpus.ids, corpus.lengths, corpus.dates, self.options.keep, own)
         reference = np.arange(len(corpus.ids)) < self.reference_count
         if reference.any():  # the reference comes first in every class, so it is what a class keeps
             rank = np.argsort(np.lexsort((rank, ~reference)), kind="stable").astype(np.int64)
@@ -120,6 +123,7 @@ class LocalRun:
         clusters = self._timed("cluster", lambda: cluster(
             classes.count, known, class_rank, lambda a, b: self._verify_classes(corpus, classes, weights, a, b),
             fixed=fixed, verify_rounds=self.config.verify_rounds, max_rounds=self.config.max_rounds))
+        clusters = self._timed("kept", lambda: self._nothing_lost(corpus, classes, weights, class_rank, clusters))
         return self._result(corpus, classes, rank, clusters)
 
     def _timed(self, name: str, step: Callable[[], Any]) -> Any:
@@ -127,7 +131,7 @@ class LocalRun:
         try:
             return step()
         finally:
-            self.summary.seconds[name] = round(time.perf_counter() - start, 3)
+            self.summary.seconds[name] = round(self.summary.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
             self.summary.peak_mb[name] = _peak_mb()
 
     def _read(self, batches: Iterable[PrintedBatch], index: bool = True) -> None:
@@ -190,8 +194,43 @@ class LocalRun:
 
     def _verify_classes(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
                         a: np.ndarray, b: np.ndarray) -> KnownPairs:
-        scores = stages.score_class_pairs(corpus, self._shingles, classes, weights, a, b, self.config)
+        scores = stages.score_class_pairs(corpus, self._shingles, classes, weights, a, b, self.config,
+                                          self._holders)
         return stages.known_pairs(scores, self.config, self.options.partial)
+
+    def _nothing_lost(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
+                      class_rank: np.ndarray, clusters: Clusters) -> Clusters:
+        """Clusters where every removal is held by its representative and its furniture by kept
+        documents: removals that would lose text are kept, round by round (``loss_rounds``), the
+        best-ranked holder of a paragraph only removed pages carry first (:func:`stages.first_to_keep`)."""
+        representative = clusters.representative
+        checking = np.flatnonzero(representative != np.arange(len(representative)))
+        for round_ in range(self.config.loss_rounds):
+            failing = self._losses(corpus, classes, weights, clusters.representative, checking)
+            if len(failing) == 0:
+                break
+            keep = failing
+            if round_ < self.config.loss_rounds - 1:
+                owner, digests = stages.unheld_paragraphs(corpus, classes, clusters.representative, failing,
+                                                          self.config)
+                keep = stages.first_to_keep(failing, owner, digests, class_rank)
+            clusters = stages.undo_removals(clusters, keep)
+            checking = np.setdiff1d(failing, keep)
+        return clusters
+
+    def _losses(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
+                representative: np.ndarray, removed: np.ndarray) -> np.ndarray:
+        """Of the ``removed`` classes, those that would lose text: rescored against their
+        representatives with the furniture that kept documents really hold (:func:`stages.kept_for_loss`)."""
+        held = stages.held_by_kept(corpus, classes, representative)
+
+        def check(chunk: slice) -> np.ndarray:
+            scores = stages.score_class_pairs(corpus, self._shingles, classes, weights, removed[chunk],
+                                              representative[removed[chunk]], self.config, held, relative=False)
+            return stages.kept_for_loss(scores, self.config, self.options.partial)
+
+        parts = parallel_map(check, stages.pair_chunks(len(removed)), self.workers)
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def _result(self, corpus: stages.Corpus, classes: stages.ExactClasses, rank: np.ndarray,
                 clusters: Clusters) -> DedupResult:
@@ -203,6 +242,7 @@ class LocalRun:
         summary.undated = sum(date is None for date in corpus.dates[self.reference_count:])
         summary.exact_classes = classes.count
         summary.verified_late, summary.kept_unresolved = clusters.verified_late, clusters.kept_unresolved
+        summary.kept_for_loss = clusters.kept_for_loss
         is_kept = found.representative == np.arange(len(corpus.ids))
         summary.clusters = int(is_kept[new].sum())
         summary.removed = len(new) - summary.clusters

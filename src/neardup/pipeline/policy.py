@@ -21,7 +21,7 @@ import numpy as np
 from neardup.errors import ConfigError
 
 #: The names the API and the command line take.
-KeepName = Literal["first", "longest", "earliest"]
+KeepName = Literal["first", "longest", "earliest", "cleanest"]
 
 
 class SortKey(NamedTuple):
@@ -35,12 +35,16 @@ class KeepPolicy(Enum):
     """Which document of a cluster is kept, among those that hold the others equally well.
 
     Sort keys, best first; the columns are ``order`` (input order), ``length`` (characters of the
-    text), ``undated`` (no date: after every dated one), ``date`` (the parsed date key) and ``id``.
+    text), ``undated`` (no date: after every dated one), ``date`` (the parsed date key), ``own``
+    (words of text of its own besides the story: :func:`neardup.pipeline.stages.own_words`) and ``id``.
+    ``cleanest`` keeps the copy with the least text of its own — the clean original rather than an
+    outlet's page with its byline, footer and "ALSO READ" lines — then the shortest, then by id.
     """
 
     FIRST = "first"
     LONGEST = "longest"
     EARLIEST = "earliest"
+    CLEANEST = "cleanest"
 
     @classmethod
     def parse(cls, value: KeepPolicy | str) -> KeepPolicy:
@@ -63,11 +67,17 @@ class KeepPolicy(Enum):
         """Whether the policy needs each document's date."""
         return any(key.column == "date" for key in self.sort_keys)
 
+    @property
+    def reads_own_words(self) -> bool:
+        """Whether the policy needs each document's own words (paragraph frequencies first)."""
+        return any(key.column == "own" for key in self.sort_keys)
+
 
 _SORT_KEYS = {
     KeepPolicy.FIRST: (SortKey("order"),),
     KeepPolicy.LONGEST: (SortKey("length", descending=True), SortKey("id")),
     KeepPolicy.EARLIEST: (SortKey("undated"), SortKey("date"), SortKey("id")),
+    KeepPolicy.CLEANEST: (SortKey("own"), SortKey("length"), SortKey("id")),
 }
 #: The policy names, for the command line's choices.
 POLICIES = tuple(policy.value for policy in KeepPolicy)
@@ -129,12 +139,13 @@ def date_key(value: Any) -> str | None:
 
 
 def policy_ranks(ids: Sequence[str], lengths: np.ndarray, dates: Sequence[str | None],
-                 keep: KeepPolicy) -> np.ndarray:
-    """Distinct ranks (0 = kept first) of documents under ``keep``: its sort keys, then the id."""
+                 keep: KeepPolicy, own: np.ndarray | None = None) -> np.ndarray:
+    """Distinct ranks (0 = kept first) of documents under ``keep``: its sort keys, then the id
+    (``own``: each document's own words, for the policies that read them)."""
     n = len(ids)
     if keep.sort_keys == (SortKey("order"),):
         return np.arange(n, dtype=np.int64)
-    keys = [_policy_column(key, ids, lengths, dates) for key in keep.sort_keys]
+    keys = [_policy_column(key, ids, lengths, dates, own) for key in keep.sort_keys]
     if keep.sort_keys[-1].column != "id":
         keys.append(_id_ranks(ids))
     order = np.lexsort(tuple(reversed(keys)))
@@ -143,9 +154,14 @@ def policy_ranks(ids: Sequence[str], lengths: np.ndarray, dates: Sequence[str | 
     return rank
 
 
-def _policy_column(key: SortKey, ids: Sequence[str], lengths: np.ndarray, dates: Sequence[str | None]) -> np.ndarray:
+def _policy_column(key: SortKey, ids: Sequence[str], lengths: np.ndarray, dates: Sequence[str | None],
+                   own: np.ndarray | None) -> np.ndarray:
     """The values of one sort key, as integers that sort the way the key wants (ascending)."""
-    if key.column == "order":
+    if key.column == "own":
+        if own is None:
+            raise ValueError("the keep policy reads each document's own words: pass them")
+        values = np.asarray(own, dtype=np.int64)
+    elif key.column == "order":
         values = np.arange(len(ids), dtype=np.int64)
     elif key.column == "length":
         values = np.asarray(lengths, dtype=np.int64)

@@ -115,6 +115,8 @@ class DedupSummary:
     large_buckets: int = 0
     largest_bucket: int = 0
     kept_unresolved: int = 0
+    #: Removals undone because no kept document held a paragraph of theirs the representative lacks.
+    kept_for_loss: int = 0
     #: Documents without a date, with ``keep="earliest"`` (ranked after every dated one).
     undated: int = 0
     #: A reference corpus (``dedup(..., reference=)``): its documents, the new documents removed as

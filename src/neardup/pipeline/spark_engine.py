@@ -23,6 +23,8 @@ candidates      band records → buckets → ``bucket_pairs`` (same cap and    b
 verify          both classes' shingles joined to each pair; the kernel     by first class of the pair
 components      large-star / small-star over the holding pairs             by node, a few rounds
 cluster         :func:`neardup.pipeline.clustering.cluster` on whole components     by component
+kept            removals rescored with the paragraphs kept documents hold  by digest, then by class
+                (:mod:`neardup.pipeline.spark_kept`); those losing text undone
 assign          each document's representative and scores                  by class
 ==============  =========================================================  ==================================
 
@@ -71,6 +73,8 @@ from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy, SortKey
 from neardup.pipeline.result import DedupSummary
 from neardup.pipeline.spark_components import are_stars, star_round
 from neardup.pipeline.spark_io import FileSystem, pyspark_functions, shuffle_bytes, spark_schema
+from neardup.pipeline.spark_kept import undo_losses
+from neardup.pipeline.spark_paragraphs import own_words, paragraph_frequencies
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -258,6 +262,9 @@ class _Run:
             known = self._verify(pairs, leaders)
             components = self._components(known)
             placed = self._cluster(known, components, classes, leaders)
+            placed, self.summary.kept_for_loss = undo_losses(placed, prints, leaders, classes, self.config,
+                                                             self.options.partial, self.partitions, self.chunk_rows,
+                                                             self.save)
             rows = self._assign(docs, classes, placed, columns)
             self._count(rows, classes, placed)
         except BaseException:
@@ -334,6 +341,9 @@ class _Run:
             + (["order"] if columns.order else [])
         docs = prints.filter(F.col("valid")).select(*narrow)
         docs = self._first_of_each_id(docs, columns)
+        if self.options.keep.reads_own_words:  # keep="cleanest": the frequencies of the documents read
+            own = own_words(prints.join(docs.select("row"), "row", "left_semi"), self.config)
+            docs = docs.join(own, "row", "left").fillna(0, ["own"])
         ranked = self._ranks(docs, columns)
         ranked = ranked.withColumn("cls", F.min("row").over(Window.partitionBy("doc_digest_hi", "doc_digest_lo")))
         docs = self.save("classes", "docs", ranked.drop("doc_digest_hi", "doc_digest_lo"))
@@ -396,22 +406,14 @@ class _Run:
 
     def _weights(self, prints: DataFrame) -> DataFrame:
         """Paragraph weights: document frequencies by digest, then the boilerplate rule per document."""
-        F = pyspark_functions()
         config = self.config
-        frequencies = (prints.select(F.explode(F.array_distinct("paragraph_digests")).alias("digest"))
-                       .groupBy("digest").agg(F.count("*").alias("df")))
-        per_paragraph = prints.select("row", F.posexplode("paragraph_digests").alias("pos", "digest")) \
-            .join(frequencies, "digest")
-        collected = (per_paragraph.groupBy("row")
-                     .agg(F.sort_array(F.collect_list(F.struct("pos", "df"))).alias("s"))
-                     .select("row", F.col("s.df").alias("paragraph_frequencies")))
-        joined = prints.select("row", "paragraph_words").join(collected, "row", "left")
+        joined = prints.select("row", "paragraph_words").join(paragraph_frequencies(prints), "row", "left")
 
         def weigh(batches: Iterator[Any]) -> Iterator[Any]:
             for batch in batches:
                 yield ss.weights_arrow(batch, config)
 
-        weighed = joined.mapInArrow(weigh, "row long, paragraph_weights array<double>")
+        weighed = joined.mapInArrow(weigh, "row long, paragraph_weights array<double>, paragraph_holders array<long>")
         return self.save("frequencies", "weights", weighed)
 
     def _candidates(self, prints: DataFrame, weights: DataFrame, docs: DataFrame,
@@ -466,7 +468,7 @@ class _Run:
         F = pyspark_functions()
         config, partial, first_new, chunk_rows = self.config, self.options.partial, self.first_new, \
             self.chunk_rows
-        data = ["shingles", "paragraph_sizes", "paragraph_words", "paragraph_weights"]
+        data = ["shingles", "paragraph_sizes", "paragraph_words", "paragraph_weights", "paragraph_holders"]
         firsts = leaders.join(pairs.select(F.col("a").alias("row")).distinct(), "row", "left_semi")
         firsts = firsts.select(F.col("row").alias("a"), F.lit(0).alias("tag"), F.lit(-1).cast("long").alias("b"),
                                *data)
@@ -511,7 +513,7 @@ class _Run:
         nodes = (components.join(classes.select(F.col("cls").alias("node"), "crank"), "node")
                  .join(leaders.withColumnRenamed("row", "node"), "node")
                  .select("comp", F.lit(0).alias("tag"), F.col("node").alias("cls"), "crank", "shingles",
-                         "paragraph_sizes", "paragraph_words", "paragraph_weights"))
+                         "paragraph_sizes", "paragraph_words", "paragraph_weights", "paragraph_holders"))
         side_a = components.select(F.col("node").alias("a"), F.col("comp"))
         side_b = components.select(F.col("node").alias("b"), F.col("comp").alias("comp_b"))
         inside = (known.join(side_a, "a").join(side_b, "b").filter(F.col("comp") == F.col("comp_b"))

@@ -59,7 +59,7 @@ NEW_ROWS = 1 << 62
 #: Rows a grouped chunk gathers before it is processed (a larger group is taken whole).
 CHUNK_ROWS = 1 << 16
 #: The 11 measures of a verified pair, as :class:`~neardup.match.scores.PairScores` names them.
-SCORE_FIELDS = tuple(list(PairScores.__dataclass_fields__)[2:-1])
+SCORE_FIELDS = tuple(name for name in PairScores.__dataclass_fields__ if name not in ("left", "right", "same_text"))
 #: Tags of the rows a stage writes (one schema, several kinds of row).
 PAIR, MEMBER, STATS = 0, 1, 2
 #: The columns :func:`fingerprint_arrow`, :func:`verify_stream` and :func:`cluster_stream` write.
@@ -225,14 +225,27 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
 
 def weights_arrow(batch: Any, config: Config) -> Any:
     """``row, paragraph_words, paragraph_frequencies`` (each paragraph's document frequency) →
-    ``row, paragraph_weights``."""
+    ``row, paragraph_weights, paragraph_holders`` (the frequencies: what tells furniture from story)."""
     words, doc_offsets = flat(batch, "paragraph_words", np.int64)
     frequencies, check = flat(batch, "paragraph_frequencies", np.int64)
     if not np.array_equal(doc_offsets, check):
         raise ValueError("paragraph frequencies do not line up with the paragraphs")
     weights = paragraph_weights(frequencies, words, doc_offsets, config) if len(words) else np.zeros(0)
     return _batch({"row": _column(batch, "row"),
-                   "paragraph_weights": lists(np.asarray(weights, np.float64), np.diff(doc_offsets))})
+                   "paragraph_weights": lists(np.asarray(weights, np.float64), np.diff(doc_offsets)),
+                   "paragraph_holders": lists(np.asarray(frequencies, np.int64), np.diff(doc_offsets))})
+
+
+def own_words_arrow(batch: Any, config: Config) -> Any:
+    """``row, paragraph_words, paragraph_digests, paragraph_frequencies`` → ``row, own``
+    (:func:`neardup.pipeline.stages.own_words`)."""
+    words, doc_offsets = flat(batch, "paragraph_words", np.int64)
+    digests, _ = flat(batch, "paragraph_digests", np.int64)
+    frequencies, check = flat(batch, "paragraph_frequencies", np.int64)
+    if not np.array_equal(doc_offsets, check):
+        raise ValueError("paragraph frequencies do not line up with the paragraphs")
+    own = stages.own_words(frequencies, words, digests.view(np.uint64), doc_offsets, config)
+    return _batch({"row": _column(batch, "row"), "own": pa.array(own, pa.int64())})
 
 
 def records_arrow(batch: Any, config: Config) -> Any:
@@ -313,12 +326,29 @@ def _bucket_chunk(bucket: np.ndarray, cls: np.ndarray, config: Config, stats: li
 
 def columns_arrow(data: Any) -> ShingleColumns:
     """The documents of a table with ``shingles, paragraph_sizes, paragraph_words,
-    paragraph_weights`` (one document per row)."""
+    paragraph_weights, paragraph_holders`` (one document per row)."""
     shingles, _ = flat(data, "shingles", np.int32)
     sizes, doc_offsets = flat(data, "paragraph_sizes", np.int64)
     words, _ = flat(data, "paragraph_words", np.int64)
     weights, _ = flat(data, "paragraph_weights", np.float64)
-    return ShingleColumns(shingles.view(np.uint32), offsets(sizes), words, weights, doc_offsets)
+    holders, _ = flat(data, "paragraph_holders", np.int64)
+    return ShingleColumns(shingles.view(np.uint32), offsets(sizes), words, weights, doc_offsets, holders)
+
+
+def _paired(chunk: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk of rows sorted by ``a, tag`` (tag 0: document ``a``; tag 1: a document ``b``
+    paired with it) → the chunk in that order, ``a``, ``b``, and the rows of each pair's two sides."""
+    a, tag, b = _numbers(chunk, "a"), _numbers(chunk, "tag"), _numbers(chunk, "b")
+    order = np.lexsort((b, tag, a))
+    if not np.array_equal(order, np.arange(len(a))):
+        chunk = chunk.take(pa.array(order))
+        a, tag, b = a[order], tag[order], b[order]
+    leader = np.maximum.accumulate(np.where(tag == 0, np.arange(len(a)), -1))
+    pairs = np.flatnonzero(tag == 1)
+    left = leader[pairs]
+    if len(pairs) and ((left < 0).any() or (a[np.maximum(left, 0)] != a[pairs]).any()):
+        raise ValueError("a pair reached its stage without its first document")
+    return chunk, a, b, left, pairs
 
 
 def verify_stream(batches: Iterable[Any], config: Config, partial: bool, first_new: int,
@@ -328,17 +358,9 @@ def verify_stream(batches: Iterable[Any], config: Config, partial: bool, first_n
     and which side holds the other (``right_holds_left``: b holds a; ``left_holds_right``: a
     holds b), classes named below ``first_new`` being reference classes that are never held."""
     for chunk in grouped_chunks(batches, "a", chunk_rows):
-        a, tag, b = _numbers(chunk, "a"), _numbers(chunk, "tag"), _numbers(chunk, "b")
-        order = np.lexsort((b, tag, a))
-        if not np.array_equal(order, np.arange(len(a))):
-            chunk = chunk.take(pa.array(order))
-            a, tag, b = a[order], tag[order], b[order]
-        leader = np.maximum.accumulate(np.where(tag == 0, np.arange(len(a)), -1))
-        pairs = np.flatnonzero(tag == 1)
-        left = leader[pairs]
-        if len(pairs) and ((left < 0).any() or (a[np.maximum(left, 0)] != a[pairs]).any()):
-            raise ValueError("a candidate pair reached verification without its first document")
-        scores = score_pairs(columns_arrow(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool))
+        chunk, a, b, left, pairs = _paired(chunk)
+        scores = score_pairs(columns_arrow(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool),
+                             config.story_words)
         known = stages.known_pairs(scores, config, partial)
         at = known.find(left, pairs)
         held_left, held_right = known.right_holds_left[at], known.left_holds_right[at]
@@ -391,7 +413,8 @@ def cluster_chunk(chunk: Any, config: Config, partial: bool, first_new: int) -> 
     def verify(x: np.ndarray, y: np.ndarray) -> KnownPairs:
         if not columns:
             columns.append(columns_arrow(nodes))
-        measured = score_pairs(columns[0], x, y, config.shingle_size, np.asarray(x) == np.asarray(y))
+        measured = score_pairs(columns[0], x, y, config.shingle_size, np.asarray(x) == np.asarray(y),
+                               config.story_words)
         return stages.known_pairs(measured, config, partial)
 
     clusters = cluster(len(names), known, rank, verify, fixed=is_reference, verify_rounds=config.verify_rounds,
@@ -414,6 +437,17 @@ def cluster_stream(batches: Iterable[Any], config: Config, partial: bool, first_
                          for name in ("jaccard", "doc_in_representative", "representative_in_doc", "coverage")},
                       "late": pa.array(np.append(np.zeros(n, np.int64), late)),
                       "unresolved": pa.array(np.append(np.zeros(n, np.int64), unresolved))})
+
+
+def loss_stream(batches: Iterable[Any], config: Config, partial: bool, chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """Rows sorted by ``a, tag``: a removed class ``a`` (tag 0, its ``paragraph_holders`` 1 where a
+    kept document holds the paragraph) then its representative ``b`` (tag 1) → the classes to
+    keep after all (:func:`neardup.pipeline.stages.kept_for_loss`), as ``cls``."""
+    for chunk in grouped_chunks(batches, "a", chunk_rows):
+        chunk, a, _, left, pairs = _paired(chunk)
+        scores = score_pairs(columns_arrow(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool),
+                             config.story_words, relative=False)
+        yield _batch({"cls": pa.array(a[stages.kept_for_loss(scores, config, partial)], pa.int64())})
 
 
 # -- the CLUSTERS rows ----------------------------------------------------------------------------------

@@ -9,13 +9,15 @@ stage                  in → out                                               
 =====================  ==========================================================  ==============
 ``print_documents``    documents → fingerprints, shingles, band keys               none
 ``paragraph_weights``  paragraph digests of the corpus → document frequencies →    by digest
-                       weights (:mod:`neardup.match.boilerplate`)
+                       weights (:mod:`neardup.match.boilerplate`) and holders
 ``exact_classes``      document digests → one class per matching form              by digest
 ``policy_ranks``       lengths, dates, ids → the keep policy as distinct ranks     global sort
 ``group_partition``    band records of one partition → candidate pairs             by band key
 ``score_class_pairs``  candidate pairs + both documents' shingles → exact scores   join on doc
 ``known_pairs``        scores → which side holds the other (the hold rule)         none
 ``cluster``            holding pairs → representatives (:mod:`.clustering`)        components
+``held_by_kept``       representatives → which paragraphs a kept document holds    by digest
+``kept_for_loss``      removals rescored with those → removals to undo             join on doc
 ``assignments``        representatives → each document's row of CLUSTERS           none
 =====================  ==========================================================  ==============
 """
@@ -196,10 +198,40 @@ class CorpusBuilder:
                       cat(self._paragraph_words, np.int32), cat(self._paragraph_sizes, np.int32))
 
 
-def paragraph_weights(corpus: Corpus, config: Config) -> np.ndarray:
-    """Every paragraph's weight, from document frequencies over the whole corpus."""
+def paragraph_weights(corpus: Corpus, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Every paragraph's weight, from document frequencies over the whole corpus, and those
+    frequencies (how many documents hold it: what tells furniture from story, :mod:`neardup.match.scores`)."""
     frequencies = paragraph_frequencies(corpus.paragraph_digests, corpus.doc_offsets)
-    return weights_of(frequencies, corpus.paragraph_words, corpus.doc_offsets, config)
+    return weights_of(frequencies, corpus.paragraph_words, corpus.doc_offsets, config), frequencies
+
+
+def own_words(frequencies: np.ndarray, words: np.ndarray, digests: np.ndarray, doc_offsets: np.ndarray,
+              config: Config) -> np.ndarray:
+    """Per document, the words of text of its own besides the story (what ``keep="cleanest"``
+    keeps least of): paragraphs no other document holds (a byline, an edit, an "ALSO READ"
+    line), repeats of an earlier paragraph of the same document (a page holding its body
+    twice), and paragraphs held ``boilerplate_ratio`` times more widely than the document's
+    typical paragraph (its outlet's footer)."""
+    count = len(doc_offsets) - 1
+    frequencies = np.asarray(frequencies, np.int64)
+    words = np.asarray(words, np.int64)
+    owner = np.repeat(np.arange(count), np.diff(doc_offsets))
+    body = words >= config.min_paragraph_words
+    order = np.lexsort((frequencies[body], owner[body]))
+    sorted_frequencies = frequencies[body][order]
+    per_doc = np.bincount(owner[body], minlength=count)
+    starts = offsets(per_doc)[:-1]
+    lo = np.minimum(starts + (per_doc - 1) // 2, max(len(sorted_frequencies) - 1, 0))
+    hi = np.minimum(starts + per_doc // 2, max(len(sorted_frequencies) - 1, 0))
+    typical = np.zeros(count)
+    has_body = per_doc > 0
+    typical[has_body] = (sorted_frequencies[lo[has_body]] + sorted_frequencies[hi[has_body]]) / 2
+    by_digest = np.lexsort((np.arange(len(digests)), np.asarray(digests, np.uint64), owner))
+    repeat = np.zeros(len(digests), dtype=bool)
+    same = (owner[by_digest][1:] == owner[by_digest][:-1]) & (digests[by_digest][1:] == digests[by_digest][:-1])
+    repeat[by_digest[1:][same]] = True
+    own = (frequencies <= 1) | repeat | (frequencies > config.boilerplate_ratio * typical[owner])
+    return np.bincount(owner, weights=(words * own).astype(np.float64), minlength=count).astype(np.int64)
 
 
 def searchable_paragraphs(corpus: Corpus, weights: np.ndarray, config: Config) -> np.ndarray:
@@ -277,7 +309,7 @@ class ShingleSource(Protocol):
 
 
 def gather_columns(corpus: Corpus, shingles: ShingleSource, weights: np.ndarray,
-                   docs: np.ndarray) -> ShingleColumns:
+                   docs: np.ndarray, holders: np.ndarray | None = None) -> ShingleColumns:
     """The shingle columns of some documents of the corpus, gathered from where they are kept."""
     para_lo, para_hi = corpus.doc_offsets[docs], corpus.doc_offsets[docs + 1]
     paragraphs = ranges(para_lo, para_hi)
@@ -288,19 +320,23 @@ def gather_columns(corpus: Corpus, shingles: ShingleSource, weights: np.ndarray,
         paragraph_words=corpus.paragraph_words[paragraphs].astype(np.int64),
         paragraph_weights=np.asarray(weights, dtype=np.float64)[paragraphs],
         doc_offsets=offsets(para_hi - para_lo),
+        paragraph_holders=None if holders is None else np.asarray(holders, np.int64)[paragraphs],
     )
 
 
 def score_class_pairs(corpus: Corpus, shingles: ShingleSource, classes: ExactClasses, weights: np.ndarray,
-                      a: np.ndarray, b: np.ndarray, config: Config) -> PairScores:
-    """Exact scores of class pairs (a[i], b[i]), measured on their leaders' shingles."""
+                      a: np.ndarray, b: np.ndarray, config: Config,
+                      holders: np.ndarray | None = None, relative: bool = True) -> PairScores:
+    """Exact scores of class pairs (a[i], b[i]), measured on their leaders' shingles, with the
+    documents holding each paragraph (``holders`` and ``relative``, :func:`~neardup.match.scores.score_pairs`)."""
     if len(a) == 0:
         return empty_scores()
     docs_a, docs_b = classes.leader[a], classes.leader[b]
     docs = sorted_unique(np.concatenate([docs_a, docs_b]))
-    columns = gather_columns(corpus, shingles, weights, docs)
+    columns = gather_columns(corpus, shingles, weights, docs, holders)
     local_a, local_b = np.searchsorted(docs, docs_a), np.searchsorted(docs, docs_b)
-    scores = score_pairs(columns, local_a, local_b, config.shingle_size, np.asarray(a) == np.asarray(b))
+    scores = score_pairs(columns, local_a, local_b, config.shingle_size, np.asarray(a) == np.asarray(b),
+                         config.story_words, relative)
     return PairScores(np.asarray(a, np.int64), np.asarray(b, np.int64), *(getattr(scores, name)
                       for name in list(PairScores.__dataclass_fields__)[2:]))
 
@@ -318,6 +354,70 @@ def merge_known(parts: Sequence[KnownPairs], config: Config) -> KnownPairs:
     scores = PairScores.concatenate([p.scores for p in parts])
     return KnownPairs.build(scores, np.concatenate([p.right_holds_left for p in parts]),
                             np.concatenate([p.left_holds_right for p in parts]), config.fuller_margin)
+
+
+# -- nothing lost, over the kept corpus ----------------------------------------------------------------------
+
+
+def unheld_paragraphs(corpus: Corpus, classes: ExactClasses, representative: np.ndarray, failing: np.ndarray,
+                      config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """The paragraphs of ``failing`` classes (their leaders') that no kept document holds, lines
+    shorter than ``min_paragraph_words`` left out: (class, digest) of each."""
+    held = held_by_kept(corpus, classes, representative)
+    docs = classes.leader[failing]
+    lo, hi = corpus.doc_offsets[docs], corpus.doc_offsets[docs + 1]
+    owner, paragraphs = np.repeat(np.asarray(failing, np.int64), hi - lo), ranges(lo, hi)
+    unheld = (held[paragraphs] == 0) & (corpus.paragraph_words[paragraphs] >= config.min_paragraph_words)
+    return owner[unheld], corpus.paragraph_digests[paragraphs][unheld]
+
+
+def held_by_kept(corpus: Corpus, classes: ExactClasses, representative: np.ndarray) -> np.ndarray:
+    """Per paragraph of the corpus: 1 when a kept document (the leader of a class that
+    represents itself) holds a paragraph of the same matching form, else 0 — the furniture a
+    removal may leave to others, now that the kept documents are known (scored with
+    ``relative=False``)."""
+    kept_docs = classes.leader[representative == np.arange(len(representative))]
+    owners = np.repeat(np.arange(len(corpus.ids)), np.diff(corpus.doc_offsets))
+    is_kept = np.zeros(len(corpus.ids), dtype=bool)
+    is_kept[kept_docs] = True
+    kept_digests = sorted_unique(corpus.paragraph_digests[is_kept[owners]])
+    return np.isin(corpus.paragraph_digests, kept_digests).astype(np.int64)
+
+
+def kept_for_loss(scores: PairScores, config: Config, partial: bool) -> np.ndarray:
+    """Of removals (left) scored against their representatives (right) with the furniture that
+    kept documents really hold: those that no longer pass the hold rule — text of theirs that
+    no kept document holds. Keeping a document only adds kept text, so removals that pass stay
+    sound; :func:`first_to_keep` says which of those that fail to keep first."""
+    return np.asarray(scores.left[~holds(scores, config, partial=partial)], dtype=np.int64)
+
+
+def first_to_keep(failing: np.ndarray, owner: np.ndarray, digests: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Of removals that would lose text (classes ``failing``), those to keep now: for every
+    paragraph that several of them hold and no kept document does (``owner[i]`` holds
+    ``digests[i]``; an outlet's footer seen only on removed pages), the best-ranked holder alone —
+    once it is kept, the others may hold on to it — and every one that holds no such paragraph
+    (it loses text of its own). The others are checked again."""
+    owner, digests = np.asarray(owner, np.int64), np.asarray(digests, np.uint64)
+    order = np.lexsort((rank[owner], digests))  # each paragraph's holders, best-ranked first
+    owner, digests = owner[order], digests[order]
+    distinct = np.ones(len(owner), dtype=bool)
+    distinct[1:] = (owner[1:] != owner[:-1]) | (digests[1:] != digests[:-1])
+    owner, digests = owner[distinct], digests[distinct]
+    starts = np.flatnonzero(run_starts(digests))
+    counts = np.diff(np.append(starts, len(digests)))
+    best = owner[starts[counts >= 2]]
+    with_shared = np.unique(owner[np.repeat(counts >= 2, counts)])
+    alone = np.setdiff1d(np.asarray(failing, np.int64), with_shared)
+    return np.union1d(best, alone)
+
+
+def undo_removals(clusters: Clusters, keep: np.ndarray) -> Clusters:
+    """Clusters with the nodes ``keep`` representing themselves."""
+    representative = clusters.representative.copy()
+    representative[keep] = keep
+    return Clusters(representative, clusters.known, clusters.verified_late, clusters.kept_unresolved,
+                    clusters.kept_for_loss + len(keep))
 
 
 # -- assignments ---------------------------------------------------------------------------------------------
