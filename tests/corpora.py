@@ -180,17 +180,20 @@ def holders(documents: list[Plain]) -> Counter[str]:
     return Counter(f for d in documents for f in set(d.forms))
 
 
-def furniture_by_spread(d: Plain, r: Plain, spread: Counter[str], k: int = 5) -> list[bool]:
-    """d's furniture while clustering: paragraphs more documents hold than hold any paragraph of d
-    that r mostly covers (at least 1)."""
+def furniture_by_spread(d: Plain, r: Plain, spread: Counter[str], k: int = 5, furniture_words: int = 10) -> list[bool]:
+    """d's furniture while clustering: paragraphs of furniture_words words or more that more
+    documents hold than hold any paragraph of d that r mostly covers (at least 1; a shorter
+    paragraph counts as held by d alone)."""
     counts = covered_words(d, r, k)
-    story = max([1] + [spread[f] for f, (c, n) in zip(d.forms, counts) if c > 0 and 2 * c >= n])
-    return [spread[f] > story for f in d.forms]
+    holders = [spread[f] if len(t) >= furniture_words else min(spread[f], 1) for f, t in zip(d.forms, d.tokens)]
+    story = max([1] + [h for h, (c, n) in zip(holders, counts) if c > 0 and 2 * c >= n])
+    return [h > story for h in holders]
 
 
-def furniture_kept(d: Plain, kept_forms: set[str]) -> list[bool]:
-    """d's furniture once the clusters are known: paragraphs a kept document holds."""
-    return [f in kept_forms for f in d.forms]
+def furniture_kept(d: Plain, kept_forms: set[str], furniture_words: int = 10) -> list[bool]:
+    """d's furniture once the clusters are known: paragraphs of furniture_words words or more that
+    a kept document holds."""
+    return [f in kept_forms and len(t) >= furniture_words for f, t in zip(d.forms, d.tokens)]
 
 
 def story_coverage(d: Plain, r: Plain, furniture: list[bool], k: int = 5) -> float:

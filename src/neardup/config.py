@@ -81,6 +81,10 @@ class Config:
     #: ... and the other must hold at least this share of it directly, furniture included: a
     #: removal never rests on a headline with the rest of the document left to furniture.
     min_held: float = 0.5
+    #: Paragraphs shorter than this are never furniture a removal may leave to other documents: a
+    #: headline or a notice's company line tells two documents apart; footers, disclaimers and
+    #: cookie notices are longer.
+    furniture_words: int = 10
     #: Paragraphs of at least this many words carry a story of their own: a document is never
     #: removed for one that lacks such a paragraph of it that no other document holds (shorter
     #: lines — bylines, "ALSO READ" lines, share prompts — count only in ``min_coverage``).
@@ -124,6 +128,7 @@ class Config:
         _check_int("verify_rounds", self.verify_rounds, 0, 1 << 20)
         _check_int("max_rounds", self.max_rounds, 1, 1 << 20)
         _check_int("story_words", self.story_words, 1, 1 << 20)
+        _check_int("furniture_words", self.furniture_words, 0, 1 << 20)
         _check_int("loss_rounds", self.loss_rounds, 1, 1 << 10)
         _check_number("min_shared_words", self.min_shared_words, 0.0, 1e12)
         _check_number("boilerplate_ratio", self.boilerplate_ratio, 1.0, 1e12)

@@ -107,9 +107,10 @@ class LocalRun:
         self._timed("fingerprint", lambda: self._read(batches))
         self._shingles.finish()
         corpus = self.corpus.finish()
-        weights, self._holders = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
+        weights, frequencies = self._timed("frequencies", lambda: stages.paragraph_weights(corpus, self.config))
+        self._holders = stages.furniture_holders(frequencies, corpus.paragraph_words, self.config)
         classes = stages.exact_classes(corpus)
-        own = stages.own_words(self._holders, corpus.paragraph_words, corpus.paragraph_digests, corpus.doc_offsets,
+        own = stages.own_words(frequencies, corpus.paragraph_words, corpus.paragraph_digests, corpus.doc_offsets,
                                self.config) if self.options.keep.reads_own_words else None
         rank = policy_ranks(corpus.ids, corpus.lengths, corpus.dates, self.options.keep, own)
         reference = np.arange(len(corpus.ids)) < self.reference_count
@@ -222,7 +223,8 @@ class LocalRun:
                 representative: np.ndarray, removed: np.ndarray) -> np.ndarray:
         """Of the ``removed`` classes, those that would lose text: rescored against their
         representatives with the furniture that kept documents really hold (:func:`stages.kept_for_loss`)."""
-        held = stages.held_by_kept(corpus, classes, representative)
+        held = stages.kept_furniture(stages.held_by_kept(corpus, classes, representative), corpus.paragraph_words,
+                                     self.config)
 
         def check(chunk: slice) -> np.ndarray:
             scores = stages.score_class_pairs(corpus, self._shingles, classes, weights, removed[chunk],

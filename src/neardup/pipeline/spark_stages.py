@@ -24,7 +24,7 @@ reference classes are the ``fixed`` nodes of :func:`~neardup.pipeline.clustering
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -225,7 +225,7 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
 
 def weights_arrow(batch: Any, config: Config) -> Any:
     """``row, paragraph_words, paragraph_frequencies`` (each paragraph's document frequency) →
-    ``row, paragraph_weights, paragraph_holders`` (the frequencies: what tells furniture from story)."""
+    ``row, paragraph_weights, paragraph_holders`` (:func:`~neardup.pipeline.stages.furniture_holders`)."""
     words, doc_offsets = flat(batch, "paragraph_words", np.int64)
     frequencies, check = flat(batch, "paragraph_frequencies", np.int64)
     if not np.array_equal(doc_offsets, check):
@@ -233,7 +233,8 @@ def weights_arrow(batch: Any, config: Config) -> Any:
     weights = paragraph_weights(frequencies, words, doc_offsets, config) if len(words) else np.zeros(0)
     return _batch({"row": _column(batch, "row"),
                    "paragraph_weights": lists(np.asarray(weights, np.float64), np.diff(doc_offsets)),
-                   "paragraph_holders": lists(np.asarray(frequencies, np.int64), np.diff(doc_offsets))})
+                   "paragraph_holders": lists(stages.furniture_holders(frequencies, words, config),
+                                              np.diff(doc_offsets))})
 
 
 def own_words_arrow(batch: Any, config: Config) -> Any:
@@ -445,7 +446,10 @@ def loss_stream(batches: Iterable[Any], config: Config, partial: bool, chunk_row
     keep after all (:func:`neardup.pipeline.stages.kept_for_loss`), as ``cls``."""
     for chunk in grouped_chunks(batches, "a", chunk_rows):
         chunk, a, _, left, pairs = _paired(chunk)
-        scores = score_pairs(columns_arrow(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool),
+        columns = columns_arrow(chunk)
+        columns = replace(columns, paragraph_holders=stages.kept_furniture(columns.holders(), columns.paragraph_words,
+                                                                           config))
+        scores = score_pairs(columns, left, pairs, config.shingle_size, np.zeros(len(pairs), bool),
                              config.story_words, relative=False)
         yield _batch({"cls": pa.array(a[stages.kept_for_loss(scores, config, partial)], pa.int64())})
 

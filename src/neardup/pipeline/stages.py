@@ -205,6 +205,20 @@ def paragraph_weights(corpus: Corpus, config: Config) -> tuple[np.ndarray, np.nd
     return weights_of(frequencies, corpus.paragraph_words, corpus.doc_offsets, config), frequencies
 
 
+def furniture_holders(holders: np.ndarray, words: np.ndarray, config: Config) -> np.ndarray:
+    """The holders the furniture rule reads while clustering: the documents holding each
+    paragraph, but none beyond the document itself for a paragraph shorter than
+    ``furniture_words`` (never furniture)."""
+    holders = np.asarray(holders, np.int64)
+    return np.where(np.asarray(words) >= config.furniture_words, holders, np.minimum(holders, 1))
+
+
+def kept_furniture(marks: np.ndarray, words: np.ndarray, config: Config) -> np.ndarray:
+    """The holders the furniture rule reads once the clusters are known: 1 where a kept document
+    holds a paragraph of ``furniture_words`` words or more (:func:`held_by_kept`), else 0."""
+    return np.where(np.asarray(words) >= config.furniture_words, np.asarray(marks, np.int64), 0)
+
+
 def own_words(frequencies: np.ndarray, words: np.ndarray, digests: np.ndarray, doc_offsets: np.ndarray,
               config: Config) -> np.ndarray:
     """Per document, the words of text of its own besides the story (what ``keep="cleanest"``
@@ -375,7 +389,7 @@ def held_by_kept(corpus: Corpus, classes: ExactClasses, representative: np.ndarr
     """Per paragraph of the corpus: 1 when a kept document (the leader of a class that
     represents itself) holds a paragraph of the same matching form, else 0 — the furniture a
     removal may leave to others, now that the kept documents are known (scored with
-    ``relative=False``)."""
+    ``relative=False``, through :func:`kept_furniture`)."""
     kept_docs = classes.leader[representative == np.arange(len(representative))]
     owners = np.repeat(np.arange(len(corpus.ids)), np.diff(corpus.doc_offsets))
     is_kept = np.zeros(len(corpus.ids), dtype=bool)
