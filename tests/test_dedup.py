@@ -151,7 +151,7 @@ def _check_removals(items: list[corpora.Item], result, config: Config) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 100_000), keep=st.sampled_from(["first", "longest", "earliest"]))
+@given(seed=st.integers(0, 100_000), keep=st.sampled_from(["first", "longest", "earliest", "cleanest"]))
 def test_every_removed_document_is_held_by_its_representative(seed, keep):
     """For generated corpora (copies of every kind, footers, a footer-only page, template notices)
     and every policy, dedup never removes a document its representative does not hold."""
@@ -247,7 +247,7 @@ def test_clusters_lines_are_the_assignments_as_json(wire):
 
 
 @settings(max_examples=8, deadline=None)
-@given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest"]))
+@given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest", "cleanest"]))
 def test_dedup_against_a_reference_corpus(seed, keep):
     """Last month's kept documents are never removed; a new document one of them holds is removed
     as its copy (held directly); the result lists the new documents only; a new document removed
@@ -303,7 +303,7 @@ def test_cli_dedup_against(tmp_path):
 
 
 @settings(max_examples=5, deadline=None)
-@given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest"]))
+@given(seed=st.integers(0, 10_000), keep=st.sampled_from(["first", "longest", "earliest", "cleanest"]))
 def test_an_index_as_the_reference_is_its_stored_documents(tmp_path_factory, seed, keep):
     """dedup(new, reference=index) gives what dedup(new, reference=the documents it holds) gives:
     on disk and in memory, after a removal (the removed document is no reference)."""
