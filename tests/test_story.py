@@ -139,3 +139,34 @@ def test_cleanest_on_the_command_line_keeps_what_the_api_keeps(tmp_path):
     rows = {r["id"]: r["cluster"] for r in map(json.loads, clusters.read_text().splitlines())}
     assert rows == _clusters(dedup(documents, keep="cleanest"))
     assert all(rows[original] == original for original in set(story_of.values()))
+
+
+def test_clusters_say_which_kept_documents_hold_what_the_representative_lacks(tmp_path):
+    """A removed outlet copy whose footer its representative (the original) lacks names the kept
+    page of its outlet that holds it; its count is the paragraphs concerned; on the CLI as well."""
+    documents, story_of = _outlet_world(11)
+    result = dedup(documents, keep="cleanest")
+    kept = {a.id for a in result if a.representative}
+    by_id = {d.id: d for d in documents}
+    checked = 0
+    for a in result:
+        if a.representative or a.id.startswith("story-"):
+            continue
+        outlet = a.id.split("-")[0]
+        page = next(id for id in kept if id.startswith(outlet))
+        assert a.cluster == story_of[a.id] and a.held_elsewhere >= 1 and page in a.held_by, a
+        for holder in a.held_by:
+            assert holder in kept
+            texts = {by_id[holder].text[s:e] for s, e in by_id[holder].paragraphs}
+            mine = {by_id[a.id].text[s:e] for s, e in by_id[a.id].paragraphs}
+            assert texts & mine - {by_id[a.cluster].text[s:e] for s, e in by_id[a.cluster].paragraphs}
+        checked += 1
+    assert checked == 15
+    corpus = tmp_path / "outlets.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in documents), encoding="utf-8")
+    clusters = tmp_path / "clusters.jsonl"
+    assert main(["dedup", str(corpus), "--out", str(tmp_path / "kept.jsonl"), "--clusters", str(clusters),
+                 "--keep", "cleanest", "-q"]) == 0
+    rows = [json.loads(line) for line in clusters.read_text().splitlines()]
+    assert [r.get("held_elsewhere") for r in rows] == \
+        [{"paragraphs": a.held_elsewhere, "by": list(a.held_by)} if not a.representative else None for a in result]

@@ -48,7 +48,8 @@ no other member holds better: a full story is kept over its flash, truncated or 
 whatever the policy prefers; --keep cleanest keeps the copy with the least text of its own.
 CLUSTERS has one row per input document: id, cluster (the representative's id),
 representative, kind (exact, near-duplicate or partial), jaccard, containment
-(doc_in_representative, representative_in_doc), coverage. KEPT holds the kept records as they
+(doc_in_representative, representative_in_doc), coverage, held_elsewhere (paragraphs its
+representative lacks that kept documents hold, and up to three of them). KEPT holds the kept records as they
 came (same fields, order and types), in the format its name says.
 """
 

@@ -33,9 +33,14 @@ class Assignment:
     representative_in_doc: float | None = None
     coverage: float | None = None
     dropped_paragraphs: tuple[int, ...] = ()
+    #: Paragraphs of a removed document that its representative lacks and kept documents hold, and
+    #: some of those documents (:mod:`neardup.pipeline.elsewhere`).
+    held_elsewhere: int = 0
+    held_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """One CLUSTERS row: the document, its representative, their relation and scores."""
+        """One CLUSTERS row: the document, its representative, their relation and scores, and
+        where the text its representative lacks is kept."""
         record: dict[str, Any] = {"id": self.id, "cluster": self.cluster, "representative": self.representative,
                                   "kind": self.kind}
         if self.jaccard is not None:
@@ -43,6 +48,7 @@ class Assignment:
             record["containment"] = {"doc_in_representative": round(self.doc_in_representative or 0.0, 4),
                                      "representative_in_doc": round(self.representative_in_doc or 0.0, 4)}
             record["coverage"] = round(self.coverage or 0.0, 4)
+            record["held_elsewhere"] = {"paragraphs": self.held_elsewhere, "by": list(self.held_by)}
         if self.dropped_paragraphs:
             record["dropped_paragraphs"] = list(self.dropped_paragraphs)
         return record
@@ -61,6 +67,8 @@ class ClusterColumns:
     representative_in_doc: Sequence[float | None]
     coverage: Sequence[float | None]
     dropped_paragraphs: Mapping[int, Sequence[int]] = field(default_factory=dict)
+    held_elsewhere: Sequence[int] = ()
+    held_by: Sequence[Sequence[str]] = ()
 
     def __len__(self) -> int:
         return len(self.id)
@@ -72,7 +80,7 @@ class ClusterColumns:
             return Assignment(self.id[row], self.id[row], True, "representative", dropped_paragraphs=dropped)
         return Assignment(self.id[row], self.cluster[row], False, self.kind[row], self.jaccard[row],
                           self.doc_in_representative[row], self.representative_in_doc[row], self.coverage[row],
-                          dropped)
+                          dropped, self.held_elsewhere[row], tuple(self.held_by[row]))
 
 
 def clusters_lines(columns: ClusterColumns) -> Iterator[bytes]:
@@ -96,7 +104,9 @@ def clusters_lines(columns: ClusterColumns) -> Iterator[bytes]:
             line = (f'{{"id": {me}, "cluster": {quote(columns.cluster[row])}, "representative": false, "kind": '
                     f'{quote(columns.kind[row])}, "jaccard": {round(columns.jaccard[row] or 0.0, 4)!r}, '
                     f'"containment": {{"doc_in_representative": {round(inside, 4)!r}, "representative_in_doc": '
-                    f'{round(outside, 4)!r}}}, "coverage": {round(columns.coverage[row] or 0.0, 4)!r}{tail}}}')
+                    f'{round(outside, 4)!r}}}, "coverage": {round(columns.coverage[row] or 0.0, 4)!r}, '
+                    f'"held_elsewhere": {{"paragraphs": {columns.held_elsewhere[row]}, "by": '
+                    f'[{", ".join(quote(holder) for holder in columns.held_by[row])}]}}{tail}}}')
         yield line.encode("utf-8", "surrogatepass")
 
 
@@ -153,13 +163,16 @@ class DedupResult:
     dropped_paragraphs: dict[int, tuple[int, ...]] = field(default_factory=dict)
     #: The rows reported (a dedup against a reference corpus reports the new documents only).
     rows: np.ndarray | None = None
+    held_elsewhere: np.ndarray | None = None  # int64 per document (see Assignment)
+    held_by: np.ndarray | None = None         # int64 (documents, HOLDERS): rows, -1 padded
 
     @staticmethod
     def of(ids: list[str], found: Assignments, summary: DedupSummary, dropped: dict[int, tuple[int, ...]],
            rows: np.ndarray | None) -> DedupResult:
         """The result of the assignments stage's columns."""
         return DedupResult(ids, found.representative, found.kind, found.jaccard, found.doc_in_representative,
-                           found.representative_in_doc, found.coverage, summary, dropped, rows)
+                           found.representative_in_doc, found.coverage, summary, dropped, rows,
+                           found.held_elsewhere, found.held_by)
 
     def _rows(self) -> list[int]:
         return list(range(len(self.ids))) if self.rows is None else self.rows.tolist()
@@ -175,7 +188,16 @@ class DedupResult:
             return Assignment(self.ids[row], self.ids[row], True, "representative", dropped_paragraphs=dropped)
         return Assignment(self.ids[row], self.ids[rep], False, KIND_NAMES[int(self.kind[row])],
                           float(self.jaccard[row]), float(self.doc_in_representative[row]),
-                          float(self.representative_in_doc[row]), float(self.coverage[row]))
+                          float(self.representative_in_doc[row]), float(self.coverage[row]),
+                          held_elsewhere=self._held_count(row), held_by=self._holders(row))
+
+    def _held_count(self, row: int) -> int:
+        return 0 if self.held_elsewhere is None else max(int(self.held_elsewhere[row]), 0)
+
+    def _holders(self, row: int) -> tuple[str, ...]:
+        if self.held_by is None:
+            return ()
+        return tuple(self.ids[h] for h in self.held_by[row].tolist() if h >= 0)
 
     def __iter__(self) -> Iterator[Assignment]:
         return (self[index] for index in range(len(self)))
@@ -191,7 +213,8 @@ class DedupResult:
             [self.ids[r] for r in rows], [self.ids[representative[r]] for r in rows],
             [representative[r] == r for r in rows], [KIND_NAMES.get(kind[r], "representative") for r in rows],
             scores[0], scores[1], scores[2], scores[3],
-            dropped_paragraphs={k: p for k, r in enumerate(rows) if (p := self.dropped_paragraphs.get(r))})
+            dropped_paragraphs={k: p for k, r in enumerate(rows) if (p := self.dropped_paragraphs.get(r))},
+            held_elsewhere=[self._held_count(r) for r in rows], held_by=[self._holders(r) for r in rows])
 
     def json_lines(self) -> Iterator[bytes]:
         """Each document's CLUSTERS line, as ``json.dumps(assignment.to_dict())`` writes it."""

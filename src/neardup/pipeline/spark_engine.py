@@ -72,8 +72,8 @@ from neardup.pipeline import spark_stages as ss
 from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy, SortKey
 from neardup.pipeline.result import DedupSummary
 from neardup.pipeline.spark_components import are_stars, star_round
-from neardup.pipeline.spark_io import FileSystem, pyspark_functions, shuffle_bytes, spark_schema
-from neardup.pipeline.spark_kept import undo_losses
+from neardup.pipeline.spark_io import FileSystem, drop_checkpoint, pyspark_functions, shuffle_bytes, spark_schema
+from neardup.pipeline.spark_kept import held_elsewhere, undo_losses
 from neardup.pipeline.spark_paragraphs import own_words, paragraph_frequencies
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,7 +241,7 @@ class _Run:
     def release(self) -> None:
         for df in self.saved:
             df.unpersist()
-            _drop_checkpoint(df)
+            drop_checkpoint(df)
         self.saved.clear()
 
     # -- the stages ------------------------------------------------------------------------------------------
@@ -265,7 +265,8 @@ class _Run:
             placed, self.summary.kept_for_loss = undo_losses(placed, prints, leaders, classes, self.config,
                                                              self.options.partial, self.partitions, self.chunk_rows,
                                                              self.save)
-            rows = self._assign(docs, classes, placed, columns)
+            held = held_elsewhere(placed, prints, leaders, classes)
+            rows = self._assign(docs, classes, placed, held, columns)
             self._count(rows, classes, placed)
         except BaseException:
             self.release()
@@ -526,7 +527,8 @@ class _Run:
 
         return self.save("cluster", "placed", rows.mapInArrow(place, ss.PLACED_SCHEMA))
 
-    def _assign(self, docs: DataFrame, classes: DataFrame, placed: DataFrame, columns: _Columns) -> DataFrame:
+    def _assign(self, docs: DataFrame, classes: DataFrame, placed: DataFrame, held: DataFrame,
+                columns: _Columns) -> DataFrame:
         """Each document's representative (the best member of its cluster's representative class)
         and its relation to it (:func:`neardup.pipeline.stages.assignments`)."""
         F = pyspark_functions()
@@ -534,9 +536,13 @@ class _Run:
         best = classes.select(F.col("cls").alias("rep_cls"), F.col("best_row").alias("rep_row"),
                               F.col("best_id").alias("cluster"))
         rows = (docs.join(moved, "cls", "left").withColumn("rep_cls", F.coalesce("rep", "cls"))
-                .join(best, "rep_cls"))
+                .join(best, "rep_cls").join(held, "cls", "left"))
         is_rep = F.col("row") == F.col("rep_row")
         exact = F.col("cls") == F.col("rep_cls")
+
+        def held_column(name: str, kind: str, none: Column) -> Column:  # exact copies of the kept one lose nothing
+            column: Column = F.when(is_rep, F.lit(None).cast(kind)).when(exact, none).otherwise(F.coalesce(name, none))
+            return column.alias(name)
 
         def score(name: str) -> Column:
             column: Column = F.when(is_rep, F.lit(None).cast("double")).when(exact, F.lit(1.0)).otherwise(F.col(name))
@@ -548,7 +554,9 @@ class _Run:
                            is_rep.alias("representative"), kind.alias("kind"), score("jaccard").alias("jaccard"),
                            score("doc_in_representative").alias("doc_in_representative"),
                            score("representative_in_doc").alias("representative_in_doc"),
-                           score("coverage").alias("coverage"))
+                           score("coverage").alias("coverage"),
+                           held_column("held_elsewhere", "long", F.lit(0).cast("long")),
+                           held_column("held_by", "array<string>", F.array().cast("array<string>")))
         if self.first_new >= 0:
             rows = rows.filter(F.col("is_new"))
         return self.save("assign", "rows", rows)
@@ -577,16 +585,6 @@ def _order_columns(key: SortKey, F: Any) -> list[Column]:
         return [F.col("date").isNull()]
     column: Column = F.col(key.column)
     return [column.desc() if key.descending else column]
-
-
-def _drop_checkpoint(df: DataFrame) -> None:
-    """Free the blocks of a (local) checkpoint now rather than when the JVM collects its RDD."""
-    try:
-        plan = df._jdf.queryExecution().analyzed()
-        if plan.getClass().getSimpleName() == "LogicalRDD":
-            plan.rdd().unpersist(False)
-    except Exception as err:
-        log.debug("checkpoint not dropped: %s", err)
 
 
 __all__ = ["MAX_COMPONENT_ROUNDS", "RESULT_COLUMNS", "ComponentsError", "SparkResult", "SparkSummary", "dedup",

@@ -355,7 +355,8 @@ def clusters_output(rows: DataFrame, path: str) -> DataFrame:
         return ordered.mapInArrow(lines, "value string")
     return ordered.mapInArrow(columns, "id string, cluster string, representative boolean, kind string, "
                                        "jaccard double, containment struct<doc_in_representative: double, "
-                                       "representative_in_doc: double>, coverage double")
+                                       "representative_in_doc: double>, coverage double, "
+                                       "held_elsewhere struct<paragraphs: long, by: array<string>>")
 
 
 def session(master: str | None = None, conf: Iterable[tuple[str, str]] = (), tmp_dir: str | None = None
@@ -387,3 +388,12 @@ def session(master: str | None = None, conf: Iterable[tuple[str, str]] = (), tmp
         builder = builder.config(key, value)
     return builder.getOrCreate(), True
 
+
+def drop_checkpoint(df: DataFrame) -> None:
+    """Free the blocks of a (local) checkpoint now rather than when the JVM collects its RDD."""
+    try:
+        plan = df._jdf.queryExecution().analyzed()
+        if plan.getClass().getSimpleName() == "LogicalRDD":
+            plan.rdd().unpersist(False)
+    except Exception as err:
+        log.debug("checkpoint not dropped: %s", err)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from neardup.config import Config
 from neardup.pipeline import spark_stages as ss
+from neardup.pipeline.elsewhere import HOLDERS
 from neardup.pipeline.spark_io import pyspark_functions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,3 +110,23 @@ def _first_to_keep(failing: DataFrame, prints: DataFrame, held: DataFrame, class
     with_shared = unheld.join(shared.select("digest"), "digest", "left_semi").select("cls")
     alone = failing.join(with_shared, "cls", "left_anti")
     return best.unionByName(alone).distinct()
+
+
+def held_elsewhere(placed: DataFrame, prints: DataFrame, leaders: DataFrame, classes: DataFrame) -> DataFrame:
+    """``cls, held_elsewhere, held_by``: for each removed class, the paragraphs of its leader that
+    its representative does not carry and a kept class does, and the ids of up to ``HOLDERS`` of
+    those kept classes' documents, best-ranked first (:mod:`neardup.pipeline.elsewhere`)."""
+    F = pyspark_functions()
+    moved = placed.filter(F.col("cls") >= 0).select("cls", "rep")
+    paragraphs = (prints.join(leaders.select("row"), "row", "left_semi")
+                  .select(F.col("row").alias("cls"), F.explode("paragraph_digests").alias("digest")))
+    holder = (paragraphs.join(moved, "cls", "left_anti").join(classes.select("cls", "crank"), "cls")
+              .groupBy("digest").agg(F.min_by("cls", "crank").alias("holder")))
+    carried = paragraphs.select(F.col("cls").alias("rep"), "digest").distinct()
+    rest = (paragraphs.join(moved, "cls").join(carried, ["rep", "digest"], "left_anti").join(holder, "digest")
+            .select("cls", "holder"))
+    named = (rest.distinct().join(classes.select(F.col("cls").alias("holder"), F.col("crank").alias("hrank"),
+                                                 F.col("best_id").alias("hid")), "holder")
+             .groupBy("cls").agg(F.sort_array(F.collect_list(F.struct("hrank", "hid"))).alias("s"))
+             .select("cls", F.slice(F.col("s.hid"), 1, HOLDERS).alias("held_by")))
+    return rest.groupBy("cls").agg(F.count("*").alias("held_elsewhere")).join(named, "cls")

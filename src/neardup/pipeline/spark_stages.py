@@ -458,11 +458,14 @@ def loss_stream(batches: Iterable[Any], config: Config, partial: bool, chunk_row
 
 #: The result rows' columns, in :class:`~neardup.pipeline.result.ClusterColumns` order.
 RESULT_COLUMNS = ("id", "cluster", "representative", "kind", "jaccard", "doc_in_representative",
-                  "representative_in_doc", "coverage")
+                  "representative_in_doc", "coverage", "held_elsewhere", "held_by")
 
 
 def _cluster_columns(batch: Any) -> ClusterColumns:
-    return ClusterColumns(*(batch.column(batch.schema.names.index(n)).to_pylist() for n in RESULT_COLUMNS))
+    values = {n: batch.column(batch.schema.names.index(n)).to_pylist() for n in RESULT_COLUMNS}
+    values["held_by"] = [by or [] for by in values["held_by"]]
+    values["held_elsewhere"] = [count or 0 for count in values["held_elsewhere"]]
+    return ClusterColumns(**values)
 
 
 def clusters_json_arrow(batch: Any) -> Any:
@@ -485,4 +488,6 @@ def clusters_rows_arrow(batch: Any) -> Any:
         "containment": pa.array(containment, pa.struct([("doc_in_representative", pa.float64()),
                                                        ("representative_in_doc", pa.float64())])),
         "coverage": pa.array([r.get("coverage") for r in rows], pa.float64()),
+        "held_elsewhere": pa.array([r.get("held_elsewhere") for r in rows],
+                                   pa.struct([("paragraphs", pa.int64()), ("by", pa.list_(pa.string()))])),
     })

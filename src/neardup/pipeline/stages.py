@@ -41,6 +41,7 @@ from neardup.match.candidates import group_partition as _group_partition
 from neardup.match.repetition import repeats
 from neardup.match.scores import PARTIAL, PairScores, empty_scores, holds, kinds, score_pairs
 from neardup.pipeline.clustering import Clusters, KnownPairs
+from neardup.pipeline.elsewhere import held_elsewhere
 from neardup.pipeline.policy import DedupOptions, date_key
 from neardup.records import Fingerprints, ShingleColumns
 from neardup.sketch.fingerprint import fingerprint
@@ -469,6 +470,8 @@ class Assignments:
     doc_in_representative: np.ndarray
     representative_in_doc: np.ndarray
     coverage: np.ndarray
+    held_elsewhere: np.ndarray  # int64: paragraphs kept documents hold and the representative lacks; -1 if kept
+    held_by: np.ndarray         # int64 (docs, HOLDERS): rows of those kept documents, -1 padded
 
 
 def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, clusters: Clusters,
@@ -493,5 +496,23 @@ def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, cluster
         values["inside"][other] = found.doc_in_representative
         values["outside"][other] = found.representative_in_doc
         values["coverage"][other] = found.coverage
+    count, held_by = _held_elsewhere(corpus, classes, rank, clusters.representative)
+    count[representative == np.arange(n)] = -1
     return Assignments(representative.astype(np.int64), kind, values["jaccard"], values["inside"],
-                       values["outside"], values["coverage"])
+                       values["outside"], values["coverage"], count, held_by)
+
+
+def _held_elsewhere(corpus: Corpus, classes: ExactClasses, rank: np.ndarray,
+                    representative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per document, :func:`~neardup.pipeline.elsewhere.held_elsewhere` of its class (none for a
+    document in its representative's class) and the kept documents it names, as rows."""
+    n = len(corpus.ids)
+    owner = np.repeat(np.arange(n), np.diff(corpus.doc_offsets))
+    leads = classes.leader[classes.of_doc[owner]] == owner
+    found = held_elsewhere(classes.of_doc[owner[leads]], corpus.paragraph_digests[leads], representative,
+                           class_ranks(classes, rank))
+    own = classes.of_doc
+    count = np.where(representative[own] == own, 0, found.count[own])
+    holders = found.holders[own]
+    best = best_members(classes, rank)
+    return count.astype(np.int64), np.where(holders >= 0, best[np.maximum(holders, 0)], -1)
