@@ -527,9 +527,9 @@ def suite(args: argparse.Namespace) -> int:
         print("check_removals: missing data: " + ", ".join(missing) + " (use --data FOLDER)", file=sys.stderr)
         return EXIT_USAGE
     policies = [p for p in args.keep.split(",") if p]
-    bad = [p for p in policies if p not in ("first", "longest", "earliest")]
+    bad = [p for p in policies if p not in ("first", "longest", "earliest", "cleanest")]
     if bad or not policies:
-        print(f"check_removals: --keep takes first,longest,earliest (got {args.keep!r})", file=sys.stderr)
+        print(f"check_removals: --keep takes first,longest,earliest,cleanest (got {args.keep!r})", file=sys.stderr)
         return EXIT_USAGE
     extra = shlex.split(args.neardup_args or "")
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="check_removals."))
