@@ -207,24 +207,24 @@ class LocalRun:
         representative = clusters.representative
         checking = np.flatnonzero(representative != np.arange(len(representative)))
         for round_ in range(self.config.loss_rounds):
-            failing = self._losses(corpus, classes, weights, clusters.representative, checking)
+            held = stages.held_by_kept(corpus, classes, clusters.representative)
+            failing = self._losses(corpus, classes, weights, clusters.representative, held, checking)
             if len(failing) == 0:
                 break
             keep = failing
             if round_ < self.config.loss_rounds - 1:
-                owner, digests = stages.unheld_paragraphs(corpus, classes, clusters.representative, failing,
-                                                          self.config)
+                owner, digests = stages.unheld_paragraphs(corpus, classes, held, failing, self.config)
                 keep = stages.first_to_keep(failing, owner, digests, class_rank)
             clusters = stages.undo_removals(clusters, keep)
             checking = np.setdiff1d(failing, keep)
         return clusters
 
     def _losses(self, corpus: stages.Corpus, classes: stages.ExactClasses, weights: np.ndarray,
-                representative: np.ndarray, removed: np.ndarray) -> np.ndarray:
+                representative: np.ndarray, kept_marks: np.ndarray, removed: np.ndarray) -> np.ndarray:
         """Of the ``removed`` classes, those that would lose text: rescored against their
-        representatives with the furniture that kept documents really hold (:func:`stages.kept_for_loss`)."""
-        held = stages.kept_furniture(stages.held_by_kept(corpus, classes, representative), corpus.paragraph_words,
-                                     self.config)
+        representatives with the furniture that kept documents really hold (``kept_marks``:
+        :func:`stages.held_by_kept`; :func:`stages.kept_for_loss`)."""
+        held = stages.kept_furniture(kept_marks, corpus.paragraph_words, self.config)
 
         def check(chunk: slice) -> np.ndarray:
             scores = stages.score_class_pairs(corpus, self._shingles, classes, weights, removed[chunk],

@@ -374,11 +374,10 @@ def merge_known(parts: Sequence[KnownPairs], config: Config) -> KnownPairs:
 # -- nothing lost, over the kept corpus ----------------------------------------------------------------------
 
 
-def unheld_paragraphs(corpus: Corpus, classes: ExactClasses, representative: np.ndarray, failing: np.ndarray,
+def unheld_paragraphs(corpus: Corpus, classes: ExactClasses, held: np.ndarray, failing: np.ndarray,
                       config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """The paragraphs of ``failing`` classes (their leaders') that no kept document holds, lines
-    shorter than ``min_paragraph_words`` left out: (class, digest) of each."""
-    held = held_by_kept(corpus, classes, representative)
+    """The paragraphs of ``failing`` classes (their leaders') that no kept document holds (``held``:
+    :func:`held_by_kept`), lines shorter than ``min_paragraph_words`` left out: (class, digest) of each."""
     docs = classes.leader[failing]
     lo, hi = corpus.doc_offsets[docs], corpus.doc_offsets[docs + 1]
     owner, paragraphs = np.repeat(np.asarray(failing, np.int64), hi - lo), ranges(lo, hi)
