@@ -220,8 +220,7 @@ def story_containment(d: Plain, wd: list[float], r: Plain, spread: Counter[str],
     for w, (c, n), f, form in zip(wd, covered_words(d, r, k), furniture, d.forms):
         found += w * c
         total += w * n
-        loose += w * (n - c) if f else 0.0
-        loose += w * (n - c) if spread[form] <= 1 or n < story_words else 0.0
+        loose += w * (n - c) if f or spread[form] <= 1 or n < story_words else 0.0  # each paragraph once
     return found / (total - loose) if total - loose > 0 else 0.0
 
 
@@ -244,3 +243,35 @@ def holds(r: Plain, wr: list[float], d: Plain, wd: list[float], furniture: list[
         return False
     inside, found = containment(d, wd, r)
     return jaccard(d, r) >= threshold or (inside >= partial and found >= min_shared)
+
+
+#: A company's dividend notice: the amount of one quarter inside a long fixed blurb.
+NOTICE = ("Northwind Harbour Holdings said its board of directors declared a regular quarterly cash dividend of "
+          "{amount} cts per share on its common stock, payable to shareholders of record at the close of business "
+          "next month, and confirmed that its dividend policy and its guidance for the full year are unchanged.")
+ABOUT = ("Northwind Harbour Holdings operates container terminals, warehouses and short sea shipping routes "
+         "along the northern coast, employs staff in eleven ports and is listed on the regional exchange, "
+         "where its shares are part of the main index of transport and logistics companies.")
+#: A city's weather notice: the same words every day, other figures.
+WEATHER = ("The weather service said temperatures in Port Aldine will reach {high}C on Tuesday, with winds from "
+           "the west easing through the afternoon and a chance of light rain along the coast in the evening, "
+           "before a dry and mostly sunny day on Wednesday across the whole region.")
+OUTLOOK = ("Residents are reminded that the harbour ferries run to their winter timetable, that the coastal path "
+           "remains closed between the lighthouse and the old pier for repairs, and that updates are posted "
+           "at the harbour office every morning.")
+
+
+def figure_notices(rng: random.Random, count: int = 12) -> list[Document]:
+    """``count`` dividend notices of one company and ``count`` weather notices of one city, each
+    with another figure (their words are the same), then an exact re-send of the first of each."""
+    documents = []
+    amounts = rng.sample(range(100, 999), count)
+    highs = rng.sample(range(-20, 40), count)
+    for k in range(count):
+        dividend = NOTICE.format(amount=f"{amounts[k] // 10}.{amounts[k] % 10}")
+        documents.append(Document.from_text(f"dividend-{k:02d}",
+                                            f"NORTHWIND HARBOUR DIVIDEND\n\n{dividend}\n\n{ABOUT}"))
+        weather = WEATHER.format(high=highs[k])
+        documents.append(Document.from_text(f"weather-{k:02d}", f"PORT ALDINE WEATHER\n\n{weather}\n\n{OUTLOOK}"))
+    documents += [Document.from_text(f"{d.id}-again", d.text) for d in documents[:2]]
+    return documents

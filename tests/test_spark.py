@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -78,9 +79,11 @@ def spark():
 
 @pytest.fixture(scope="module")
 def records(wire) -> list[dict]:
-    """Rows in input order: three invented corpora (ids made distinct), then the 26 wire documents."""
+    """Rows in input order: three invented corpora (ids made distinct), notices whose figures alone
+    differ (and two re-sends), then the 26 wire documents."""
     rows = [{"id": f"c{seed}-{item.id}", "text": "\n".join(item.paragraphs), "date": item.date}
             for seed in SEEDS for item in corpora.make_corpus(seed)]
+    rows += [{"id": d.id, "text": d.text, "date": None} for d in corpora.figure_notices(random.Random(4), 5)]
     rows += [{"id": d["id"], "text": d["text"], "date": d["date"]} for d in wire]
     return [dict(r, order=k) for k, r in enumerate(rows)]
 
@@ -97,12 +100,12 @@ def frame(spark, rows: list[dict]):
 def local_table(result) -> dict[str, tuple]:
     """What must be equal, per document: cluster, representative, kind and the four scores."""
     return {a.id: (a.cluster, a.representative, a.kind, a.jaccard, a.doc_in_representative,
-                   a.representative_in_doc, a.coverage) for a in result}
+                   a.representative_in_doc, a.coverage, a.differs_from) for a in result}
 
 
 def spark_table(frame_) -> dict[str, tuple]:
     return {r["id"]: (r["cluster"], r["representative"], r["kind"], r["jaccard"], r["doc_in_representative"],
-                      r["representative_in_doc"], r["coverage"]) for r in frame_.collect()}
+                      r["representative_in_doc"], r["coverage"], r["differs_from"]) for r in frame_.collect()}
 
 
 def differences(expected: dict[str, tuple], got: dict[str, tuple]) -> list[tuple]:

@@ -308,8 +308,8 @@ static int64_t covered_words(const Columns *c, const Distinct *d, const uint8_t 
  * furniture (out[7]: those words weighted); out[6]: the uncovered words of paragraphs of at
  * least story_words words, not furniture, that the other holds less than half of (text that
  * removing this document would lose); out[8]: the uncovered words, weighted, of paragraphs no
- * other document holds or shorter than story_words (its additions — an edit, a dateline, an
- * "ALSO READ" line: what makes it no fuller a version of the story). */
+ * other document holds or shorter than story_words, furniture aside (its additions — an edit, a
+ * dateline, an "ALSO READ" line: what makes it no fuller a version of the story). */
 static void side(const Columns *c, Py_ssize_t doc, const Distinct *d, const uint8_t *found, double *out) {
     double found_w = 0, total_w = 0, covered = 0, tokens = 0, loose_words = 0, loose_shingles = 0, orphan = 0,
            loose_w = 0, own_w = 0;
@@ -334,7 +334,9 @@ static void side(const Columns *c, Py_ssize_t doc, const Distinct *d, const uint
         } else if (words >= c->story_words && 2 * here < words) {
             orphan += (double)(words - here);
         }
-        if (c->para_holders[p] <= 1 || words < c->story_words) own_w += w * (double)(words - here);
+        /* an addition, unless it is furniture (already left out once) */
+        if (c->para_holders[p] <= story_holders && (c->para_holders[p] <= 1 || words < c->story_words))
+            own_w += w * (double)(words - here);
     }
     out[0] = found_w;
     out[1] = total_w;
@@ -360,8 +362,8 @@ PyDoc_STRVAR(verify_pairs_doc,
 "the shingles left uncovered in furniture (para_holders, int64: with relative, held by more\n"
 "documents than any paragraph the other covers; else held at all), the uncovered words of\n"
 "paragraphs of >= story_words words that are not furniture and held less than half, the first\n"
-"of these weighted, and the uncovered words, weighted, of paragraphs no other document holds\n"
-"or shorter than story_words.\n"
+"of these weighted, and the uncovered words, weighted, of paragraphs that are not furniture and\n"
+"that no other document holds or are shorter than story_words.\n"
 "match.scores documents the measures.");
 
 static PyObject *verify_pairs(PyObject *self, PyObject *args) {

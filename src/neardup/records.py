@@ -37,6 +37,8 @@ class Fingerprints:
     doc_digests: np.ndarray         # uint64 (docs, 2): xxh3-128 of the matching form
     doc_signatures: np.ndarray      # uint32 (docs, num_perm)
     shingles: np.ndarray | None = None  # uint32 (sum of paragraph_sizes,), when asked for
+    #: uint64 (paragraphs,): text.figures keys, when asked for
+    paragraph_figures: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.doc_sizes)
@@ -61,6 +63,7 @@ class Fingerprints:
             paragraph_words=self.paragraph_words.astype(np.int64),
             paragraph_weights=np.ones(count) if weights is None else np.asarray(weights, dtype=np.float64),
             doc_offsets=self.doc_offsets.astype(np.int64),
+            paragraph_figures=self.paragraph_figures,
         )
 
     def without_signatures(self) -> Fingerprints:
@@ -91,7 +94,8 @@ class Fingerprints:
                             self.paragraph_sizes[paragraphs], self.paragraph_digests[paragraphs],
                             self.paragraph_signatures[paragraphs] if signed else self.paragraph_signatures,
                             self.doc_sizes[rows], self.doc_digests[rows],
-                            self.doc_signatures[rows] if signed else self.doc_signatures, shingles)
+                            self.doc_signatures[rows] if signed else self.doc_signatures, shingles,
+                            None if self.paragraph_figures is None else self.paragraph_figures[paragraphs])
 
     @staticmethod
     def concatenate(parts: Sequence[Fingerprints]) -> Fingerprints:
@@ -104,9 +108,10 @@ class Fingerprints:
             return np.concatenate([getattr(p, name) for p in parts])
 
         shingles = None if any(p.shingles is None for p in parts) else cat("shingles")
+        figures = None if any(p.paragraph_figures is None for p in parts) else cat("paragraph_figures")
         return Fingerprints(doc_offsets, cat("paragraph_spans"), cat("paragraph_words"), cat("paragraph_sizes"),
                             cat("paragraph_digests"), cat("paragraph_signatures"), cat("doc_sizes"),
-                            cat("doc_digests"), cat("doc_signatures"), shingles)
+                            cat("doc_digests"), cat("doc_signatures"), shingles, figures)
 
 
 
@@ -127,6 +132,7 @@ class ShingleColumns:
     paragraph_weights: np.ndarray  # float64 (paragraphs,)
     doc_offsets: np.ndarray   # int64 (docs + 1)
     paragraph_holders: np.ndarray | None = None  # int64 (paragraphs,)
+    paragraph_figures: np.ndarray | None = None  # uint64 (paragraphs,): text.figures keys
 
     def holders(self) -> np.ndarray:
         """``paragraph_holders`` as int64, zeros when absent."""
@@ -145,7 +151,7 @@ class ShingleColumns:
     def with_weights(self, weights: np.ndarray) -> ShingleColumns:
         return ShingleColumns(self.shingles, self.paragraph_offsets, self.paragraph_words,
                               np.ascontiguousarray(weights, dtype=np.float64), self.doc_offsets,
-                              self.paragraph_holders)
+                              self.paragraph_holders, self.paragraph_figures)
 
     def take(self, docs: np.ndarray) -> ShingleColumns:
         """The columns of some documents, in the order given."""
@@ -160,6 +166,7 @@ class ShingleColumns:
             paragraph_weights=self.paragraph_weights[paragraphs],
             doc_offsets=offsets(para_hi - para_lo),
             paragraph_holders=None if self.paragraph_holders is None else self.paragraph_holders[paragraphs],
+            paragraph_figures=None if self.paragraph_figures is None else self.paragraph_figures[paragraphs],
         )
 
     @staticmethod
@@ -175,6 +182,8 @@ class ShingleColumns:
             doc_offsets=offsets(np.concatenate([np.diff(p.doc_offsets) for p in parts])),
             paragraph_holders=(None if all(p.paragraph_holders is None for p in parts)
                                else np.concatenate([p.holders() for p in parts])),
+            paragraph_figures=(None if any(p.paragraph_figures is None for p in parts)
+                               else np.concatenate([p.paragraph_figures for p in parts])),
         )
 
     def document_hashes(self, doc: int) -> np.ndarray:

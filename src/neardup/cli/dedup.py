@@ -165,11 +165,12 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
                    + "; peak MB after each: " + ", ".join(f"{k} {v:,.0f}" for k, v in summary.peak_mb.items())
                    + f"; {summary.candidate_pairs:,} candidate pairs, {summary.verified_late:,} verified late, "
                      f"{summary.large_buckets:,} buckets over the cap (largest {summary.largest_bucket:,}); "
-                     f"{summary.kept_for_loss:,} removals undone: no kept document held all of their text")
+                     f"{summary.kept_for_loss:,} removals undone: no kept document held all of their text; "
+                     f"{summary.figures_differ:,} kept because their figures differ (kind figures-differ)")
     if args.json:
         out.write(json.dumps({"documents": summary.documents, "clusters": summary.clusters,
                               "removed": summary.removed, "removed_by_kind": dict(summary.by_kind),
-                              "kept_for_loss": summary.kept_for_loss,
+                              "kept_for_loss": summary.kept_for_loss, "figures_differ": summary.figures_differ,
                               "skipped": dict(reader.stats.skipped) | dict(summary.skipped),
                               "seconds": summary.seconds}) + "\n")
     return EXIT_OK

@@ -72,7 +72,8 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
         if summary.documents == 0:
             raise usage(f"no documents read from {len(files)} file(s) (fields {args.id_field!r} and "
                          f"{args.text_field!r} expected)")
-        write_output(spark, clusters_output(result.rows, args.clusters), args.clusters)
+        write_output(spark, clusters_output(result.rows, args.clusters, result.summary.figures_differ > 0),
+                     args.clusters)
         write_output(spark, kept_output(spark, df, result.rows, family, args.out), args.out)
         result.release()
     finally:
@@ -122,7 +123,7 @@ def _report(summary: SparkSummary, args: Any, out: TextIO, console: Any) -> None
     if args.json:
         out.write(json.dumps({"documents": summary.documents, "clusters": summary.clusters,
                               "removed": summary.removed, "removed_by_kind": dict(summary.by_kind),
-                              "kept_for_loss": summary.kept_for_loss,
+                              "kept_for_loss": summary.kept_for_loss, "figures_differ": summary.figures_differ,
                               "skipped": skipped, "seconds": summary.seconds, "engine": "spark",
                               "candidate_pairs": summary.candidate_pairs, "verified_late": summary.verified_late,
                               "large_buckets": summary.large_buckets, "largest_bucket": summary.largest_bucket,

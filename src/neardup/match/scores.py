@@ -41,12 +41,14 @@ import numpy as np
 
 from neardup import native
 from neardup.config import Config
+from neardup.match.figures import figure_gaps
 from neardup.native import compiled
 from neardup.records import ShingleColumns
 
-#: Kind codes of :func:`kinds`, in order of strength.
-NONE, PARTIAL, NEAR_DUPLICATE, EXACT = 0, 1, 2, 3
-KIND_NAMES = {PARTIAL: "partial", NEAR_DUPLICATE: "near-duplicate", EXACT: "exact"}
+#: Kind codes of :func:`kinds`, in order of strength; FIGURES_DIFFER marks a kept document that
+#: another would hold but for its figures (dedup's CLUSTERS).
+NONE, PARTIAL, NEAR_DUPLICATE, EXACT, FIGURES_DIFFER = 0, 1, 2, 3, 4
+KIND_NAMES = {PARTIAL: "partial", NEAR_DUPLICATE: "near-duplicate", EXACT: "exact", FIGURES_DIFFER: "figures-differ"}
 
 
 
@@ -78,13 +80,16 @@ class PairScores:
     right_orphans: np.ndarray
     right_loose_found: np.ndarray
     right_own_found: np.ndarray
+    #: paragraphs of either that the other holds with the same words and other figures (match.figures)
+    figure_gaps: np.ndarray
 
     def __len__(self) -> int:
         return len(self.left)
 
     @staticmethod
-    def from_columns(left: np.ndarray, right: np.ndarray, out: np.ndarray, same_text: np.ndarray) -> PairScores:
-        """Scores from the kernel's (pairs, 21) output, columns in its order."""
+    def from_columns(left: np.ndarray, right: np.ndarray, out: np.ndarray, same_text: np.ndarray,
+                     figure_gaps: np.ndarray | None = None) -> PairScores:
+        """Scores from the kernel's (pairs, 21) output, columns in its order, and the figure gaps."""
         c = [np.ascontiguousarray(out[:, k]) for k in range(VERIFY_COLUMNS)]
         return PairScores(left=left, right=right, shared=c[0], left_distinct=c[1], right_distinct=c[2],
                           left_found=c[3], left_total=c[4], right_found=c[5], right_total=c[6], left_covered=c[7],
@@ -92,7 +97,8 @@ class PairScores:
                           left_loose_words=c[11], left_loose_shingles=c[12], left_orphans=c[13],
                           left_loose_found=c[14], left_own_found=c[15], right_loose_words=c[16],
                           right_loose_shingles=c[17], right_orphans=c[18], right_loose_found=c[19],
-                          right_own_found=c[20])
+                          right_own_found=c[20],
+                          figure_gaps=np.zeros(len(left)) if figure_gaps is None else figure_gaps)
 
     @property
     def jaccard(self) -> np.ndarray:
@@ -145,7 +151,8 @@ class PairScores:
                           self.right_covered, self.right_words, self.left_covered, self.left_words, self.same_text,
                           self.right_loose_words, self.right_loose_shingles, self.right_orphans,
                           self.right_loose_found, self.right_own_found, self.left_loose_words,
-                          self.left_loose_shingles, self.left_orphans, self.left_loose_found, self.left_own_found)
+                          self.left_loose_shingles, self.left_orphans, self.left_loose_found, self.left_own_found,
+                          self.figure_gaps)
 
     def oriented(self, flip: np.ndarray) -> PairScores:
         """These scores with the pairs where ``flip`` is true seen from the other side."""
@@ -182,9 +189,11 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def score_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, shingle_size: int,
                 same_text: np.ndarray | None = None, story_words: int = Config.story_words,
-                relative: bool = True) -> PairScores:
+                relative: bool = True, figure_words: int = Config.furniture_words) -> PairScores:
     """Measure pairs of documents of ``columns`` exactly (see the module docstring). Furniture is
-    held by more documents than any paragraph the other covers (``relative``), or held at all."""
+    held by more documents than any paragraph the other covers (``relative``), or held at all.
+    Figure gaps are counted in paragraphs of ``figure_words`` words or more, when the columns
+    carry figure keys (dedup's do)."""
     left = np.ascontiguousarray(left, dtype=np.int64)
     right = np.ascontiguousarray(right, dtype=np.int64)
     out = np.zeros((len(left), VERIFY_COLUMNS), dtype=np.float64)
@@ -200,7 +209,11 @@ def score_pairs(columns: ShingleColumns, left: np.ndarray, right: np.ndarray, sh
             for row, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
                 out[row] = _score_pair(columns, a, b, shingle_size, story_words, relative)
     same = np.zeros(len(left), bool) if same_text is None else np.asarray(same_text, dtype=bool)
-    return PairScores.from_columns(left, right, out, same)
+    gaps = None
+    if columns.paragraph_figures is not None:
+        gaps = figure_gaps(columns.paragraph_figures, columns.paragraph_words, columns.doc_offsets, left, right,
+                           figure_words)
+    return PairScores.from_columns(left, right, out, same, gaps)
 
 
 def _score_pair(columns: ShingleColumns, a: int, b: int, shingle_size: int, story_words: int,
@@ -246,7 +259,7 @@ def _side(columns: ShingleColumns, holders: np.ndarray, doc: int, found: np.ndar
             out[7] += weight * (words - here)
         elif words >= story_words and 2 * here < words:
             out[6] += words - here
-        if holders[p] <= 1 or words < story_words:
+        if holders[p] <= story_holders and (holders[p] <= 1 or words < story_words):
             out[8] += weight * (words - here)
     return out
 
@@ -280,7 +293,7 @@ def kinds(scores: PairScores, config: Config, min_containment: float | None = No
     return out
 
 
-def holds(scores: PairScores, config: Config, *, partial: bool = True) -> np.ndarray:
+def holds(scores: PairScores, config: Config, *, partial: bool = True, figures: bool = True) -> np.ndarray:
     """Whether ``right`` holds ``left``: ``left`` may be removed with ``right`` kept for it.
 
     The one hold rule, for every engine: the same matching form, or all of: ``left``'s story
@@ -288,11 +301,14 @@ def holds(scores: PairScores, config: Config, *, partial: bool = True) -> np.nda
     documents hold: what is removed must be in what is kept), its plain coverage >= ``min_held``,
     no orphan words (a story of ``left``'s own that ``right`` lacks), and either Jaccard >= ``threshold`` or — when
     ``partial`` copies may be removed — ``left``'s containment in ``right`` >=
-    ``partial_containment`` with at least ``min_shared_words`` of weighted evidence. Use
-    ``scores.flipped()`` for the other direction.
+    ``partial_containment`` with at least ``min_shared_words`` of weighted evidence — and in
+    every case no figure gap (a sentence both hold with other figures: another day's notice; not
+    asked with ``figures=False``). Use ``scores.flipped()`` for the other direction.
     """
     contained = ((scores.left_in_right >= config.partial_containment)
                  & (scores.left_found >= config.min_shared_words)) if partial else False
     covered = ((scores.left_story_coverage >= config.min_coverage) & (scores.left_coverage >= config.min_held)
                & (scores.left_orphans == 0))
-    return np.asarray(scores.same_text | (covered & ((scores.jaccard >= config.threshold) | contained)))
+    same_figures = (scores.figure_gaps == 0) | (not figures)
+    similar = scores.same_text | (covered & ((scores.jaccard >= config.threshold) | contained))
+    return np.asarray(same_figures & similar)

@@ -28,6 +28,7 @@ from neardup.match.candidates import PARTITIONS, BucketStats, split_pairs
 from neardup.match.scores import KIND_NAMES
 from neardup.pipeline import stages
 from neardup.pipeline.clustering import Clusters, KnownPairs, cluster
+from neardup.pipeline.figures import FigurePartners, figure_partners
 from neardup.pipeline.policy import DedupOptions, policy_ranks
 from neardup.pipeline.result import DedupResult, DedupSummary
 from neardup.pipeline.spill import BandSpill, ShingleSpill
@@ -125,7 +126,8 @@ class LocalRun:
             classes.count, known, class_rank, lambda a, b: self._verify_classes(corpus, classes, weights, a, b),
             fixed=fixed, verify_rounds=self.config.verify_rounds, max_rounds=self.config.max_rounds))
         clusters = self._timed("kept", lambda: self._nothing_lost(corpus, classes, weights, class_rank, clusters))
-        return self._result(corpus, classes, rank, clusters)
+        partners = figure_partners(known, class_rank, self.config, self.options.partial)
+        return self._result(corpus, classes, rank, clusters, partners)
 
     def _timed(self, name: str, step: Callable[[], Any]) -> Any:
         start = time.perf_counter()
@@ -235,8 +237,8 @@ class LocalRun:
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def _result(self, corpus: stages.Corpus, classes: stages.ExactClasses, rank: np.ndarray,
-                clusters: Clusters) -> DedupResult:
-        found = stages.assignments(corpus, classes, rank, clusters, self.config)
+                clusters: Clusters, partners: FigurePartners) -> DedupResult:
+        found = stages.assignments(corpus, classes, rank, clusters, self.config, partners)
         summary = self.summary
         new = np.arange(self.reference_count, len(corpus.ids))
         summary.documents = len(new)
@@ -249,6 +251,7 @@ class LocalRun:
         summary.clusters = int(is_kept[new].sum())
         summary.removed = len(new) - summary.clusters
         summary.removed_for_reference = int((found.representative[new] < self.reference_count).sum())
+        summary.figures_differ = int((found.differs_from[new] >= 0).sum())
         removed_kinds = found.kind[new][~is_kept[new]]
         summary.by_kind.update({KIND_NAMES[int(code)]: int(count)
                                 for code, count in zip(*np.unique(removed_kinds, return_counts=True))})

@@ -37,17 +37,23 @@ class Assignment:
     #: some of those documents (:mod:`neardup.pipeline.elsewhere`).
     held_elsewhere: int = 0
     held_by: tuple[str, ...] = ()
+    #: A kept document of kind ``figures-differ``: the document it would have been removed for but
+    #: for its figures (:mod:`neardup.pipeline.figures`); the scores are those of this pair.
+    differs_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """One CLUSTERS row: the document, its representative, their relation and scores, and
         where the text its representative lacks is kept."""
         record: dict[str, Any] = {"id": self.id, "cluster": self.cluster, "representative": self.representative,
                                   "kind": self.kind}
+        if self.differs_from is not None:
+            record["differs_from"] = self.differs_from
         if self.jaccard is not None:
             record["jaccard"] = round(self.jaccard, 4)
             record["containment"] = {"doc_in_representative": round(self.doc_in_representative or 0.0, 4),
                                      "representative_in_doc": round(self.representative_in_doc or 0.0, 4)}
             record["coverage"] = round(self.coverage or 0.0, 4)
+        if not self.representative:
             record["held_elsewhere"] = {"paragraphs": self.held_elsewhere, "by": list(self.held_by)}
         if self.dropped_paragraphs:
             record["dropped_paragraphs"] = list(self.dropped_paragraphs)
@@ -69,14 +75,24 @@ class ClusterColumns:
     dropped_paragraphs: Mapping[int, Sequence[int]] = field(default_factory=dict)
     held_elsewhere: Sequence[int] = ()
     held_by: Sequence[Sequence[str]] = ()
+    differs_from: Sequence[str | None] = ()
 
     def __len__(self) -> int:
         return len(self.id)
+
+    def partner(self, row: int) -> str | None:
+        """The document a kept row of kind figures-differ names, else None."""
+        return self.differs_from[row] if self.differs_from else None
 
     def assignment(self, row: int) -> Assignment:
         """Row ``row`` as an :class:`Assignment`."""
         dropped = tuple(self.dropped_paragraphs.get(row, ()))
         if self.representative[row]:
+            partner = self.partner(row)
+            if partner is not None:
+                return Assignment(self.id[row], self.id[row], True, "figures-differ", self.jaccard[row],
+                                  self.doc_in_representative[row], self.representative_in_doc[row], self.coverage[row],
+                                  dropped, differs_from=partner)
             return Assignment(self.id[row], self.id[row], True, "representative", dropped_paragraphs=dropped)
         return Assignment(self.id[row], self.cluster[row], False, self.kind[row], self.jaccard[row],
                           self.doc_in_representative[row], self.representative_in_doc[row], self.coverage[row],
@@ -97,17 +113,26 @@ def clusters_lines(columns: ClusterColumns) -> Iterator[bytes]:
         me = quote(columns.id[row])
         dropped = columns.dropped_paragraphs.get(row)
         tail = f', "dropped_paragraphs": {json.dumps(list(dropped))}' if dropped else ""
-        if columns.representative[row]:
+        partner = columns.partner(row)
+        if columns.representative[row] and partner is not None:
+            line = (f'{{"id": {me}, "cluster": {me}, "representative": true, "kind": "figures-differ", '
+                    f'"differs_from": {quote(partner)}, {_scores(columns, row)}{tail}}}')
+        elif columns.representative[row]:
             line = f'{{"id": {me}, "cluster": {me}, "representative": true, "kind": "representative"{tail}}}'
         else:
-            inside, outside = columns.doc_in_representative[row] or 0.0, columns.representative_in_doc[row] or 0.0
             line = (f'{{"id": {me}, "cluster": {quote(columns.cluster[row])}, "representative": false, "kind": '
-                    f'{quote(columns.kind[row])}, "jaccard": {round(columns.jaccard[row] or 0.0, 4)!r}, '
-                    f'"containment": {{"doc_in_representative": {round(inside, 4)!r}, "representative_in_doc": '
-                    f'{round(outside, 4)!r}}}, "coverage": {round(columns.coverage[row] or 0.0, 4)!r}, '
+                    f'{quote(columns.kind[row])}, {_scores(columns, row)}, '
                     f'"held_elsewhere": {{"paragraphs": {columns.held_elsewhere[row]}, "by": '
                     f'[{", ".join(quote(holder) for holder in columns.held_by[row])}]}}{tail}}}')
         yield line.encode("utf-8", "surrogatepass")
+
+
+def _scores(columns: ClusterColumns, row: int) -> str:
+    """The jaccard, containment and coverage of a row, as :meth:`Assignment.to_dict` rounds them."""
+    inside, outside = columns.doc_in_representative[row] or 0.0, columns.representative_in_doc[row] or 0.0
+    return (f'"jaccard": {round(columns.jaccard[row] or 0.0, 4)!r}, "containment": {{"doc_in_representative": '
+            f'{round(inside, 4)!r}, "representative_in_doc": {round(outside, 4)!r}}}, '
+            f'"coverage": {round(columns.coverage[row] or 0.0, 4)!r}')
 
 
 @dataclass
@@ -127,6 +152,8 @@ class DedupSummary:
     kept_unresolved: int = 0
     #: Removals undone because no kept document held a paragraph of theirs the representative lacks.
     kept_for_loss: int = 0
+    #: Kept documents that another would hold but for their figures (CLUSTERS kind figures-differ).
+    figures_differ: int = 0
     #: Documents without a date, with ``keep="earliest"`` (ranked after every dated one).
     undated: int = 0
     #: A reference corpus (``dedup(..., reference=)``): its documents, the new documents removed as
@@ -144,6 +171,7 @@ class DedupSummary:
         skipped = sum(self.skipped.values())
         return (f"{self.documents:,} documents, {self.clusters:,} clusters, {self.removed:,} removed"
                 + (f" ({kinds})" if kinds else "")
+                + (f", {self.figures_differ:,} kept for their figures" if self.figures_differ else "")
                 + (f", {skipped:,} skipped" if skipped else ""))
 
 
@@ -165,6 +193,7 @@ class DedupResult:
     rows: np.ndarray | None = None
     held_elsewhere: np.ndarray | None = None  # int64 per document (see Assignment)
     held_by: np.ndarray | None = None         # int64 (documents, HOLDERS): rows, -1 padded
+    differs_from: np.ndarray | None = None    # int64 per document: the row a figures-differ row names, or -1
 
     @staticmethod
     def of(ids: list[str], found: Assignments, summary: DedupSummary, dropped: dict[int, tuple[int, ...]],
@@ -172,7 +201,7 @@ class DedupResult:
         """The result of the assignments stage's columns."""
         return DedupResult(ids, found.representative, found.kind, found.jaccard, found.doc_in_representative,
                            found.representative_in_doc, found.coverage, summary, dropped, rows,
-                           found.held_elsewhere, found.held_by)
+                           found.held_elsewhere, found.held_by, found.differs_from)
 
     def _rows(self) -> list[int]:
         return list(range(len(self.ids))) if self.rows is None else self.rows.tolist()
@@ -185,11 +214,21 @@ class DedupResult:
         rep = int(self.representative[row])
         dropped = self.dropped_paragraphs.get(row, ())
         if rep == row:
+            partner = self._partner(row)
+            if partner is not None:
+                return Assignment(self.ids[row], self.ids[row], True, "figures-differ", float(self.jaccard[row]),
+                                  float(self.doc_in_representative[row]), float(self.representative_in_doc[row]),
+                                  float(self.coverage[row]), dropped, differs_from=partner)
             return Assignment(self.ids[row], self.ids[row], True, "representative", dropped_paragraphs=dropped)
         return Assignment(self.ids[row], self.ids[rep], False, KIND_NAMES[int(self.kind[row])],
                           float(self.jaccard[row]), float(self.doc_in_representative[row]),
                           float(self.representative_in_doc[row]), float(self.coverage[row]),
                           held_elsewhere=self._held_count(row), held_by=self._holders(row))
+
+    def _partner(self, row: int) -> str | None:
+        if self.differs_from is None or self.differs_from[row] < 0:
+            return None
+        return self.ids[int(self.differs_from[row])]
 
     def _held_count(self, row: int) -> int:
         return 0 if self.held_elsewhere is None else max(int(self.held_elsewhere[row]), 0)
@@ -214,7 +253,8 @@ class DedupResult:
             [representative[r] == r for r in rows], [KIND_NAMES.get(kind[r], "representative") for r in rows],
             scores[0], scores[1], scores[2], scores[3],
             dropped_paragraphs={k: p for k, r in enumerate(rows) if (p := self.dropped_paragraphs.get(r))},
-            held_elsewhere=[self._held_count(r) for r in rows], held_by=[self._holders(r) for r in rows])
+            held_elsewhere=[self._held_count(r) for r in rows], held_by=[self._holders(r) for r in rows],
+            differs_from=[self._partner(r) for r in rows])
 
     def json_lines(self) -> Iterator[bytes]:
         """Each document's CLUSTERS line, as ``json.dumps(assignment.to_dict())`` writes it."""

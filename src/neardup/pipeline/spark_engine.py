@@ -73,7 +73,7 @@ from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy, SortKey
 from neardup.pipeline.result import DedupSummary
 from neardup.pipeline.spark_components import are_stars, star_round
 from neardup.pipeline.spark_io import FileSystem, drop_checkpoint, pyspark_functions, shuffle_bytes, spark_schema
-from neardup.pipeline.spark_kept import held_elsewhere, undo_losses
+from neardup.pipeline.spark_kept import LEADER_DATA, figure_partners, held_elsewhere, undo_losses
 from neardup.pipeline.spark_paragraphs import own_words, paragraph_frequencies
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -265,7 +265,7 @@ class _Run:
             placed, self.summary.kept_for_loss = undo_losses(placed, prints, leaders, classes, self.config,
                                                              self.options.partial, self.partitions, self.chunk_rows,
                                                              self.save)
-            held = held_elsewhere(placed, prints, leaders, classes)
+            held = held_elsewhere(placed, prints, leaders, classes).join(figure_partners(known, classes), "cls", "full")
             rows = self._assign(docs, classes, placed, held, columns)
             self._count(rows, classes, placed)
         except BaseException:
@@ -460,7 +460,8 @@ class _Run:
         """Each class's leader (smallest row) with what verification reads of it (not saved)."""
         F = pyspark_functions()
         leaders = docs.filter(F.col("row") == F.col("cls")).select("row")
-        return (prints.select("row", "shingles", "paragraph_sizes", "paragraph_words").join(leaders, "row", "left_semi")
+        return (prints.select("row", "shingles", "paragraph_sizes", "paragraph_words", "paragraph_figures")
+                .join(leaders, "row", "left_semi")
                 .join(weights, "row"))
 
     def _verify(self, pairs: DataFrame, leaders: DataFrame) -> DataFrame:
@@ -469,7 +470,7 @@ class _Run:
         F = pyspark_functions()
         config, partial, first_new, chunk_rows = self.config, self.options.partial, self.first_new, \
             self.chunk_rows
-        data = ["shingles", "paragraph_sizes", "paragraph_words", "paragraph_weights", "paragraph_holders"]
+        data = [*LEADER_DATA, "paragraph_holders"]
         firsts = leaders.join(pairs.select(F.col("a").alias("row")).distinct(), "row", "left_semi")
         firsts = firsts.select(F.col("row").alias("a"), F.lit(0).alias("tag"), F.lit(-1).cast("long").alias("b"),
                                *data)
@@ -513,8 +514,8 @@ class _Run:
             self.chunk_rows
         nodes = (components.join(classes.select(F.col("cls").alias("node"), "crank"), "node")
                  .join(leaders.withColumnRenamed("row", "node"), "node")
-                 .select("comp", F.lit(0).alias("tag"), F.col("node").alias("cls"), "crank", "shingles",
-                         "paragraph_sizes", "paragraph_words", "paragraph_weights", "paragraph_holders"))
+                 .select("comp", F.lit(0).alias("tag"), F.col("node").alias("cls"), "crank", *LEADER_DATA,
+                         "paragraph_holders"))
         side_a = components.select(F.col("node").alias("a"), F.col("comp"))
         side_b = components.select(F.col("node").alias("b"), F.col("comp").alias("comp_b"))
         inside = (known.join(side_a, "a").join(side_b, "b").filter(F.col("comp") == F.col("comp_b"))
@@ -544,19 +545,21 @@ class _Run:
             column: Column = F.when(is_rep, F.lit(None).cast(kind)).when(exact, none).otherwise(F.coalesce(name, none))
             return column.alias(name)
 
-        def score(name: str) -> Column:
-            column: Column = F.when(is_rep, F.lit(None).cast("double")).when(exact, F.lit(1.0)).otherwise(F.col(name))
+        def score(name: str) -> Column:  # a kept one: the scores of its figure partner, if any
+            column: Column = F.when(is_rep, F.col(f"fd_{name}")).when(exact, F.lit(1.0)).otherwise(F.col(name))
             return column
 
-        kind = (F.when(is_rep, F.lit("representative")).when(exact, F.lit("exact"))
-                .otherwise(F.expr(f"CASE kind {_KIND_SQL} END")))
+        partner = F.when(is_rep, F.col("differs_from"))
+        kind = (F.when(partner.isNotNull(), F.lit("figures-differ")).when(is_rep, F.lit("representative"))
+                .when(exact, F.lit("exact")).otherwise(F.expr(f"CASE kind {_KIND_SQL} END")))
         rows = rows.select("row", *(["order"] if columns.order else []), "is_new", "id", "cluster",
                            is_rep.alias("representative"), kind.alias("kind"), score("jaccard").alias("jaccard"),
                            score("doc_in_representative").alias("doc_in_representative"),
                            score("representative_in_doc").alias("representative_in_doc"),
                            score("coverage").alias("coverage"),
                            held_column("held_elsewhere", "long", F.lit(0).cast("long")),
-                           held_column("held_by", "array<string>", F.array().cast("array<string>")))
+                           held_column("held_by", "array<string>", F.array().cast("array<string>")),
+                           partner.alias("differs_from"))
         if self.first_new >= 0:
             rows = rows.filter(F.col("is_new"))
         return self.save("assign", "rows", rows)
@@ -564,9 +567,10 @@ class _Run:
     def _count(self, rows: DataFrame, classes: DataFrame, placed: DataFrame) -> None:
         F = pyspark_functions()
         s = self.summary
-        for row in rows.groupBy("kind").count().collect():
-            if row["kind"] == "representative":
-                s.clusters = row["count"]
+        for row in rows.groupBy("representative", "kind").count().collect():
+            if row["representative"]:
+                s.clusters += row["count"]
+                s.figures_differ += row["count"] if row["kind"] == "figures-differ" else 0
             else:
                 s.by_kind[row["kind"]] = row["count"]
         s.documents = s.clusters + sum(s.by_kind.values())

@@ -336,9 +336,9 @@ def kept_output(spark: SparkSession, df: DataFrame, rows: DataFrame, family: str
     return records.mapInArrow(as_json, "value string")
 
 
-def clusters_output(rows: DataFrame, path: str) -> DataFrame:
+def clusters_output(rows: DataFrame, path: str, partners: bool = False) -> DataFrame:
     """CLUSTERS as the local command writes it: one row per document in input order, JSON Lines
-    or Parquet by the name."""
+    or Parquet by the name (with a ``differs_from`` column when ``partners``: some row names one)."""
 
     ordered = rows.orderBy("order")
     family, _ = output_format(path)
@@ -349,11 +349,12 @@ def clusters_output(rows: DataFrame, path: str) -> DataFrame:
 
     def columns(batches: Iterator[Any]) -> Iterator[Any]:
         for batch in batches:
-            yield ss.clusters_rows_arrow(batch)
+            yield ss.clusters_rows_arrow(batch, partners)
 
     if family == "jsonl":
         return ordered.mapInArrow(lines, "value string")
-    return ordered.mapInArrow(columns, "id string, cluster string, representative boolean, kind string, "
+    named = "differs_from string, " if partners else ""
+    return ordered.mapInArrow(columns, "id string, cluster string, representative boolean, kind string, " + named +
                                        "jaccard double, containment struct<doc_in_representative: double, "
                                        "representative_in_doc: double>, coverage double, "
                                        "held_elsewhere struct<paragraphs: long, by: array<string>>")

@@ -21,13 +21,13 @@ from neardup.pipeline.elsewhere import HOLDERS
 from neardup.pipeline.spark_io import pyspark_functions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 #: save(stage, name, frame) -> the frame materialised (the engine's ``save``).
 Save = Callable[[str, str, "DataFrame"], "DataFrame"]
 
 #: What scoring reads of a class leader, besides its paragraph marks.
-LEADER_DATA = ("shingles", "paragraph_sizes", "paragraph_words", "paragraph_weights")
+LEADER_DATA = ("shingles", "paragraph_sizes", "paragraph_words", "paragraph_weights", "paragraph_figures")
 
 
 def undo_losses(placed: DataFrame, prints: DataFrame, leaders: DataFrame, classes: DataFrame, config: Config,
@@ -130,3 +130,34 @@ def held_elsewhere(placed: DataFrame, prints: DataFrame, leaders: DataFrame, cla
              .groupBy("cls").agg(F.sort_array(F.collect_list(F.struct("hrank", "hid"))).alias("s"))
              .select("cls", F.slice(F.col("s.hid"), 1, HOLDERS).alias("held_by")))
     return rest.groupBy("cls").agg(F.count("*").alias("held_elsewhere")).join(named, "cls")
+
+
+def figure_partners(known: DataFrame, classes: DataFrame) -> DataFrame:
+    """``cls, differs_from, fd_jaccard, fd_doc_in_representative, fd_representative_in_doc,
+    fd_coverage``: for each class that another would hold but for their figures, the best-ranked
+    such class's document and their scores seen from ``cls`` (:mod:`neardup.pipeline.figures`)."""
+    from pyspark.sql import Window
+
+    F = pyspark_functions()
+    apart = known.filter(F.col("figure_gaps") > 0)
+
+    def ratio(numerator: str, denominator: str) -> Column:
+        column: Column = F.when(F.col(denominator) > 0, F.col(numerator) / F.col(denominator)).otherwise(F.lit(0.0))
+        return column
+
+    def side(held: str, partner: str, mine: str, other: str, flag: str) -> DataFrame:
+        union = F.col("left_distinct") + F.col("right_distinct") - F.col("shared")
+        jaccard = F.when(union > 0, F.col("shared") / union).otherwise(F.lit(0.0))
+        coverage = F.least(ratio(f"{mine}_covered", f"{mine}_words"), ratio("shared", f"{mine}_distinct"))
+        return apart.filter(F.col(flag)).select(
+            F.col(held).alias("cls"), F.col(partner).alias("partner"), jaccard.alias("fd_jaccard"),
+            ratio(f"{mine}_found", f"{mine}_total").alias("fd_doc_in_representative"),
+            ratio(f"{other}_found", f"{other}_total").alias("fd_representative_in_doc"),
+            coverage.alias("fd_coverage"))
+
+    pairs = side("a", "b", "left", "right", "right_would_hold_left").unionByName(
+        side("b", "a", "right", "left", "left_would_hold_right"))
+    ranked = pairs.join(classes.select(F.col("cls").alias("partner"), F.col("crank").alias("prank"),
+                                       F.col("best_id").alias("differs_from")), "partner")
+    first = F.row_number().over(Window.partitionBy("cls").orderBy("prank"))
+    return ranked.withColumn("k", first).filter(F.col("k") == 1).drop("k", "prank", "partner")

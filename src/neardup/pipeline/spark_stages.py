@@ -35,7 +35,7 @@ from neardup.io.checks import id_problem, text_problem
 from neardup.io.reader import DEFAULT_MAX_PARAGRAPHS, DEFAULT_MAX_RECORD_BYTES
 from neardup.match.boilerplate import paragraph_weights
 from neardup.match.candidates import bucket_pairs, searchable, split_pairs
-from neardup.match.scores import PairScores, score_pairs
+from neardup.match.scores import PairScores, holds, score_pairs
 from neardup.pipeline import stages
 from neardup.pipeline.clustering import Clusters, KnownPairs, cluster
 from neardup.pipeline.policy import date_key
@@ -43,6 +43,7 @@ from neardup.pipeline.result import ClusterColumns, clusters_lines
 from neardup.records import ShingleColumns
 from neardup.sketch.fingerprint import fingerprint_columns
 from neardup.sketch.lsh import Bands
+from neardup.text.figures import with_figures
 from neardup.text.paragraphs import spans_of_paragraph_list, split_paragraphs
 
 try:  # Arrow is what these functions speak; the local reference dedup below does not need it
@@ -65,10 +66,12 @@ PAIR, MEMBER, STATS = 0, 1, 2
 #: The columns :func:`fingerprint_arrow`, :func:`verify_stream` and :func:`cluster_stream` write.
 PRINTS_SCHEMA = ("valid boolean, problem string, id string, length long, date string, doc_digest_hi long, "
                  "doc_digest_lo long, "
-                 "paragraph_digests array<long>, paragraph_words array<int>, paragraph_sizes array<int>, "
+                 "paragraph_digests array<long>, paragraph_figures array<long>, paragraph_words array<int>, "
+                 "paragraph_sizes array<int>, "
                  "shingles array<int>, article_keys array<long>, paragraph_rows array<int>, paragraph_keys array<long>")
 KNOWN_SCHEMA = ("a long, b long, " + ", ".join(f"{name} double" for name in SCORE_FIELDS)
-                + ", right_holds_left boolean, left_holds_right boolean")
+                + ", right_holds_left boolean, left_holds_right boolean, right_would_hold_left boolean, "
+                  "left_would_hold_right boolean")
 PLACED_SCHEMA = ("cls long, rep long, kind int, jaccard double, doc_in_representative double, "
                  "representative_in_doc double, coverage double, late long, unresolved long")
 
@@ -191,7 +194,9 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
     problems = [given[k] or record_value_problem(ids[k], texts[k], paragraphs[k] if paragraphs else None,
                                                  int(doc_offsets[k + 1] - doc_offsets[k]))
                 for k in range(len(ids))]
-    prints = fingerprint_columns(text, spans, doc_offsets, config, shingles=True)
+    prints = fingerprint_columns(text, spans, doc_offsets, config, shingles=True, figures=True)
+    assert prints.paragraph_figures is not None
+    digests = with_figures(prints.doc_digests, prints.paragraph_figures, prints.doc_offsets)
     bands = Bands.of(config)
     article_keys, paragraph_keys, rows = stages.batch_keys(prints, config)
     n = len(text)
@@ -208,9 +213,10 @@ def fingerprint_arrow(batch: Any, config: Config, passthrough: Sequence[str] = (
         "id": pa.array(ids, pa.string()),
         "length": pa.array(np.fromiter(map(len, text), dtype=np.int64, count=n)),
         "date": pa.array([date_key(d) for d in dates], pa.string()),
-        "doc_digest_hi": pa.array(_signed(prints.doc_digests[:, 0])),
-        "doc_digest_lo": pa.array(_signed(prints.doc_digests[:, 1])),
+        "doc_digest_hi": pa.array(_signed(digests[:, 0])),
+        "doc_digest_lo": pa.array(_signed(digests[:, 1])),
         "paragraph_digests": lists(_signed(prints.paragraph_digests), counts),
+        "paragraph_figures": lists(_signed(prints.paragraph_figures), counts),
         "paragraph_words": lists(prints.paragraph_words.astype(np.int32), counts),
         "paragraph_sizes": lists(prints.paragraph_sizes.astype(np.int32), counts),
         "shingles": lists(_signed(shingles.astype(np.uint32)), prints.doc_sizes),
@@ -327,13 +333,15 @@ def _bucket_chunk(bucket: np.ndarray, cls: np.ndarray, config: Config, stats: li
 
 def columns_arrow(data: Any) -> ShingleColumns:
     """The documents of a table with ``shingles, paragraph_sizes, paragraph_words,
-    paragraph_weights, paragraph_holders`` (one document per row)."""
+    paragraph_weights, paragraph_holders, paragraph_figures`` (one document per row)."""
     shingles, _ = flat(data, "shingles", np.int32)
     sizes, doc_offsets = flat(data, "paragraph_sizes", np.int64)
     words, _ = flat(data, "paragraph_words", np.int64)
     weights, _ = flat(data, "paragraph_weights", np.float64)
     holders, _ = flat(data, "paragraph_holders", np.int64)
-    return ShingleColumns(shingles.view(np.uint32), offsets(sizes), words, weights, doc_offsets, holders)
+    figures, _ = flat(data, "paragraph_figures", np.int64)
+    return ShingleColumns(shingles.view(np.uint32), offsets(sizes), words, weights, doc_offsets, holders,
+                          figures.view(np.uint64))
 
 
 def _paired(chunk: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -361,7 +369,7 @@ def verify_stream(batches: Iterable[Any], config: Config, partial: bool, first_n
     for chunk in grouped_chunks(batches, "a", chunk_rows):
         chunk, a, b, left, pairs = _paired(chunk)
         scores = score_pairs(columns_arrow(chunk), left, pairs, config.shingle_size, np.zeros(len(pairs), bool),
-                             config.story_words)
+                             config.story_words, figure_words=config.furniture_words)
         known = stages.known_pairs(scores, config, partial)
         at = known.find(left, pairs)
         held_left, held_right = known.right_holds_left[at], known.left_holds_right[at]
@@ -370,6 +378,9 @@ def verify_stream(batches: Iterable[Any], config: Config, partial: bool, first_n
         out.update({name: pa.array(np.asarray(getattr(oriented, name), np.float64)) for name in SCORE_FIELDS})
         out["right_holds_left"] = pa.array(held_left & ~(a[pairs] < first_new))
         out["left_holds_right"] = pa.array(held_right & ~(b[pairs] < first_new))
+        # whether one would hold the other but for their figures (the figure partners of CLUSTERS)
+        out["right_would_hold_left"] = pa.array(holds(oriented, config, partial=partial, figures=False))
+        out["left_would_hold_right"] = pa.array(holds(oriented.flipped(), config, partial=partial, figures=False))
         yield _batch(out)
 
 
@@ -415,7 +426,7 @@ def cluster_chunk(chunk: Any, config: Config, partial: bool, first_new: int) -> 
         if not columns:
             columns.append(columns_arrow(nodes))
         measured = score_pairs(columns[0], x, y, config.shingle_size, np.asarray(x) == np.asarray(y),
-                               config.story_words)
+                               config.story_words, figure_words=config.furniture_words)
         return stages.known_pairs(measured, config, partial)
 
     clusters = cluster(len(names), known, rank, verify, fixed=is_reference, verify_rounds=config.verify_rounds,
@@ -450,7 +461,7 @@ def loss_stream(batches: Iterable[Any], config: Config, partial: bool, chunk_row
         columns = replace(columns, paragraph_holders=stages.kept_furniture(columns.holders(), columns.paragraph_words,
                                                                            config))
         scores = score_pairs(columns, left, pairs, config.shingle_size, np.zeros(len(pairs), bool),
-                             config.story_words, relative=False)
+                             config.story_words, relative=False, figure_words=config.furniture_words)
         yield _batch({"cls": pa.array(a[stages.kept_for_loss(scores, config, partial)], pa.int64())})
 
 
@@ -458,7 +469,7 @@ def loss_stream(batches: Iterable[Any], config: Config, partial: bool, chunk_row
 
 #: The result rows' columns, in :class:`~neardup.pipeline.result.ClusterColumns` order.
 RESULT_COLUMNS = ("id", "cluster", "representative", "kind", "jaccard", "doc_in_representative",
-                  "representative_in_doc", "coverage", "held_elsewhere", "held_by")
+                  "representative_in_doc", "coverage", "held_elsewhere", "held_by", "differs_from")
 
 
 def _cluster_columns(batch: Any) -> ClusterColumns:
@@ -474,16 +485,19 @@ def clusters_json_arrow(batch: Any) -> Any:
     return _batch({"value": pa.array(lines, pa.string())})
 
 
-def clusters_rows_arrow(batch: Any) -> Any:
-    """Result rows → CLUSTERS columns as the local CLI writes them to Parquet (rounded, containment nested)."""
+def clusters_rows_arrow(batch: Any, partners: bool = True) -> Any:
+    """Result rows → CLUSTERS columns as the local CLI writes them to Parquet (rounded, containment
+    nested; ``differs_from`` when some row of the run has one, as the local writer's types say)."""
     columns = _cluster_columns(batch)
     rows = [columns.assignment(k).to_dict() for k in range(len(columns))]
     containment = [r.get("containment") for r in rows]
+    named = {"differs_from": pa.array([r.get("differs_from") for r in rows], pa.string())} if partners else {}
     return _batch({
         "id": pa.array([r["id"] for r in rows], pa.string()),
         "cluster": pa.array([r["cluster"] for r in rows], pa.string()),
         "representative": pa.array([r["representative"] for r in rows], pa.bool_()),
         "kind": pa.array([r["kind"] for r in rows], pa.string()),
+        **named,
         "jaccard": pa.array([r.get("jaccard") for r in rows], pa.float64()),
         "containment": pa.array(containment, pa.struct([("doc_in_representative", pa.float64()),
                                                        ("representative_in_doc", pa.float64())])),

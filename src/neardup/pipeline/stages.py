@@ -39,13 +39,15 @@ from neardup.match.boilerplate import paragraph_weights as weights_of
 from neardup.match.candidates import BucketStats, bucket_keys, searchable
 from neardup.match.candidates import group_partition as _group_partition
 from neardup.match.repetition import repeats
-from neardup.match.scores import PARTIAL, PairScores, empty_scores, holds, kinds, score_pairs
+from neardup.match.scores import FIGURES_DIFFER, PARTIAL, PairScores, empty_scores, holds, kinds, score_pairs
 from neardup.pipeline.clustering import Clusters, KnownPairs
 from neardup.pipeline.elsewhere import held_elsewhere
+from neardup.pipeline.figures import FigurePartners
 from neardup.pipeline.policy import DedupOptions, date_key
 from neardup.records import Fingerprints, ShingleColumns
 from neardup.sketch.fingerprint import fingerprint
 from neardup.sketch.lsh import Bands
+from neardup.text.figures import with_figures
 
 #: Candidate pairs scored per task.
 PAIR_CHUNK = 1 << 14
@@ -104,7 +106,7 @@ class PrintedBatch:
 def print_documents(documents: Sequence[Document], config: Config, options: DedupOptions, *,
                     keep_signatures: bool = False, keep_documents: bool = False) -> PrintedBatch:
     """Fingerprint a batch once: everything later stages need of it."""
-    prints = fingerprint(documents, config, shingles=True)
+    prints = fingerprint(documents, config, shingles=True, figures=True)
     article, paragraph, rows = batch_keys(prints, config)
     if not keep_signatures:  # 4 bytes per permutation and paragraph: the biggest part, not needed later
         prints = prints.without_signatures()
@@ -144,11 +146,12 @@ class Corpus:
     ids: list[str]
     lengths: np.ndarray          # int64 characters of each text
     dates: list[str | None]      # parsed date keys (empty unless the policy reads them)
-    doc_digests: np.ndarray      # uint64 (docs, 2)
+    doc_digests: np.ndarray      # uint64 (docs, 2): matching form and figures (text.figures.with_figures)
     doc_offsets: np.ndarray      # int64 (docs + 1) into the paragraphs
     paragraph_digests: np.ndarray  # uint64
     paragraph_words: np.ndarray    # int32
     paragraph_sizes: np.ndarray    # int32
+    paragraph_figures: np.ndarray  # uint64: text.figures keys
 
     @cached_property
     def paragraph_owners(self) -> np.ndarray:
@@ -172,6 +175,7 @@ class CorpusBuilder:
     _paragraph_digests: list[np.ndarray] = field(default_factory=list)
     _paragraph_words: list[np.ndarray] = field(default_factory=list)
     _paragraph_sizes: list[np.ndarray] = field(default_factory=list)
+    _paragraph_figures: list[np.ndarray] = field(default_factory=list)
     documents: int = 0
     paragraphs: int = 0
 
@@ -182,7 +186,10 @@ class CorpusBuilder:
         if batch.dates is not None:
             self.dates.extend(batch.dates)
         self._lengths.append(np.asarray(batch.lengths, dtype=np.int64))
-        self._doc_digests.append(prints.doc_digests)
+        figures = prints.paragraph_figures
+        assert figures is not None  # print_documents asks for them
+        self._doc_digests.append(with_figures(prints.doc_digests, figures, prints.doc_offsets))
+        self._paragraph_figures.append(figures)
         self._paragraph_counts.append(np.diff(prints.doc_offsets))
         self._paragraph_digests.append(prints.paragraph_digests)
         self._paragraph_words.append(prints.paragraph_words)
@@ -196,7 +203,8 @@ class CorpusBuilder:
 
         return Corpus(self.ids, cat(self._lengths, np.int64), self.dates, cat(self._doc_digests, np.uint64, (0, 2)),
                       offsets(cat(self._paragraph_counts, np.int64)), cat(self._paragraph_digests, np.uint64),
-                      cat(self._paragraph_words, np.int32), cat(self._paragraph_sizes, np.int32))
+                      cat(self._paragraph_words, np.int32), cat(self._paragraph_sizes, np.int32),
+                      cat(self._paragraph_figures, np.uint64))
 
 
 def paragraph_weights(corpus: Corpus, config: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -336,6 +344,7 @@ def gather_columns(corpus: Corpus, shingles: ShingleSource, weights: np.ndarray,
         paragraph_weights=np.asarray(weights, dtype=np.float64)[paragraphs],
         doc_offsets=offsets(para_hi - para_lo),
         paragraph_holders=None if holders is None else np.asarray(holders, np.int64)[paragraphs],
+        paragraph_figures=corpus.paragraph_figures[paragraphs],
     )
 
 
@@ -351,7 +360,7 @@ def score_class_pairs(corpus: Corpus, shingles: ShingleSource, classes: ExactCla
     columns = gather_columns(corpus, shingles, weights, docs, holders)
     local_a, local_b = np.searchsorted(docs, docs_a), np.searchsorted(docs, docs_b)
     scores = score_pairs(columns, local_a, local_b, config.shingle_size, np.asarray(a) == np.asarray(b),
-                         config.story_words, relative)
+                         config.story_words, relative, config.furniture_words)
     return PairScores(np.asarray(a, np.int64), np.asarray(b, np.int64), *(getattr(scores, name)
                       for name in list(PairScores.__dataclass_fields__)[2:]))
 
@@ -471,12 +480,14 @@ class Assignments:
     coverage: np.ndarray
     held_elsewhere: np.ndarray  # int64: paragraphs kept documents hold and the representative lacks; -1 if kept
     held_by: np.ndarray         # int64 (docs, HOLDERS): rows of those kept documents, -1 padded
+    differs_from: np.ndarray    # int64: for a kept document of kind figures-differ, the row named; else -1
 
 
 def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, clusters: Clusters,
-                config: Config) -> Assignments:
+                config: Config, partners: FigurePartners | None = None) -> Assignments:
     """Each document's representative (the best member of its cluster's representative class)
-    and its relation to it, from the pair the two classes were verified on."""
+    and its relation to it, from the pair the two classes were verified on; a kept document with
+    a figure partner (:mod:`neardup.pipeline.figures`) names it, with their scores."""
     n = len(corpus.ids)
     own_class = classes.of_doc
     rep_class = clusters.representative[own_class] if n else np.zeros(0, np.int64)
@@ -496,9 +507,19 @@ def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, cluster
         values["outside"][other] = found.representative_in_doc
         values["coverage"][other] = found.coverage
     count, held_by = _held_elsewhere(corpus, classes, rank, clusters.representative)
-    count[representative == np.arange(n)] = -1
+    kept = representative == np.arange(n)
+    count[kept] = -1
+    differs = np.full(n, -1, dtype=np.int64)
+    if partners is not None and len(partners.held):
+        at = np.minimum(np.searchsorted(partners.held, own_class), len(partners.held) - 1)
+        rows = np.flatnonzero(kept & (partners.held[at] == own_class))
+        differs[rows] = best_members(classes, rank)[partners.partner[at[rows]]]
+        kind[rows] = FIGURES_DIFFER
+        for name, column in (("jaccard", partners.jaccard), ("inside", partners.inside),
+                             ("outside", partners.outside), ("coverage", partners.coverage)):
+            values[name][rows] = column[at[rows]]
     return Assignments(representative.astype(np.int64), kind, values["jaccard"], values["inside"],
-                       values["outside"], values["coverage"], count, held_by)
+                       values["outside"], values["coverage"], count, held_by, differs)
 
 
 def _held_elsewhere(corpus: Corpus, classes: ExactClasses, rank: np.ndarray,

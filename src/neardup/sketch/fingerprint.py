@@ -21,6 +21,7 @@ from neardup.document import Document
 from neardup.native import compiled
 from neardup.records import Fingerprints
 from neardup.sketch.kernel import merge_rows, sign_paragraphs
+from neardup.text.figures import figure_keys
 from neardup.threads import ordered_map
 
 #: The numpy path fingerprints documents in slices of about this many characters of text to
@@ -28,9 +29,11 @@ from neardup.threads import ordered_map
 _SLICE_CHARS = 4 << 20
 
 
-def fingerprint(documents: Sequence[Document], config: Config, *, shingles: bool = False) -> Fingerprints:
-    """Fingerprint ``documents`` (any number); ``shingles`` keeps every shingle hash for verification."""
-    return fingerprint_columns(*layout(documents), config, shingles=shingles)
+def fingerprint(documents: Sequence[Document], config: Config, *, shingles: bool = False,
+                figures: bool = False) -> Fingerprints:
+    """Fingerprint ``documents`` (any number); ``shingles`` keeps every shingle hash for verification,
+    ``figures`` gives the paragraphs' figure keys (:mod:`neardup.text.figures`)."""
+    return fingerprint_columns(*layout(documents), config, shingles=shingles, figures=figures)
 
 
 def layout(documents: Sequence[Document]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -43,11 +46,12 @@ def layout(documents: Sequence[Document]) -> tuple[list[str], np.ndarray, np.nda
 
 
 def fingerprint_columns(texts: list[str], spans: np.ndarray, offsets: np.ndarray, config: Config, *,
-                        shingles: bool = False) -> Fingerprints:
+                        shingles: bool = False, figures: bool = False) -> Fingerprints:
     """Fingerprint documents given as columns: ``texts[d]`` with paragraphs
-    ``spans[offsets[d]:offsets[d + 1]]`` ((start, end) character spans)."""
+    ``spans[offsets[d]:offsets[d + 1]]`` ((start, end) character spans); ``shingles`` and
+    ``figures`` as :func:`fingerprint` says."""
     if compiled() or len(texts) < 2:
-        return _fingerprint_slice(texts, spans, offsets, config, shingles)
+        return _fingerprint_slice(texts, spans, offsets, config, shingles, figures)
     # The numpy path's temporary arrays grow with the slice; bound them.
     parts, start, size = [], 0, 0
     for end, text in enumerate(texts, 1):
@@ -55,17 +59,20 @@ def fingerprint_columns(texts: list[str], spans: np.ndarray, offsets: np.ndarray
         if size >= _SLICE_CHARS or end == len(texts):
             lo, hi = int(offsets[start]), int(offsets[end])
             parts.append(_fingerprint_slice(texts[start:end], spans[lo:hi], offsets[start:end + 1] - lo, config,
-                                            shingles))
+                                            shingles, figures))
             start, size = end, 0
     return Fingerprints.concatenate(parts)
 
 
 def _fingerprint_slice(texts: list[str], spans: np.ndarray, offsets: np.ndarray, config: Config,
-                       shingles: bool) -> Fingerprints:
+                       shingles: bool, figures: bool) -> Fingerprints:
     owner_doc = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(offsets))
     prints = sign_paragraphs(texts, np.column_stack((owner_doc, spans)), offsets,
                              config.shingle_size, config.num_perm, config.seed, with_hashes=shingles)
     doc_sizes = np.bincount(owner_doc, weights=prints.paragraph_sizes, minlength=len(texts)).astype(np.int64)
+    keys = None
+    if figures:
+        keys = figure_keys([texts[d][s:e] for d, (s, e) in zip(owner_doc.tolist(), spans.tolist())])
     return Fingerprints(
         doc_offsets=np.asarray(offsets, dtype=np.int64),
         paragraph_spans=spans,
@@ -77,6 +84,7 @@ def _fingerprint_slice(texts: list[str], spans: np.ndarray, offsets: np.ndarray,
         doc_digests=_doc_digests(prints.document_forms),
         doc_signatures=merge_rows(prints.paragraph_signatures, offsets),
         shingles=prints.shingles if shingles else None,
+        paragraph_figures=keys,
     )
 
 
