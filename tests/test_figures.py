@@ -134,3 +134,33 @@ def test_the_command_line_keeps_the_notices_apart(tmp_path, capsys):
     assert main(["dedup", str(corpus), "--out", str(tmp_path / "kept2.jsonl"), "--clusters",
                  str(tmp_path / "clusters2.jsonl"), "-q", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["figures_differ"] == 24
+
+
+def test_queries_still_find_another_edition_and_say_its_figures_differ(tmp_path, capsys):
+    """An index that keeps texts answers a notice's other editions with kind figures-differ (the
+    same notice with the same figures is exact); the CLI says the same; without texts the kind
+    stays what the words say."""
+    from neardup import Index
+
+    documents = _notices()
+    index = Index()
+    index.add(documents)
+    query = documents[0]  # dividend-00
+    kinds = {m.id: m.kind for m in index.query(query.text)}
+    assert kinds["dividend-00"] == kinds["dividend-00-again"] == "exact"
+    assert {kinds[f"dividend-{k:02d}"] for k in range(1, 12)} == {"figures-differ"}
+    assert not any(id.startswith("weather") for id in kinds)
+    assert index.compare("dividend-01", "dividend-02").kind == "figures-differ"
+    assert index.compare("dividend-00", "dividend-00-again").kind == "exact"
+    corpus = tmp_path / "notices.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in documents), encoding="utf-8")
+    story = tmp_path / "story.txt"
+    story.write_text(query.text, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["query", "--corpus", str(corpus), str(story), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["id"]: r["kind"] for r in rows} == kinds
+    plain = Index.open(str(tmp_path / "plain.idx"), writable=True, keep_text=False)
+    plain.add(documents)
+    assert {m.kind for m in plain.query(query.text)} <= {"exact", "near-duplicate", "partial"}
+    plain.close()

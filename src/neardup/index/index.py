@@ -29,6 +29,7 @@ from neardup.index.storage import MemoryStorage, Storage, StoredColumns, StoredD
 from neardup.match import candidates
 from neardup.match.boilerplate import paragraph_weights
 from neardup.match.evidence import KIND_ORDER, Match, shared_paragraphs
+from neardup.match.figures import figures_differ
 from neardup.match.scores import KIND_NAMES, NONE, PairScores, kinds, score_pairs
 from neardup.records import Fingerprints, ShingleColumns
 from neardup.sketch.fingerprint import fingerprint, fingerprint_stream
@@ -343,7 +344,7 @@ class Index:
         codes = kinds(scores, config)
         for k in np.flatnonzero(codes > NONE).tolist():
             results[int(rows[k])].append(self._match(scores, k, codes[k], columns, prints, stored,
-                                                     int(local[k]), config))
+                                                     int(local[k]), config, queries[int(rows[k])]))
         for matches in results:
             matches.sort(key=lambda m: (KIND_ORDER[m.kind], -m.score, m.id))
             if top is not None:
@@ -356,14 +357,20 @@ class Index:
         return stored.columns.with_weights(weights)
 
     def _match(self, scores: PairScores, k: int, code: int, columns: ShingleColumns, prints: Fingerprints,
-               stored: StoredColumns, local: int, config: Config) -> Match:
+               stored: StoredColumns, local: int, config: Config, query: Document) -> Match:
         row, doc = int(scores.left[k]), int(scores.right[k])
         number = int(stored.numbers[local])
         document = self.storage.document(number)
         first, last = int(stored.columns.doc_offsets[local]), int(stored.columns.doc_offsets[local + 1])
-        evidence = shared_paragraphs(columns, row, doc, prints.paragraph_spans[prints.paragraph_rows(row)],
-                                     stored.paragraph_spans[first:last], config)
-        return Match(document.id, KIND_NAMES[code], float(scores.jaccard[k]), "exact",  # type: ignore[arg-type]
+        spans = prints.paragraph_spans[prints.paragraph_rows(row)]
+        evidence = shared_paragraphs(columns, row, doc, spans, stored.paragraph_spans[first:last], config)
+        kind = KIND_NAMES[code]
+        if document.text is not None and figures_differ(
+                _paragraph_texts(query.text, spans), prints.paragraph_words[prints.paragraph_rows(row)],
+                _paragraph_texts(document.text, stored.paragraph_spans[first:last]),
+                stored.columns.paragraph_words[first:last], config.furniture_words):
+            kind = "figures-differ"
+        return Match(document.id, kind, float(scores.jaccard[k]), "exact",  # type: ignore[arg-type]
                      float(scores.left_in_right[k]), float(scores.right_in_left[k]), evidence, document.metadata)
 
     def shared_texts(self, query: Document, match: Match) -> list[dict[str, Any]]:
@@ -397,14 +404,23 @@ class Index:
                 same = np.array([bool((stored.doc_digests[0] == stored.doc_digests[1]).all())])
                 scores = score_pairs(columns, np.array([0]), np.array([1]), config.shingle_size, same)
                 code = int(kinds(scores, config)[0])
-                document = self.storage.document(numbers[1])
+                first, document = self.storage.document(numbers[0]), self.storage.document(numbers[1])
                 spans = stored.paragraph_spans
                 split = int(stored.columns.doc_offsets[1])
                 evidence = shared_paragraphs(columns, 0, 1, spans[:split], spans[split:], config)
         kind = KIND_NAMES.get(code, "linked")
+        words = stored.columns.paragraph_words
+        if code > NONE and first.text is not None and document.text is not None and figures_differ(
+                _paragraph_texts(first.text, spans[:split]), words[:split],
+                _paragraph_texts(document.text, spans[split:]), words[split:], config.furniture_words):
+            kind = "figures-differ"
         return Match(document.id, kind, float(scores.jaccard[0]), "exact",  # type: ignore[arg-type]
                      float(scores.left_in_right[0]), float(scores.right_in_left[0]), evidence, document.metadata)
 
+
+
+def _paragraph_texts(text: str, spans: np.ndarray) -> list[str]:
+    return [text[start:end] for start, end in np.asarray(spans).tolist()]
 
 
 def distinct_paragraphs(prints: Fingerprints, mask: np.ndarray) -> np.ndarray:

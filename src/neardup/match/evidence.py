@@ -19,8 +19,10 @@ from neardup.arrays import offsets, ranges, sorted_unique
 from neardup.config import Config
 from neardup.records import ShingleColumns
 
-Kind = Literal["exact", "near-duplicate", "partial", "linked"]
-KIND_ORDER = {"exact": 0, "near-duplicate": 1, "partial": 2, "linked": 3}
+#: "figures-differ": a copy by its words whose figures differ (another day's notice, another edition's
+#: prices; :mod:`neardup.match.figures`), when both texts are at hand.
+Kind = Literal["exact", "near-duplicate", "figures-differ", "partial", "linked"]
+KIND_ORDER = {"exact": 0, "near-duplicate": 1, "figures-differ": 2, "partial": 3, "linked": 4}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ of either document (of at least ``min_words`` words: a byline's time or a headli
 nothing) that the other holds with the same words but other figures, by the keys of
 :mod:`neardup.text.figures`, and without the same figures anywhere else. Vectorised over a
 batch of pairs: two sorted tables of (document, key) and one binary search per paragraph
-with a figure.
+with a figure. Dedup reads them for every pair; a query, for each match whose text the index
+keeps (its kind is then ``figures-differ``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from neardup.arrays import ranges
+from neardup.text.figures import figure_keys
 from neardup.text.shingles import fmix64
 
 _HIGH = np.uint64(32)
@@ -45,6 +47,15 @@ def figure_gaps(keys: np.ndarray, paragraph_words: np.ndarray, doc_offsets: np.n
         return np.bincount(pair[gap], minlength=len(a))
 
     return np.asarray(out + one_way(left, right) + one_way(right, left), dtype=np.float64)
+
+
+def figures_differ(first: list[str], first_words: np.ndarray, second: list[str], second_words: np.ndarray,
+                   min_words: int) -> bool:
+    """Whether two documents, given as their paragraphs' texts and word counts, have a figure gap."""
+    keys = figure_keys([*first, *second])
+    words = np.concatenate([np.asarray(first_words, np.int64), np.asarray(second_words, np.int64)])
+    doc_offsets = np.array([0, len(first), len(first) + len(second)], dtype=np.int64)
+    return bool(figure_gaps(keys, words, doc_offsets, np.array([0]), np.array([1]), min_words)[0] > 0)
 
 
 def _mix(doc: np.ndarray, value: np.ndarray) -> np.ndarray:

@@ -141,7 +141,7 @@ class SharedParagraphOut(BaseModel):
 
 class MatchOut(BaseModel):
     id: str
-    kind: Literal["exact", "near-duplicate", "partial"]
+    kind: Literal["exact", "near-duplicate", "figures-differ", "partial"]
     jaccard: float
     jaccard_method: Literal["exact", "estimated"]
     containment: Containment

@@ -200,6 +200,7 @@
     const counts = {};
     for (const m of matches) counts[m.kind] = (counts[m.kind] || 0) + 1;
     const parts = [["exact", "exact copy", "exact copies"], ["near-duplicate", "near-duplicate", "near-duplicates"],
+      ["figures-differ", "copy with other figures", "copies with other figures"],
       ["partial", "partial copy", "partial copies"]]
       .filter(([kind]) => counts[kind]).map(([kind, one, many]) => plural(counts[kind], one, many));
     return `${plural(matches.length, "document copies", "documents copy")} ${queryLabel()}: ${parts.join(", ")}. ` +
