@@ -7,15 +7,15 @@ import json
 import random
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import corpora
-from neardup import Document
+from neardup import Document, native
 from neardup.cli.main import main
 from neardup.match.figures import figure_gaps
 from neardup.pipeline.dedup import dedup
-from neardup.text.figures import FIGURE, figure_keys, with_figures
+from neardup.text.figures import figure_keys, figure_strings, reference_keys, span_figure_keys, with_figures
 
 HIGH = np.uint64(32)
 SENTENCE = ("Asarco Inc said it is increasing its base spot price for refined lead by {step} cents to {price} cts "
@@ -27,10 +27,10 @@ def _key(text: str) -> int:
 
 
 def test_what_is_a_figure():
-    assert FIGURE.findall("won 2-1 at 12:30, 5/8 of $1,234.50 (3) and -5C, +2.5 per cent") == \
+    assert figure_strings("won 2-1 at 12:30, 5/8 of $1,234.50 (3) and -5C, +2.5 per cent") == \
         ["2-1", "12:30", "5/8", "1,234.50", "3", "-5", "+2.5"]
     # digits in entities, addresses, ad slots and words are not figures
-    assert FIGURE.findall("COVID-19 A380 &#8217; http://x.example/a?id=5 div-gpt-ad-123") == []
+    assert figure_strings("COVID-19 A380 &#8217; http://x.example/a?id=5 div-gpt-ad-123") == []
     assert _key("No figure here at all.") == 0
 
 
@@ -60,6 +60,29 @@ def test_changing_one_figure_changes_the_figures_half_only(words, figures, other
     a, b = _key(text), _key(changed)
     assert a >> 32 == b >> 32
     assert (a == b) == (other == figures[0])
+
+
+FIGURE_TEXT = st.text(alphabet=st.sampled_from(list("0123456789+-\u2212\u2013.,:/ ()[]\"'$\u20ac\u00a3abcsS\u00e9\u00df"
+                                                    "\u0130\u00a0\n\t\x00\U0001f600A")), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FIGURE_TEXT, max_size=8))
+def test_the_kernel_numpy_and_the_string_forms_give_the_same_keys(paragraphs):
+    """Property: the compiled kernel, the numpy path and the plain-string reference (figures found
+    one by one, figures_form and words_form hashed) give every paragraph the same key, and reading
+    the paragraphs in place from whole texts gives the same keys as reading them alone."""
+    expected = reference_keys(paragraphs)
+    assert figure_keys(paragraphs).tolist() == expected.tolist()
+    native.force_numpy(True)
+    try:
+        assert figure_keys(paragraphs).tolist() == expected.tolist()
+    finally:
+        native.force_numpy(False)
+    text = "|".join(paragraphs)
+    starts = np.cumsum([0] + [len(p) + 1 for p in paragraphs])[:-1]
+    spans = np.array([(0, s, s + len(p)) for s, p in zip(starts.tolist(), paragraphs)], dtype=np.int64)
+    assert span_figure_keys([text], spans).tolist() == expected.tolist()
 
 
 def test_gaps_count_sentences_held_with_other_figures_both_ways():

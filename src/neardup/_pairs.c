@@ -681,12 +681,114 @@ done:
     return result;
 }
 
+/* ---- figure keys ---------------------------------------------------------------------------- */
+
+/* Character classes of text.figures (its flags table covers the Basic Multilingual Plane; a code
+ * point beyond it is a letter and nothing else). */
+#define F_DIGIT 1
+#define F_INNER 2
+#define F_SIGN 4
+#define F_ALLOWED 8
+#define F_LETTER 16
+#define FIG_MIX 0x9E3779B97F4A7C15ULL
+
+static inline uint8_t fig_class(const uint8_t *flags, uint32_t c) { return c < 0x10000 ? flags[c] : F_LETTER; }
+
+/* The key of one paragraph (text.figures.figure_keys documents it; the numpy path there computes
+ * the same): letters hashed in order (high half), figures' signs, digits and dashes in order plus
+ * counts of their points, colons and slashes (low half); 0 without a figure. */
+static uint64_t figure_key(const uint32_t *t, Py_ssize_t n, const uint8_t *flags, const uint32_t *lower) {
+    uint64_t low = 0, high = 0, low_rank = 0, high_rank = 0, counts[3] = {0, 0, 0};
+    int has = 0;
+    for (Py_ssize_t j = 0; j < n; j++)
+        if (fig_class(flags, t[j]) & F_LETTER) {
+            uint64_t lc = t[j] < 0x10000 ? lower[t[j]] : t[j];
+            high += fmix64(lc * FIG_MIX + high_rank + 1);
+            high_rank++;
+        }
+    for (Py_ssize_t k = 0; k < n;) {
+        if (!(fig_class(flags, t[k]) & F_DIGIT)) {
+            k++;
+            continue;
+        }
+        uint8_t prev = k > 0 ? fig_class(flags, t[k - 1]) : F_ALLOWED;
+        uint8_t prev2 = k > 1 ? fig_class(flags, t[k - 2]) : F_ALLOWED;
+        int sign = k > 0 && (prev & F_SIGN) && (prev2 & F_ALLOWED);
+        Py_ssize_t end = k + 1;  /* the run: digits, and separators between two digits */
+        while (end < n) {
+            uint8_t f = fig_class(flags, t[end]);
+            if ((f & F_DIGIT) || ((f & F_INNER) && end + 1 < n && (fig_class(flags, t[end + 1]) & F_DIGIT)))
+                end++;
+            else
+                break;
+        }
+        if ((prev & F_ALLOWED) || sign) {
+            has = 1;
+            if (sign) {
+                uint64_t ch = t[k - 1] == '+' ? '+' : '-';
+                low += fmix64(ch * FIG_MIX + low_rank + 1);
+                low_rank++;
+            }
+            for (Py_ssize_t j = k; j < end; j++) {
+                uint32_t c = t[j];
+                if (c == '.' || c == ':' || c == '/') counts[c == '.' ? 0 : c == ':' ? 1 : 2]++;
+                if (c == '.' || c == ',' || c == ':' || c == '/') continue;
+                low += fmix64((uint64_t)c * FIG_MIX + low_rank + 1);
+                low_rank++;
+            }
+        }
+        k = end;
+    }
+    if (!has) return 0;
+    for (int k = 0; k < 3; k++) low += fmix64(counts[k] * FIG_MIX + (uint64_t)(k + 7));
+    return (fmix64(high) & 0xFFFFFFFF00000000ULL) | (fmix64(low) & 0xFFFFFFFFULL) | 1ULL;
+}
+
+PyDoc_STRVAR(figure_keys_doc,
+"figure_keys(codes, starts, lengths, flags, lower, out)\n\n"
+"The figure key of every paragraph (text.figures): paragraph p is codes[starts[p]:starts[p] +\n"
+"lengths[p]] (uint32 code points; int64 starts and lengths); flags (uint8) and lower (uint32) are\n"
+"the classes and lower case of the 65,536 characters of the Basic Multilingual Plane; writes\n"
+"out (uint64, one per paragraph).");
+
+static PyObject *figure_keys(PyObject *self, PyObject *args) {
+    Py_buffer codes = {0}, starts = {0}, lengths = {0}, flags = {0}, lower = {0}, out = {0};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*", &codes, &starts, &lengths, &flags, &lower, &out)) return NULL;
+    Py_ssize_t count = lengths.len / 8, total = codes.len / 4;
+    const int64_t *len = (const int64_t *)lengths.buf, *at = (const int64_t *)starts.buf;
+    if (need(&starts, count * 8, "starts") || need(&flags, 0x10000, "flags") || need(&lower, 0x10000 * 4, "lower")
+        || need(&out, count * 8, "out"))
+        goto done;
+    for (Py_ssize_t p = 0; p < count; p++)
+        if (len[p] < 0 || at[p] < 0 || at[p] > total - len[p]) {
+            PyErr_SetString(PyExc_ValueError, "figure_keys: a paragraph runs outside the code points");
+            goto done;
+        }
+    const uint32_t *t = (const uint32_t *)codes.buf;
+    uint64_t *o = (uint64_t *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t p = 0; p < count; p++)
+        o[p] = figure_key(t + at[p], (Py_ssize_t)len[p], (const uint8_t *)flags.buf, (const uint32_t *)lower.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&lengths);
+    PyBuffer_Release(&flags);
+    PyBuffer_Release(&lower);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"band_keys", band_keys, METH_VARARGS, band_keys_doc},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, bucket_pairs_doc},
     {"verify_pairs", verify_pairs, METH_VARARGS, verify_pairs_doc},
     {"document_frequencies", document_frequencies, METH_VARARGS, frequencies_doc},
     {"paragraph_weights", paragraph_weights, METH_VARARGS, weights_doc},
+    {"figure_keys", figure_keys, METH_VARARGS, figure_keys_doc},
     {NULL, NULL, 0, NULL},
 };
 

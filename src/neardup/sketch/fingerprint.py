@@ -21,7 +21,7 @@ from neardup.document import Document
 from neardup.native import compiled
 from neardup.records import Fingerprints
 from neardup.sketch.kernel import merge_rows, sign_paragraphs
-from neardup.text.figures import figure_keys
+from neardup.text.figures import span_figure_keys
 from neardup.threads import ordered_map
 
 #: The numpy path fingerprints documents in slices of about this many characters of text to
@@ -72,7 +72,7 @@ def _fingerprint_slice(texts: list[str], spans: np.ndarray, offsets: np.ndarray,
     doc_sizes = np.bincount(owner_doc, weights=prints.paragraph_sizes, minlength=len(texts)).astype(np.int64)
     keys = None
     if figures:
-        keys = figure_keys([texts[d][s:e] for d, (s, e) in zip(owner_doc.tolist(), spans.tolist())])
+        keys = span_figure_keys(texts, np.column_stack((owner_doc, spans)))
     return Fingerprints(
         doc_offsets=np.asarray(offsets, dtype=np.int64),
         paragraph_spans=spans,
