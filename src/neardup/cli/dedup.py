@@ -22,6 +22,7 @@ from neardup.cli.common import (
     workers,
 )
 from neardup.cli.progress import Progress
+from neardup.cli.sidecar import sidecar_paths, write_sidecars
 from neardup.cli.spark import run_spark_dedup
 from neardup.errors import EXIT_OK
 from neardup.index.disk import is_index
@@ -115,7 +116,8 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
         return run_spark_dedup(args, out, console)
 
     config = dedup_config(args)
-    check_outputs([args.out, args.clusters], list(args.inputs) + list(args.against or ()))  # before any work
+    outputs = [args.out, args.clusters]
+    check_outputs(outputs + sidecar_paths(outputs), list(args.inputs) + list(args.against or ()))  # before any work
     against_indexes = [path for path in args.against or () if is_index(path)]
     against_inputs = [path for path in args.against or () if path not in against_indexes]
     with contextlib.ExitStack() as opened, \
@@ -153,6 +155,7 @@ def run_dedup(args: argparse.Namespace, out: TextIO, console: Console) -> int:
         spill.write(args.out, result.kept, drop_paragraphs=result.dropped_by_row, inputs=args.inputs)
     report_skips(console, reader, "inputs")
     summary = result.summary
+    write_sidecars(outputs, args, config, summary)
     if args.keep == "earliest" and summary.undated:
         console.warn(f"neardup: dedup: {summary.undated:,} of {summary.documents:,} documents have no "
                      f"{args.date_field!r} field (or an empty one); they are ranked after every dated one")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from neardup import __version__
-from neardup.cli import dedup, index, maintain, query, repeats, serve
+from neardup.cli import dedup, index, maintain, query, repeats, serve, settings
 from neardup.cli.common import Console, printable
 from neardup.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, NearDupError
 from neardup.native import compiled
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="more detail: the progress line also in logs, timings of each stage")
     group.add_argument("--no-progress", action="store_true", help="no progress line, even on a terminal")
     group.add_argument("--log-file", metavar="FILE", help="append messages (skips, summaries) to FILE, not stderr")
+    common.add_argument("--config", metavar="FILE",
+                        help="options from a TOML file (keys as the options are named; a [COMMAND] table for one "
+                             "command) or a run's .meta.json sidecar; the command line wins")
     parser = argparse.ArgumentParser(
         prog="neardup",
         description="Find copies of news text, whole or in part, and repetition inside documents.",
@@ -49,11 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """With ``--config FILE``, the file's options become the command's defaults (the command line wins)."""
+    path = settings.config_path(argv)
+    if path is None:
+        return
+    commands: dict[str, argparse.ArgumentParser] = next(
+        action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    command = next((word for word in argv if word in commands), None)
+    if command is None:
+        return  # argparse says what is missing
+    shared, own = settings.load_options(path, command)
+    settings.apply_options(commands, command, shared, own, path)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``neardup`` command; returns the exit code."""
     _mind_closed_streams()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _apply_config_file(parser, argv)
+    except NearDupError as err:
+        print(f"neardup: error: {printable(str(err))}", file=sys.stderr)
+        return err.exit_code
     args = parser.parse_args(argv)
+    args.argv = argv
     out = out or sys.stdout
     try:
         console = Console(args.quiet, args.verbose, args.log_file)

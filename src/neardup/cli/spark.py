@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from neardup.cli.common import dedup_config, usage
+from neardup.cli.sidecar import sidecar_paths, write_sidecars
 from neardup.errors import EXIT_OK, InputError
 from neardup.index.disk import is_index
 from neardup.io.writers import check_outputs, output_format
@@ -49,9 +50,10 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
             raise InputError(f"{path}: an index as --against runs on the local engine only; on Spark, give the "
                              "reference corpus as files (last month's KEPT)")
     config = dedup_config(args)
-    if all(is_local(p) for p in (args.out, args.clusters)):
-        check_outputs([local_path(args.out), local_path(args.clusters)],
-                      [local_path(p) for p in args.inputs if is_local(p)])
+    local = all(is_local(p) for p in (args.out, args.clusters))
+    if local:
+        outputs = [local_path(args.out), local_path(args.clusters)]
+        check_outputs(outputs + sidecar_paths(outputs), [local_path(p) for p in args.inputs if is_local(p)])
     conf = [tuple(item.split("=", 1)) for item in getattr(args, "spark_conf", None) or []]
     if any(len(pair) != 2 for pair in conf):
         raise usage("--spark-conf takes KEY=VALUE")
@@ -79,6 +81,8 @@ def run_spark_dedup(args: Any, out: TextIO, console: Any) -> int:
     finally:
         if made:
             spark.stop()
+    if local:
+        write_sidecars([local_path(args.out), local_path(args.clusters)], args, config, summary)
     _report(summary, args, out, console)
     return EXIT_OK
 
