@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from neardup import __version__
-from neardup.cli import dedup, index, maintain, query, repeats, serve, settings
+from neardup.cli import completion, dedup, index, maintain, query, repeats, serve, settings
 from neardup.cli.common import Console, printable
 from neardup.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, NearDupError
 from neardup.native import compiled
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     for add in (index.add_index, query.add_query, dedup.add_dedup, maintain.add_show, maintain.add_remove,
-                maintain.add_stats, maintain.add_verify, repeats.add_repeats, serve.add_serve):
+                maintain.add_stats, maintain.add_verify, repeats.add_repeats, serve.add_serve,
+                completion.add_completion):
         add(commands, common)
     return parser
 
