@@ -26,6 +26,7 @@ from neardup.document import Document, as_document
 from neardup.errors import ConfigError, DuplicateIdError, IndexFormatError, InputError, NoTextsError
 from neardup.index.disk import DiskStorage
 from neardup.index.storage import MemoryStorage, Storage, StoredColumns, StoredDocument
+from neardup.io.records import document_of, records_of
 from neardup.match import candidates
 from neardup.match.boilerplate import paragraph_weights
 from neardup.match.evidence import KIND_ORDER, Match, shared_paragraphs
@@ -126,15 +127,16 @@ class Index:
 
     # -- adding --------------------------------------------------------------------------------
 
-    def add(self, documents: Iterable[Document | Mapping[str, Any]], *, batch_size: int = 2000,
+    def add(self, documents: Iterable[Document | Mapping[str, Any]] | Any, *, batch_size: int = 2000,
             on_duplicate: OnDuplicate = "skip", workers: int = 1,
             on_batch: Callable[[AddReport], None] | None = None, outcomes: bool = False) -> AddReport:
         """Fingerprint and insert documents, a batch at a time.
 
         A document is a :class:`Document` or a mapping with ``id`` and ``text`` (a string or a
-        list of paragraphs; other keys become metadata). A document whose id is already
-        indexed (or repeated in the input) is skipped by default — so re-running an
-        interrupted ingest resumes it; ``on_duplicate="replace"`` replaces the stored one
+        list of paragraphs; other keys become metadata); a pyarrow Table, a pandas DataFrame or a
+        Hugging Face Dataset of such rows is read a batch at a time (:mod:`neardup.io.records`).
+        A document whose id is already indexed (or repeated in the input) is skipped by default —
+        so re-running an interrupted ingest resumes it; ``on_duplicate="replace"`` replaces the stored one
         (atomically, with the batch) and ``"error"`` raises. Documents without a single word
         are skipped as ``"no words"``. Batches are fingerprinted on ``workers`` threads.
         ``outcomes`` keeps what became of each document in the report (memory grows with the input).
@@ -145,10 +147,10 @@ class Index:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-        documents = _iterable(documents, "Index.add")
+        documents = records_of(documents, "Index.add")
         report = AddReport(outcomes=[] if outcomes else None)
         shingles = self.storage.needs_shingles
-        stream = fingerprint_stream(batched(map(_as_document, documents), batch_size, weight=_text_length,
+        stream = fingerprint_stream(batched(map(document_of, documents), batch_size, weight=_text_length,
                                             budget=BATCH_TEXT_BYTES), self.config, workers,
                                     shingles=shingles)
         for batch, prints in stream:
@@ -461,25 +463,6 @@ def _iterable(values: object, where: str) -> Iterable[Any]:
         raise InputError(f"{where} takes a list (or any iterable) of documents, got {type(values).__name__}"
                          + ("; for one document, use Index.query" if where == "Index.query_many" else ""))
     return values
-
-
-def _as_document(value: object) -> Document:
-    """What :meth:`Index.add` accepts: a Document, or a mapping with ``id`` and ``text``."""
-    if isinstance(value, Document):
-        return value
-    if isinstance(value, Mapping):
-        if "id" not in value or "text" not in value:
-            raise InputError("a document given as a mapping needs 'id' and 'text'")
-        id, text = value["id"], value["text"]
-        if isinstance(id, bool) or not isinstance(id, (str, int)) or str(id) == "":
-            raise InputError(f"document id must be a non-empty string or integer, got {id!r}")
-        metadata = {k: v for k, v in value.items() if k not in ("id", "text")}
-        if isinstance(text, str):
-            return Document.from_text(str(id), text, metadata)
-        if isinstance(text, (list, tuple)):
-            return Document.from_paragraphs(str(id), list(text), metadata)
-        raise InputError(f"document {id!r}: text must be a string or a list of paragraphs")
-    raise InputError(f"Index.add takes Documents or mappings with 'id' and 'text', got {type(value).__name__}")
 
 
 def _text_length(document: Document) -> int:

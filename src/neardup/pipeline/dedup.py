@@ -15,12 +15,14 @@ and counted once in every later stage.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from neardup.config import Config
 from neardup.document import Document
 from neardup.index.index import Index
 from neardup.io.reader import Reader
+from neardup.io.records import documents_of
 from neardup.pipeline.ingest import printed_stream
 from neardup.pipeline.local import LocalRun, ProgressCallback
 from neardup.pipeline.policy import DedupOptions, KeepName, KeepPolicy
@@ -30,12 +32,17 @@ from neardup.pipeline.stages import PrintedBatch
 from neardup.threads import resolve_workers
 
 
-def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: KeepName | KeepPolicy = "first",
-          date_field: str = "date", include_partial: bool = True, drop_repeats: bool = False,
-          workers: int | None = 0, batch_size: int = 2000, index: Index | None = None,
+def dedup(documents: Iterable[Document | Mapping[str, Any]] | Any, *, config: Config | None = None,
+          keep: KeepName | KeepPolicy = "first", date_field: str = "date", include_partial: bool = True,
+          drop_repeats: bool = False, workers: int | None = 0, batch_size: int = 2000, index: Index | None = None,
           on_progress: ProgressCallback | None = None, tmp_dir: str | None = None,
-          memory_budget: int = DEFAULT_BUDGET, reference: Iterable[Document] | Index | None = None) -> DedupResult:
+          memory_budget: int = DEFAULT_BUDGET, reference: Iterable[Document] | Index | Any | None = None,
+          id_column: str = "id", text_column: str = "text") -> DedupResult:
     """Cluster ``documents`` and keep one representative per cluster (see the module docstring).
+
+    ``documents`` (and ``reference``) are :class:`Document` objects, mappings with ``id_column``
+    and ``text_column`` (other keys: metadata, where ``date_field`` is read), or a pyarrow Table,
+    a pandas DataFrame or a Hugging Face Dataset of such rows (:mod:`neardup.io.records`).
 
     ``keep`` chooses among the documents no other member holds better: the first in input
     order, the longest text, or the earliest ``date_field`` (missing dates last); ties go to
@@ -57,9 +64,11 @@ def dedup(documents: Iterable[Document], *, config: Config | None = None, keep: 
     seen: set[str] = set()
     if isinstance(reference, Index):
         reference = reference.documents()
+    columns = {"id_column": id_column, "text_column": text_column}
     try:
-        references = None if reference is None else run.print_documents(reference, batch_size, seen, reference=True)
-        return run.run(run.print_documents(documents, batch_size, seen), references)
+        references = None if reference is None else run.print_documents(
+            documents_of(reference, **columns, where="dedup(reference=)"), batch_size, seen, reference=True)
+        return run.run(run.print_documents(documents_of(documents, **columns), batch_size, seen), references)
     finally:
         run.close()
 
