@@ -133,8 +133,8 @@ class Index:
         """Fingerprint and insert documents, a batch at a time.
 
         A document is a :class:`Document` or a mapping with ``id`` and ``text`` (a string or a
-        list of paragraphs; other keys become metadata); a pyarrow Table, a pandas DataFrame or a
-        Hugging Face Dataset of such rows is read a batch at a time (:mod:`neardup.io.records`).
+        list of paragraphs; other keys become metadata); a pyarrow Table or a pandas DataFrame of
+        such rows is read a batch at a time (:mod:`neardup.io.records`).
         A document whose id is already indexed (or repeated in the input) is skipped by default —
         so re-running an interrupted ingest resumes it; ``on_duplicate="replace"`` replaces the stored one
         (atomically, with the batch) and ``"error"`` raises. Documents without a single word

@@ -1,10 +1,10 @@
-"""Documents from the data types people hold: Documents, mappings, Arrow tables, pandas frames,
-Hugging Face datasets — the one rule for turning a record into a :class:`~neardup.document.Document`.
+"""Documents from the data types people hold: Documents, mappings, Arrow tables, pandas frames —
+the one rule for turning a record into a :class:`~neardup.document.Document`.
 
 A record is a mapping with an id column and a text column (a string, or a list of paragraphs);
 its other columns become the document's metadata. A pyarrow ``Table`` or ``RecordBatch`` and a
-pandas ``DataFrame`` are read a batch of rows at a time; a Hugging Face ``Dataset`` or
-``IterableDataset`` is an iterable of such mappings already. ``dedup()`` and ``Index.add`` read
+pandas ``DataFrame`` are read a batch of rows at a time; any other iterable of mappings (a Hugging
+Face ``Dataset`` iterates as one) is read as it comes. ``dedup()`` and ``Index.add`` read
 them all the same way, so a table and the same records in a JSON Lines file give the same clusters.
 """
 
@@ -34,8 +34,8 @@ def records_of(data: Any, where: str = "dedup") -> Iterable[Any]:
     if kind == "pandas" and hasattr(data, "to_dict") and hasattr(data, "iloc"):
         return _pandas_rows(data)
     if isinstance(data, (str, bytes, Document, Mapping)) or not isinstance(data, Iterable):
-        raise InputError(f"{where} takes an iterable of documents (Documents or mappings), a pyarrow Table, a "
-                         f"pandas DataFrame or a Hugging Face Dataset, got {type(data).__name__}")
+        raise InputError(f"{where} takes an iterable of documents (Documents or mappings), a pyarrow Table or a "
+                         f"pandas DataFrame, got {type(data).__name__}")
     return data
 
 

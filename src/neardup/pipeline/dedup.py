@@ -41,8 +41,8 @@ def dedup(documents: Iterable[Document | Mapping[str, Any]] | Any, *, config: Co
     """Cluster ``documents`` and keep one representative per cluster (see the module docstring).
 
     ``documents`` (and ``reference``) are :class:`Document` objects, mappings with ``id_column``
-    and ``text_column`` (other keys: metadata, where ``date_field`` is read), or a pyarrow Table,
-    a pandas DataFrame or a Hugging Face Dataset of such rows (:mod:`neardup.io.records`).
+    and ``text_column`` (other keys: metadata, where ``date_field`` is read), or a pyarrow Table
+    or a pandas DataFrame of such rows (:mod:`neardup.io.records`).
 
     ``keep`` chooses among the documents no other member holds better: the first in input
     order, the longest text, or the earliest ``date_field`` (missing dates last); ties go to
