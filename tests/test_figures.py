@@ -37,7 +37,8 @@ def test_what_is_a_figure():
 def test_same_words_other_figures_share_the_words_half_only():
     one, two = _key(SENTENCE.format(step="1.0", price="27")), _key(SENTENCE.format(step="0.50", price="26.50"))
     assert one >> 32 == two >> 32 and one != two
-    for a, b in [("+2.5", "-2.5"), ("-5C", "5C"), ("2-1", "2.1")]:
+    assert _key("They won 2-1 at home.") == _key("They won 2\u20131 at home.")  # an en dash inside is a dash
+    for a, b in [("+2.5", "-2.5"), ("-5C", "5C"), ("2-1", "2.1"), ("3\u20131", "3\u20132")]:
         x, y = _key(f"Prices moved {a} in the quarter."), _key(f"Prices moved {b} in the quarter.")
         assert x >> 32 == y >> 32 and x != y, (a, b)
 

@@ -730,7 +730,7 @@ static uint64_t figure_key(const uint32_t *t, Py_ssize_t n, const uint8_t *flags
                 low_rank++;
             }
             for (Py_ssize_t j = k; j < end; j++) {
-                uint32_t c = t[j];
+                uint32_t c = t[j] == 0x2013 || t[j] == 0x2212 ? '-' : t[j];  /* an en dash inside is a dash */
                 if (c == '.' || c == ':' || c == '/') counts[c == '.' ? 0 : c == ':' ? 1 : 2]++;
                 if (c == '.' || c == ',' || c == ':' || c == '/') continue;
                 low += fmix64((uint64_t)c * FIG_MIX + low_rank + 1);

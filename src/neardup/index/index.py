@@ -147,12 +147,11 @@ class Index:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-        documents = records_of(documents, "Index.add")
+        given = (document_of(d, where="Index.add") for d in records_of(documents, "Index.add"))
         report = AddReport(outcomes=[] if outcomes else None)
         shingles = self.storage.needs_shingles
-        stream = fingerprint_stream(batched(map(document_of, documents), batch_size, weight=_text_length,
-                                            budget=BATCH_TEXT_BYTES), self.config, workers,
-                                    shingles=shingles)
+        stream = fingerprint_stream(batched(given, batch_size, weight=_text_length, budget=BATCH_TEXT_BYTES),
+                                    self.config, workers, shingles=shingles)
         for batch, prints in stream:
             batch_report = self.add_fingerprinted(batch, prints, on_duplicate=on_duplicate)
             report.merge(batch_report)

@@ -23,7 +23,7 @@ ROWS_AT_ONCE = 2000
 def documents_of(data: Any, *, id_column: str = "id", text_column: str = "text",
                  where: str = "dedup") -> Iterator[Document]:
     """The documents of ``data`` (see the module docstring), in order."""
-    return (document_of(record, id_column, text_column) for record in records_of(data, where))
+    return (document_of(record, id_column, text_column, where) for record in records_of(data, where))
 
 
 def records_of(data: Any, where: str = "dedup") -> Iterable[Any]:
@@ -39,12 +39,13 @@ def records_of(data: Any, where: str = "dedup") -> Iterable[Any]:
     return data
 
 
-def document_of(value: object, id_column: str = "id", text_column: str = "text") -> Document:
-    """A Document, or a mapping with ``id_column`` and ``text_column`` (other keys: metadata)."""
+def document_of(value: object, id_column: str = "id", text_column: str = "text", where: str = "dedup") -> Document:
+    """A Document, or a mapping with ``id_column`` and ``text_column`` (other keys: metadata);
+    ``where`` names the caller in errors."""
     if isinstance(value, Document):
         return value
     if not isinstance(value, Mapping):
-        raise InputError(f"a document is a Document or a mapping with {id_column!r} and {text_column!r}, "
+        raise InputError(f"{where} takes Documents or mappings with {id_column!r} and {text_column!r}, "
                          f"got {type(value).__name__}")
     if id_column not in value or text_column not in value:
         raise InputError(f"a document given as a mapping needs {id_column!r} and {text_column!r}; "

@@ -34,8 +34,9 @@ from neardup.text.shingles import fmix64
 #: currency sign, or the start of the paragraph (NUL joins paragraphs). Digits are ASCII digits.
 _BEFORE = "([{\"'\u201c\u2018$\u20ac\u00a3\u00a5\x00"
 _SIGN_CHARS = "+-\u2212\u2013"
-#: Separators inside a figure (between two digits); all but the dash may move in a typo.
-_INNER = ".,:/-"
+#: Separators inside a figure (between two digits); all but the dashes may move in a typo. An en dash
+#: or a minus sign there is a dash ("3–1" is "3-1").
+_INNER = ".,:/-\u2013\u2212"
 _COUNTED = ".:/"
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -134,8 +135,8 @@ def figure_keys(paragraphs: Sequence[str]) -> np.ndarray:
     owner = np.searchsorted(bounds, positions, side="right")
     chars = codes[positions].astype(np.uint64)
     chars[np.isin(positions, signs)] = ord("-")  # every sign is + or -
-    plus = codes[positions] == ord("+")
-    chars[plus] = ord("+")
+    chars[codes[positions] == ord("+")] = ord("+")
+    chars[(codes[positions] == 0x2013) | (codes[positions] == 0x2212)] = ord("-")  # dashes inside, too
     movable = np.isin(codes[positions], np.frombuffer(".,:/".encode("utf-32-le"), dtype=np.uint32))
     low = _sequence_hashes(chars[~movable], owner[~movable], count)
     for k, c in enumerate(_COUNTED):  # how many of each movable separator, wherever it stands
