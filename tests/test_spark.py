@@ -229,6 +229,11 @@ def test_command_writes_the_local_files(spark, tmp_path, examples):
         out = io.StringIO()
         assert run_spark_dedup(args, out, Console(quiet=True)) == 0
         assert json.loads(out.getvalue())["clusters"] == 13  # recall-coastal-herald carries a story of its own
+        for part in ("clusters", "kept"):  # the sidecars, as the local command writes them
+            meta = json.loads(Path(f"{remote}.{part}{suffix}.meta.json").read_text(encoding="utf-8"))
+            assert meta["command"] == "dedup" and meta["options"]["keep"] == "earliest"
+            assert meta["counts"]["clusters"] == 13 and meta["config"] == \
+                json.loads(Path(f"{local}.{part}{suffix}.meta.json").read_text(encoding="utf-8"))["config"]
         for part in ("clusters", "kept"):
             mine, theirs = Path(f"{remote}.{part}{suffix}"), Path(f"{local}.{part}{suffix}")
             if suffix == ".jsonl":
