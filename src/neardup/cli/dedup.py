@@ -47,11 +47,15 @@ body inside it), and kept documents hold the rest of it (its outlet's footer, it
 lines): nothing is lost over the kept corpus. The policy (--keep) chooses among the documents
 no other member holds better: a full story is kept over its flash, truncated or trimmed copies
 whatever the policy prefers; --keep cleanest keeps the copy with the least text of its own.
+Figures matter: a document is never removed for one whose sentences say the same with other
+figures (another day's prices, a notice's amount, "+2.5" for "-2.5").
 CLUSTERS has one row per input document: id, cluster (the representative's id),
 representative, kind (exact, near-duplicate or partial), jaccard, containment
 (doc_in_representative, representative_in_doc), coverage, held_elsewhere (paragraphs its
-representative lacks that kept documents hold, and up to three of them). KEPT holds the kept records as they
-came (same fields, order and types), in the format its name says.
+representative lacks that kept documents hold, and up to three of them); a kept document that
+another would hold but for its figures has kind figures-differ and differs_from. KEPT holds the
+kept records as they came (same fields, order and types), in the format its name says; each
+output gets FILE.meta.json (options, config, inputs, counts), which --config reads back.
 """
 
 
