@@ -491,7 +491,8 @@ def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, cluster
     n = len(corpus.ids)
     own_class = classes.of_doc
     rep_class = clusters.representative[own_class] if n else np.zeros(0, np.int64)
-    representative = best_members(classes, rank)[rep_class] if n else np.zeros(0, np.int64)
+    best = best_members(classes, rank) if n else np.zeros(0, np.int64)
+    representative = best[rep_class] if n else np.zeros(0, np.int64)
     kind = np.full(n, -1, dtype=np.int8)
     values = {name: np.full(n, np.nan) for name in ("jaccard", "inside", "outside", "coverage")}
     same_class = (own_class == rep_class) & (representative != np.arange(n))
@@ -506,14 +507,14 @@ def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, cluster
         values["inside"][other] = found.doc_in_representative
         values["outside"][other] = found.representative_in_doc
         values["coverage"][other] = found.coverage
-    count, held_by = _held_elsewhere(corpus, classes, rank, clusters.representative)
+    count, held_by = _held_elsewhere(corpus, classes, rank, best, clusters.representative)
     kept = representative == np.arange(n)
     count[kept] = -1
     differs = np.full(n, -1, dtype=np.int64)
     if partners is not None and len(partners.held):
         at = np.minimum(np.searchsorted(partners.held, own_class), len(partners.held) - 1)
         rows = np.flatnonzero(kept & (partners.held[at] == own_class))
-        differs[rows] = best_members(classes, rank)[partners.partner[at[rows]]]
+        differs[rows] = best[partners.partner[at[rows]]]
         kind[rows] = FIGURES_DIFFER
         for name, column in (("jaccard", partners.jaccard), ("inside", partners.inside),
                              ("outside", partners.outside), ("coverage", partners.coverage)):
@@ -522,7 +523,7 @@ def assignments(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, cluster
                        values["outside"], values["coverage"], count, held_by, differs)
 
 
-def _held_elsewhere(corpus: Corpus, classes: ExactClasses, rank: np.ndarray,
+def _held_elsewhere(corpus: Corpus, classes: ExactClasses, rank: np.ndarray, best: np.ndarray,
                     representative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per document, :func:`~neardup.pipeline.elsewhere.held_elsewhere` of its class (none for a
     document in its representative's class) and the kept documents it names, as rows."""
@@ -534,5 +535,4 @@ def _held_elsewhere(corpus: Corpus, classes: ExactClasses, rank: np.ndarray,
     own = classes.of_doc
     count = np.where(representative[own] == own, 0, found.count[own])
     holders = found.holders[own]
-    best = best_members(classes, rank)
     return count.astype(np.int64), np.where(holders >= 0, best[np.maximum(holders, 0)], -1)
